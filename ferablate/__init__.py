@@ -1,0 +1,31 @@
+"""ferablate: run, track and publish CNN ablation studies on FER2013.
+
+Importing the package is cheap (no torch, no MLflow): the CLI's ``--help`` must answer fast.
+The layers are imported from their subpackages: ``ferablate.config``, ``ferablate.data``,
+``ferablate.models``, ``ferablate.engine``, ``ferablate.tracking``, ``ferablate.runner``.
+"""
+
+from __future__ import annotations
+
+from ferablate._errors import (
+    ConfigError,
+    DataError,
+    FerablateError,
+    OutOfMemoryError,
+    SearchError,
+    TrackingError,
+    TrialError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FerablateError",
+    "OutOfMemoryError",
+    "SearchError",
+    "TrackingError",
+    "TrialError",
+    "__version__",
+]

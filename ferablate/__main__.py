@@ -1,0 +1,7 @@
+"""``python -m ferablate`` = the ``ferablate`` command."""
+
+from __future__ import annotations
+
+from ferablate.cli import main
+
+main()

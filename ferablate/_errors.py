@@ -1,0 +1,46 @@
+"""The one error tree of ferablate.
+
+Every error a user can cause or fix (a bad sweep file, a missing data file, a trial that did
+not fit in memory) is a :class:`FerablateError`; the CLI prints it as one line and exits
+non-zero. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FerablateError",
+    "OutOfMemoryError",
+    "SearchError",
+    "TrackingError",
+    "TrialError",
+]
+
+
+class FerablateError(Exception):
+    """Base of every error ferablate raises on purpose."""
+
+
+class ConfigError(FerablateError, ValueError):
+    """A sweep file, config key or CLI value is invalid; the message says how to fix it."""
+
+
+class DataError(FerablateError, ValueError):
+    """A data file is missing, unreadable or has a bad row."""
+
+
+class TrialError(FerablateError, RuntimeError):
+    """A trial could not be trained."""
+
+
+class OutOfMemoryError(TrialError):
+    """A trial ran out of device or host memory (a result: "no fit in memory")."""
+
+
+class TrackingError(FerablateError, RuntimeError):
+    """The MLflow store could not be reached or holds something unexpected."""
+
+
+class SearchError(FerablateError, RuntimeError):
+    """An Optuna study or storage problem."""

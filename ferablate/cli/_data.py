@@ -1,0 +1,34 @@
+"""``ferablate data``: inspect data files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferablate.cli._app import app
+from ferablate.cli._console import console
+
+__all__ = ["data_app"]
+
+data_app = typer.Typer(help="Inspect FER2013 data (CSV or image folder).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("info")
+def info(path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image-folder root.")]) -> None:
+    """Print face counts per Usage x class."""
+    from rich.table import Table
+
+    from ferablate.data import load_path
+
+    faces = load_path(path)
+    counts = faces.counts()
+    table = Table(title=f"{path} (hash {faces.content_hash})")
+    table.add_column("Usage")
+    for column in counts.columns:
+        table.add_column(str(column), justify="right")
+    for usage, row in counts.iterrows():
+        table.add_row(str(usage), *(f"{int(v):,}" for v in row))
+    console.print(table)

@@ -1,0 +1,78 @@
+"""Rich progress for sweeps: trial i/n, fold(s), epoch, step bar, running loss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ferablate.cli._console import err_console
+
+if TYPE_CHECKING:
+    from ferablate.config import Trial
+    from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
+    from ferablate.runner import TrialOutcome
+
+__all__ = ["SweepProgress"]
+
+
+class SweepProgress:
+    """A ``SweepObserver`` drawing one progress bar per running trial (to stderr)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[trial]}[/]"),
+            TextColumn("{task.fields[where]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback:
+        from ferablate.engine import TrialCallback
+
+        progress = self.progress
+        task = progress.add_task("", total=None, trial=f"{position}/{total} {trial.name}", where="loading", loss="-")
+
+        class _Callback(TrialCallback):
+            epochs = 0
+            folds = ""
+
+            def on_trial_start(self, info: TrialInfo) -> None:
+                self.epochs = info.epochs
+                self.folds = f"folds 1-{info.folds} packed" if info.packed else f"{info.folds} folds"
+                progress.update(task, total=info.steps_per_epoch * info.epochs, where=f"{self.folds} epoch 1/{self.epochs}")
+
+            def on_step(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
+                fields = {"loss": f"{loss:.3f}"} if loss is not None else {}
+                progress.update(task, completed=(epoch - 1) * steps + step, **fields)
+
+            def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+                acc = sum(m.val_accuracy for m in metrics) / len(metrics)
+                loss = sum(m.train_loss for m in metrics) / len(metrics)
+                progress.update(
+                    task,
+                    where=f"{self.folds} epoch {min(epoch + 1, self.epochs)}/{self.epochs} (val acc {acc:.3f})",
+                    loss=f"{loss:.3f}",
+                )
+
+        self._task = task
+        return _Callback()
+
+    def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
+        if outcome.status == "skipped":
+            err_console.print(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})")
+            return
+        label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
+        self.progress.update(self._task, where=label)

@@ -1,0 +1,46 @@
+"""Turn a CLI target (preset name or sweep file + variant) into a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferablate._errors import ConfigError
+from ferablate.config import (
+    ModelConfig,
+    Trial,
+    TrialConfig,
+    expand_sweep,
+    load_sweep,
+    resolve_preset,
+    validate_trial,
+)
+
+__all__ = ["model_config_for", "preset_trial", "trial_for"]
+
+
+def trial_for(sweep_path: str | Path, variant: str | None) -> Trial:
+    """The trial of ``variant`` (default: the first) in the sweep file."""
+    sweep = load_sweep(sweep_path)
+    trials = expand_sweep(sweep)
+    if variant is None:
+        return trials[0]
+    for trial in trials:
+        if variant in (trial.name, trial.variant):
+            return trial
+    names = ", ".join(dict.fromkeys(t.variant for t in trials))
+    raise ConfigError(f"{sweep_path}: no variant '{variant}' (variants: {names})")
+
+
+def model_config_for(target: str, variant: str | None) -> ModelConfig:
+    """A preset name, or a sweep file (+ variant), as a validated model config."""
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        return trial_for(target, variant).config.model
+    if variant is not None:
+        raise ConfigError("--variant goes with a sweep file, not a preset name")
+    return preset_trial(target).model
+
+
+def preset_trial(name: str) -> TrialConfig:
+    """A trial config with default data/train sections and the model of preset ``name``."""
+    where = f"preset '{name}'"
+    return validate_trial(resolve_preset({"model": {"preset": name}}, where), where)

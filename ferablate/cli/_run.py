@@ -1,0 +1,90 @@
+"""``ferablate run``: a sweep file -> tracked trials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ferablate.cli._app import app
+from ferablate.cli._console import console
+from ferablate.cli._options import OverridesOpt, SweepArg, TrackingUriOpt
+
+__all__ = ["run"]
+
+
+@app.command()
+def run(
+    sweep: SweepArg,
+    overrides: OverridesOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded trials and exit.")] = False,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")] = False,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Run every trial of SWEEP (5-fold each) and log it to MLflow; finished trials are skipped."""
+    from ferablate.config import load_sweep, parse_overrides
+
+    loaded = load_sweep(sweep)
+    patch = parse_overrides(overrides or [])
+    if dry_run:
+        _print_dry_run(loaded, patch)
+        return
+    from ferablate.cli._progress import SweepProgress
+    from ferablate.runner import run_sweep
+
+    with SweepProgress() as progress:
+        outcomes = run_sweep(loaded, patch, rerun=rerun, tracking_uri=tracking_uri, observer=progress)
+    _print_results(loaded.name, outcomes)
+    if any(o.status in ("failed",) for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_dry_run(sweep: object, patch: dict[str, object]) -> None:
+    from rich.table import Table
+
+    from ferablate.config import Sweep, diff_configs, expand_sweep, resolve_trial
+
+    assert isinstance(sweep, Sweep)
+    base = resolve_trial(sweep.base, [("--set", patch)] if patch else [])
+    table = Table(title=f"{sweep.name}: {len(expand_sweep(sweep, patch))} trial(s) (dry run)")
+    table.add_column("#", justify="right")
+    table.add_column("trial")
+    table.add_column("differs from base")
+    table.add_column("hash")
+    for trial in expand_sweep(sweep, patch):
+        diff = diff_configs(base, trial.config)
+        table.add_row(
+            str(trial.index + 1),
+            trial.name,
+            ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)",
+            trial.config_hash,
+        )
+    console.print(table)
+
+
+def _print_results(name: str, outcomes: list) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    table = Table(title=f"{name}: results (mean ± std over folds)")
+    for column in ("trial", "status", "accuracy", "precision", "recall", "time"):
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right")
+    for outcome in outcomes:
+        s = outcome.summary
+
+        def cell(metric: str, s: dict[str, float] = s) -> str:
+            if f"{metric}_mean" not in s:
+                return "—"
+            return f"{s[f'{metric}_mean']:.3f} ± {s.get(f'{metric}_std', 0.0):.3f}"
+
+        status = {"oom": "no fit in memory"}.get(outcome.status, outcome.status)
+        if outcome.status == "failed":
+            status = f"failed: {outcome.message[:60]}"
+        table.add_row(
+            outcome.trial.name,
+            status,
+            cell("val_accuracy"),
+            cell("val_precision"),
+            cell("val_recall"),
+            f"{outcome.seconds:.0f}s" if outcome.seconds else "—",
+        )
+    console.print(table)

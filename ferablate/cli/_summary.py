@@ -1,0 +1,47 @@
+"""``ferablate summary``: a model's layer table (torchinfo) with its parameter count."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ferablate.cli._app import app
+from ferablate.cli._console import console
+from ferablate.cli._options import FormatOpt, OutOpt, StandaloneOpt, TableFormat, VariantOpt
+
+__all__ = ["summary"]
+
+
+@app.command()
+def summary(
+    target: Annotated[str, typer.Argument(help="A preset name (report-model1, ...) or a sweep file.", metavar="PRESET|SWEEP")],
+    variant: VariantOpt = None,
+    fmt: FormatOpt = TableFormat.text,
+    out: OutOpt = None,
+    standalone: StandaloneOpt = False,
+) -> None:
+    """Print the layer table (output shapes, parameters) of a preset or a sweep's variant.
+
+    ``--format latex`` gives the report's Figure 7 tables (booktabs longtable).
+    """
+    from ferablate.cli._resolve import model_config_for
+    from ferablate.models import layer_table
+
+    table = layer_table(model_config_for(target, variant))
+    if fmt is TableFormat.text:
+        if out is None:
+            console.print(table.render_text())
+            return
+        text = table.render_text() + "\n"
+    else:
+        from ferablate.tables import render_layer_table
+
+        name = f"{target} ({variant})" if variant else target
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+        text = render_layer_table(
+            table, fmt.value, caption=f"Layers of {name}", label=f"tab:layers-{slug}", standalone=standalone
+        )
+    from ferablate.cli._table import emit
+
+    emit(text, out)

@@ -1,0 +1,87 @@
+"""``ferablate table``: the report's appendix tables from tracked runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ferablate.cli._app import app
+from ferablate.cli._console import console, err_console
+from ferablate.cli._options import FormatOpt, OutOpt, StandaloneOpt, TableFormat, TrackingUriOpt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["emit", "print_frame", "table"]
+
+
+def emit(text: str, out: Path | None) -> None:
+    """Write ``text`` to ``out`` (and say so on stderr), or print it to stdout as is."""
+    if out is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out}")
+
+
+def print_frame(frame: pd.DataFrame, title: str, right: tuple[str, ...] = ()) -> None:
+    """A frame of str cells as a rich table on the terminal."""
+    from rich.table import Table
+
+    rich_table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        rich_table.add_column(str(column), justify="right" if column in right else "left")
+    for values in frame.itertuples(index=False):
+        rich_table.add_row(*(str(value) for value in values))
+    console.print(rich_table)
+
+
+@app.command()
+def table(
+    sweep: Annotated[
+        Optional[Path], typer.Argument(help="Sweep file (YAML); or give --experiment.", metavar="[SWEEP]")
+    ] = None,
+    experiment: Annotated[
+        Optional[str],
+        typer.Option("--experiment", "-e", help="MLflow experiment to table (rows in trial order), without a sweep file."),
+    ] = None,
+    fmt: FormatOpt = TableFormat.text,
+    out: OutOpt = None,
+    std: Annotated[bool, typer.Option("--std", help="Add ± std over folds to the scores.")] = False,
+    standalone: StandaloneOpt = False,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Render a sweep's results as the report's ablation table (newest FINISHED run per trial)."""
+    from ferablate._errors import ConfigError
+
+    if (sweep is None) == (experiment is None):
+        raise ConfigError("ferablate table: give a sweep file or --experiment NAME (one of the two)")
+    from ferablate.tables import (
+        experiment_tables,
+        render_csv,
+        render_latex,
+        render_markdown,
+        sweep_tables,
+    )
+
+    if sweep is not None:
+        from ferablate.config import load_sweep
+
+        tables = sweep_tables(load_sweep(sweep), tracking_uri=tracking_uri, std=std)
+    else:
+        assert experiment is not None
+        tables = experiment_tables(experiment, tracking_uri=tracking_uri, std=std)
+    if fmt is TableFormat.text and out is None:
+        for entry in tables:
+            print_frame(entry.frame, entry.caption, ("acc.", "prec.", "recall"))
+        return
+    if fmt is TableFormat.latex:
+        text = render_latex(tables, standalone=standalone)
+    elif fmt is TableFormat.csv:
+        text = render_csv(tables)
+    else:  # markdown, and text written to a file
+        text = render_markdown(tables)
+    emit(text, out)

@@ -1,0 +1,159 @@
+"""Frozen, validated config types: one trial = ``data`` + ``model`` + ``train``.
+
+Every field has a default and a comment saying what it is; the README's key reference is
+written from these. Unknown keys are errors (``extra="forbid"``): a typo must never silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "NUM_CLASSES",
+    "ConvLayerConfig",
+    "DataConfig",
+    "InceptionBlockConfig",
+    "InceptionConfig",
+    "ModelConfig",
+    "SequentialConfig",
+    "TrainConfig",
+    "TrialConfig",
+]
+
+NUM_CLASSES = 7  # FER2013: angry disgust fear happy sad surprise neutral
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Activation = Literal["relu", "elu"]
+
+
+class DataConfig(_Frozen):
+    source: Literal["fer2013", "folder", "synthetic"] = "synthetic"  # where faces come from
+    path: str | None = None  # CSV (.csv/.csv.gz) or image-folder root; else $FERABLATE_DATA, else data/fer2013.csv[.gz]
+    limit: PositiveInt | None = None  # seeded, stratified subset of N Training faces (None = all)
+    balance: Literal["none", "fold", "report"] = "fold"  # fold: oversample+augment minority classes inside each training fold; report: balance before splitting (the report's protocol, leaks); none: off
+    synthetic_size: PositiveInt = 2800  # Training faces drawn for source: synthetic (each test split gets 1/8 of this)
+    seed: int = 0  # seed of the data subset and of synthetic faces (kept apart from train.seed so re-runs see the same data)
+
+    @field_validator("balance", mode="before")
+    @classmethod
+    def _balance_from_bool(cls, value: object) -> object:
+        # `balance: true/false` reads naturally in YAML; map it onto the modes.
+        if value is True:
+            return "fold"
+        if value is False:
+            return "none"
+        return value
+
+
+class ConvLayerConfig(_Frozen):
+    channels: PositiveInt  # output channels
+    kernel: PositiveInt = 3  # square kernel size; padding keeps the spatial size ("same")
+    pool: bool = True  # 2x2 max-pool after the activation
+    dilation: PositiveInt = 1  # kernel dilation ("dil" in the report's table)
+    groups: PositiveInt = 1  # grouped convolution ("gc"); must divide in and out channels
+    dropout: bool = True  # apply model.dropout after this layer (when model.dropout > 0)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd_kernel(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"kernel must be odd so 'same' padding exists, got {value}")
+        return value
+
+
+class SequentialConfig(_Frozen):
+    """Model 1 family: conv blocks (conv, [batch norm], act, [max-pool], [dropout]) then dense."""
+
+    family: Literal["sequential"] = "sequential"
+    preset: str | None = None  # name of the preset this config started from (informational once resolved)
+    convs: tuple[ConvLayerConfig, ...] = Field(min_length=1)  # conv blocks, input side first
+    dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
+    batch_norm: bool = True  # BatchNorm after every conv
+    activation: Activation = "relu"  # after every conv and hidden dense layer
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout p (0 = none)
+    dense_dropout: bool = False  # also apply dropout after each hidden dense layer
+
+    @model_validator(mode="after")
+    def _groups_divide_channels(self) -> SequentialConfig:
+        in_channels = 1
+        for index, conv in enumerate(self.convs):
+            if in_channels % conv.groups or conv.channels % conv.groups:
+                raise ValueError(
+                    f"convs.{index}.groups={conv.groups} must divide its input ({in_channels}) "
+                    f"and output ({conv.channels}) channels"
+                )
+            in_channels = conv.channels
+        return self
+
+
+class InceptionBlockConfig(_Frozen):
+    """in -> four parallel branches -> concat -> 1x1 conv -> out (the report's simplified block)."""
+
+    branches: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]  # (a, b, c, d): 1x1 branch and reductions, inner conv 1, inner conv 2, pool projection
+    out: PositiveInt  # channels of the 1x1 conv after the concatenation
+    inner_kernels: tuple[PositiveInt, PositiveInt] = (3, 5)  # kernels of the two inner convs ("3x3 inc" = (3, 3))
+    pool: bool = False  # 2x2 max-pool after the block
+    dropout: bool = False  # apply model.dropout after the block
+    shortcut: bool = False  # residual connection around the block ("inc + sc"); 1x1 projection when channels differ
+
+    @field_validator("inner_kernels")
+    @classmethod
+    def _odd_kernels(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if any(k % 2 == 0 for k in value):
+            raise ValueError(f"inner kernels must be odd so 'same' padding exists, got {value}")
+        return value
+
+
+class InceptionConfig(_Frozen):
+    """Model 2 family: stem conv, inception blocks, a 1x1 head conv, dense layers."""
+
+    family: Literal["inception"] = "inception"
+    preset: str | None = None  # name of the preset this config started from
+    stem_channels: PositiveInt = 8  # channels of the stem conv
+    stem_kernel: PositiveInt = 3  # stem kernel size ("7x7 inc" = 7)
+    blocks: tuple[InceptionBlockConfig, ...] = Field(min_length=1)  # inception blocks in order
+    head_channels: int = Field(default=64, ge=0)  # 1x1 conv + pool before the classifier (0 = none)
+    dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
+    batch_norm: bool = True  # BatchNorm after the stem, each block's 1x1 output conv and the head
+    activation: Activation = "relu"  # after every conv and hidden dense layer
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout p (0 = none)
+    dense_dropout: bool = True  # apply dropout after each hidden dense layer
+
+    @field_validator("stem_kernel")
+    @classmethod
+    def _odd_stem(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"stem_kernel must be odd so 'same' padding exists, got {value}")
+        return value
+
+
+ModelConfig = Annotated[SequentialConfig | InceptionConfig, Field(discriminator="family")]
+
+
+class TrainConfig(_Frozen):
+    folds: Annotated[int, Field(ge=2, le=20)] = 5  # stratified cross-validation folds
+    epochs: PositiveInt = 5  # epochs per fold
+    batch_size: PositiveInt = 10  # faces per optimisation step, per fold
+    lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-4  # Adam learning rate
+    seed: int = 0  # seed of fold split, init, shuffling, augmentation and dropout
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with AMX/AVX-512 bf16
+    augment: bool = True  # random flip, crop/zoom, brightness and contrast on training faces
+    pack_folds: bool = True  # train the k folds together as one packed model (same results, faster)
+    eval_batch_size: PositiveInt = 256  # faces per evaluation step, per fold
+
+
+class TrialConfig(_Frozen):
+    """Everything that defines one trial; its hash is the trial's identity."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig
+    train: TrainConfig = TrainConfig()

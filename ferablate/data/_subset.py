@@ -1,0 +1,45 @@
+"""A seeded, stratified subset of the Training faces (``data.limit``): quick runs, same mix."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ferablate._errors import DataError
+from ferablate.data._facedata import FaceData
+
+__all__ = ["stratified_limit"]
+
+
+def stratified_limit(data: FaceData, limit: int, seed: int) -> FaceData:
+    """Keep ``limit`` Training faces in their class proportions; the test splits stay whole.
+
+    ``limit`` at or above the Training size returns ``data`` unchanged. Faces keep their
+    original order. A limit too small to hold one face of every class is a DataError.
+    """
+    from sklearn.model_selection import train_test_split  # deferred: sklearn imports slowly
+
+    training = np.flatnonzero(data.usage == "Training")
+    if limit >= training.size:
+        return data
+    labels = data.labels[training]
+    classes, class_sizes = np.unique(labels, return_counts=True)
+    if limit < classes.size or class_sizes.min() < 2:
+        raise DataError(
+            f"data.limit={limit} cannot hold every class of the {training.size} Training faces "
+            f"({classes.size} classes, the smallest with {class_sizes.min()} faces); "
+            f"raise data.limit to at least {classes.size} or remove it"
+        )
+    kept, _ = train_test_split(
+        training, train_size=limit, stratify=labels, random_state=seed % 2**32
+    )
+    keep = data.usage != "Training"
+    keep[kept] = True  # a mask keeps the original order
+    return dataclasses.replace(
+        data,
+        images=data.images[keep],
+        labels=data.labels[keep],
+        usage=data.usage[keep],
+        source=f"{data.source}, {limit} Training faces (stratified, seed {seed})",
+    )

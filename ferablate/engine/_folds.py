@@ -1,0 +1,83 @@
+"""Stratified folds over the Training split and class balancing.
+
+``balance="fold"`` (default) oversamples every class up to the largest class's count inside
+each *training* fold; the duplicates differ because training faces are augmented on the fly,
+and validation folds stay untouched (no leakage). ``balance="report"`` reproduces the report:
+augmented copies are drawn *before* splitting (7 x 7,215 = 50,505 faces on full FER2013), so
+copies of a validation face can sit in the training folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from ferablate._errors import DataError
+from ferablate.engine._augment import augment_batch
+
+__all__ = ["FoldPlan", "balance_indices", "plan_folds", "report_balanced_pool"]
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    images: np.ndarray  # (M, 48, 48) uint8: the pool the indices point into
+    labels: np.ndarray  # (M,) int64
+    train_indices: tuple[np.ndarray, ...]  # per fold, balanced as configured
+    val_indices: tuple[np.ndarray, ...]  # per fold, never balanced
+
+    @property
+    def folds(self) -> int:
+        return len(self.val_indices)
+
+
+def balance_indices(indices: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``indices`` plus random repeats of each minority class up to the largest class's count."""
+    classes, counts = np.unique(labels[indices], return_counts=True)
+    target = counts.max()
+    extra = [
+        rng.choice(indices[labels[indices] == cls], size=target - count, replace=True)
+        for cls, count in zip(classes, counts, strict=True)
+        if count < target
+    ]
+    return np.concatenate([indices, *extra]) if extra else indices.copy()
+
+
+def report_balanced_pool(
+    images: np.ndarray, labels: np.ndarray, seed: int, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """The report's protocol: add augmented copies until every class has the largest count."""
+    rng = np.random.default_rng(seed)
+    copies = balance_indices(np.arange(len(labels)), labels, rng)[len(labels) :]
+    generator = torch.Generator().manual_seed(seed)
+    augmented = []
+    for start in range(0, len(copies), chunk):
+        batch = torch.from_numpy(images[copies[start : start + chunk]]).float().div_(255).unsqueeze(1)
+        out = augment_batch(batch, generator).squeeze(1).mul_(255).round_()
+        augmented.append(out.to(torch.uint8).numpy())
+    if not augmented:
+        return images, labels
+    return np.concatenate([images, *augmented]), np.concatenate([labels, labels[copies]])
+
+
+def plan_folds(images: np.ndarray, labels: np.ndarray, folds: int, balance: str, seed: int) -> FoldPlan:
+    """Seeded stratified k-fold split of the Training faces, balanced per ``balance``."""
+    if balance == "report":
+        images, labels = report_balanced_pool(images, labels, seed)
+    smallest = int(np.unique(labels, return_counts=True)[1].min()) if len(labels) else 0
+    if smallest < folds:
+        raise DataError(
+            f"too few Training faces for {folds} folds ({len(labels)} faces, smallest class "
+            f"{smallest}); raise data.limit or lower train.folds"
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rng = np.random.default_rng(seed + 1)
+    train_parts, val_parts = [], []
+    for train_idx, val_idx in splitter.split(np.zeros(len(labels)), labels):
+        if balance == "fold":
+            train_idx = balance_indices(train_idx, labels, rng)
+        train_parts.append(train_idx)
+        val_parts.append(val_idx)
+    return FoldPlan(images, labels, tuple(train_parts), tuple(val_parts))

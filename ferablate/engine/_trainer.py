@@ -1,0 +1,345 @@
+"""Train one trial: k stratified folds, epoch-major, packed into one model per device.
+
+With ``train.pack_folds`` (default) the k folds train together as ONE fold-packed network
+(``create_model(..., folds=k)``): k independent parameter sets, each fold fed only its own
+faces, with its own batch-norm statistics, Adam state and dropout masks. Without it, each fold
+is its own group of one. Either way the loop is epoch-major (epoch 1 of every fold, then
+epoch 2, ...) so a per-epoch mean over folds exists for pruning.
+
+Every fold starts from the weights a plain model gets from ``seed_for(seed, fold)`` and reads
+its faces in an order drawn from the same per-fold seed, so packed and one-by-one training
+see the same data and the same initialisation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferablate._errors import OutOfMemoryError, TrialError
+from ferablate._logging import get_logger
+from ferablate.config import NUM_CLASSES, TrialConfig
+from ferablate.engine._augment import augment_batch
+from ferablate.engine._device import Precision, select_device, select_precision
+from ferablate.engine._folds import FoldPlan, balance_indices, plan_folds
+from ferablate.engine._metrics import fold_metrics
+from ferablate.engine._result import EpochMetrics, FoldResult, TrialCallback, TrialInfo, TrialResult
+from ferablate.models import create_model, pack_fold_states, unpack_fold_state
+
+__all__ = ["autocast_context", "is_out_of_memory", "run_trial", "seed_for", "train_final", "train_plan"]
+
+_log = get_logger(__name__)
+
+_LOSS_REPORT_EVERY = 50  # steps between running-loss reports (each costs one host sync)
+_AUGMENT_CHUNK_FACES = 8192  # faces gathered and augmented in one batched call
+
+
+def seed_for(seed: int, fold: int) -> int:
+    """Per-fold seed of initialisation and data order (stable across packed/unpacked runs)."""
+    return seed * 1_000_003 + fold
+
+
+def autocast_context(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager[None]:
+    """bf16 autocast on ``device`` or a no-op for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Classify an exception as running out of device or host memory."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+    )
+
+
+@dataclass
+class _FoldGroup:
+    """Folds trained together as one packed model (one fold when packing is off)."""
+
+    folds: tuple[int, ...]
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # augmentation randomness of this group, on the device
+    loss_sum: torch.Tensor = field(init=False)  # (k,) running training loss, on the device
+    loss_count: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.loss_sum = torch.zeros(len(self.folds), device=self.generator.device)
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+
+def _build_group(
+    config: TrialConfig, folds: tuple[int, ...], device: torch.device
+) -> _FoldGroup:
+    states = []
+    for fold in folds:
+        torch.manual_seed(seed_for(config.train.seed, fold))
+        states.append(create_model(config.model).state_dict())
+    model = create_model(config.model, folds=len(folds))
+    if len(folds) > 1:
+        model.load_state_dict(pack_fold_states(states))
+    else:
+        model.load_state_dict(states[0])
+    model = model.to(device=device, memory_format=torch.channels_last)
+    try:
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
+    except (RuntimeError, TypeError):  # fused Adam is not built for every device/dtype
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, foreach=True)
+    generator = torch.Generator(device=device).manual_seed(seed_for(config.train.seed, folds[0]) + 17)
+    return _FoldGroup(folds, model, optimizer, generator)
+
+
+def _epoch_order(plan: FoldPlan, group: _FoldGroup, seed: int, epoch: int, batch: int) -> np.ndarray:
+    """(steps, batch, k) pool indices: each fold's shuffled faces, padded to the longest fold."""
+    sizes = [len(plan.train_indices[f]) for f in group.folds]
+    steps = math.ceil(max(sizes) / batch)
+    columns = []
+    for fold in group.folds:
+        rng = np.random.default_rng([seed_for(seed, fold), epoch])
+        own = plan.train_indices[fold]
+        order = rng.permutation(own)
+        pad = rng.choice(own, size=steps * batch - len(own), replace=True)
+        columns.append(np.concatenate([order, pad]))
+    return np.stack(columns, axis=1).reshape(steps, batch, group.k)
+
+
+def _training_batches(
+    order: np.ndarray, pool: torch.Tensor, pool_labels: torch.Tensor, group: _FoldGroup, augment: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x (B, k, 48, 48) channels_last float, y (B, k)) per step; augments in big chunks."""
+    steps, batch, k = order.shape
+    chunk_steps = max(1, _AUGMENT_CHUNK_FACES // (batch * k))
+    index = torch.from_numpy(order).to(pool.device)
+    for start in range(0, steps, chunk_steps):
+        chunk = index[start : start + chunk_steps]  # (C, B, k)
+        faces = pool[chunk].float().div_(255.0)  # (C, B, k, 48, 48)
+        if augment:
+            flat = faces.view(-1, 1, *faces.shape[-2:])  # (C*B*k, 1, 48, 48)
+            faces = augment_batch(flat, group.generator).view(faces.shape)
+        labels = pool_labels[chunk]  # (C, B, k)
+        for step in range(chunk.shape[0]):
+            yield faces[step].contiguous(memory_format=torch.channels_last), labels[step]
+
+
+def _per_fold_logits(logits: torch.Tensor, k: int) -> torch.Tensor:
+    return logits.view(logits.shape[0], k, NUM_CLASSES).float()  # (B, k, 7); plain models give (B, 7)
+
+
+def _train_epoch(
+    group: _FoldGroup,
+    order: np.ndarray,
+    pool: torch.Tensor,
+    pool_labels: torch.Tensor,
+    config: TrialConfig,
+    device: torch.device,
+    precision: Precision,
+    epoch: int,
+    step_offset: int,
+    total_steps: int,
+    callbacks: Sequence[TrialCallback],
+) -> None:
+    group.model.train()
+    group.loss_sum.zero_()
+    group.loss_count = 0
+    for step, (x, y) in enumerate(
+        _training_batches(order, pool, pool_labels, group, config.train.augment), start=1
+    ):
+        with autocast_context(device, precision):
+            logits = _per_fold_logits(group.model(x), group.k)  # (B, k, 7)
+        losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+        per_fold = losses.view(-1, group.k).mean(dim=0)  # (k,): each fold's own mean loss
+        group.optimizer.zero_grad(set_to_none=True)
+        per_fold.sum().backward()  # fold f's gradient is its own loss's gradient
+        group.optimizer.step()
+        group.loss_sum += per_fold.detach()
+        group.loss_count += 1
+        if callbacks:
+            loss = None
+            if step % _LOSS_REPORT_EVERY == 0:
+                loss = float(group.loss_sum.mean()) / group.loss_count
+            for callback in callbacks:
+                callback.on_step(epoch, step_offset + step, total_steps, loss)
+
+
+@torch.inference_mode()
+def _evaluate(
+    group: _FoldGroup,
+    plan: FoldPlan,
+    pool: torch.Tensor,
+    pool_labels: torch.Tensor,
+    device: torch.device,
+    precision: Precision,
+    eval_batch: int,
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Per fold of the group: (labels, predictions, mean CE loss) on its validation faces."""
+    group.model.eval()
+    sizes = [len(plan.val_indices[f]) for f in group.folds]
+    longest = max(sizes)
+    padded = np.stack(
+        [np.resize(plan.val_indices[f], longest) for f in group.folds], axis=1
+    )  # (M, k): short folds repeat their own faces; the repeats are cut off below
+    index = torch.from_numpy(padded).to(device)
+    predictions, losses = [], []
+    for start in range(0, longest, eval_batch):
+        chunk = index[start : start + eval_batch]  # (E, k)
+        x = pool[chunk].float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        with autocast_context(device, precision):
+            logits = _per_fold_logits(group.model(x), group.k)  # (E, k, 7)
+        y = pool_labels[chunk]
+        losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y))
+        predictions.append(logits.argmax(dim=-1))
+    all_predictions = torch.cat(predictions).cpu().numpy()  # (M, k)
+    all_losses = torch.cat(losses).cpu().numpy()
+    results = []
+    for j, fold in enumerate(group.folds):
+        n = sizes[j]
+        labels = plan.labels[plan.val_indices[fold]]
+        results.append((labels, all_predictions[:n, j], float(all_losses[:n, j].mean())))
+    return results
+
+
+def run_trial(
+    config: TrialConfig,
+    training: tuple[np.ndarray, np.ndarray],
+    callbacks: Sequence[TrialCallback] = (),
+) -> TrialResult:
+    """Train and validate every fold of ``config`` on ``training`` = (images uint8 (N,48,48), labels).
+
+    Raises :class:`OutOfMemoryError` when the device or host runs out of memory (a result the
+    tables show as "no fit in memory"), :class:`TrialError` for other training failures.
+    Exceptions raised by callbacks (e.g. a pruning signal) propagate unchanged.
+    """
+    images, labels = training
+    train = config.train
+    return train_plan(config, plan_folds(images, labels, train.folds, config.data.balance, train.seed), callbacks)
+
+
+def train_final(
+    config: TrialConfig,
+    training: tuple[np.ndarray, np.ndarray],
+    evaluation: tuple[np.ndarray, np.ndarray],
+    callbacks: Sequence[TrialCallback] = (),
+) -> TrialResult:
+    """Train one model on all of ``training`` (balanced as configured), scoring ``evaluation``
+    (e.g. the test splits) after every epoch: a one-"fold" trial whose validation set is the
+    evaluation set. ``result.folds[0]`` holds the weights and the evaluation predictions.
+    """
+    train_images, train_labels = training
+    eval_images, eval_labels = evaluation
+    rng = np.random.default_rng(config.train.seed)
+    train_indices = np.arange(len(train_labels))
+    if config.data.balance != "none":  # "report" and "fold" both mean: balance the training faces
+        train_indices = balance_indices(train_indices, train_labels, rng)
+    plan = FoldPlan(
+        images=np.concatenate([train_images, eval_images]),
+        labels=np.concatenate([train_labels, eval_labels]).astype(np.int64),
+        train_indices=(train_indices,),
+        val_indices=(np.arange(len(eval_labels)) + len(train_labels),),
+    )
+    return train_plan(config, plan, callbacks)
+
+
+def train_plan(config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback] = ()) -> TrialResult:
+    """Train every fold of ``plan`` (epoch-major, packed per ``train.pack_folds``).
+
+    OOM errors become :class:`OutOfMemoryError`; other exceptions propagate.
+    """
+    try:
+        return _train_plan(config, plan, callbacks)
+    except (OutOfMemoryError, TrialError):
+        raise
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise OutOfMemoryError(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
+        raise
+
+
+def _train_plan(config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback]) -> TrialResult:
+    train = config.train
+    device = select_device(train.device)
+    precision = select_precision(train.precision, device)
+    pool = torch.from_numpy(np.ascontiguousarray(plan.images)).to(device)  # (M, 48, 48) uint8
+    pool_labels = torch.from_numpy(plan.labels.astype(np.int64)).to(device)
+
+    fold_ids = tuple(range(plan.folds))
+    layout = [fold_ids] if train.pack_folds else [(f,) for f in fold_ids]
+    groups = [_build_group(config, folds, device) for folds in layout]
+    torch.manual_seed(train.seed)  # dropout masks
+    steps_per_group = [
+        math.ceil(max(len(plan.train_indices[f]) for f in g.folds) / train.batch_size) for g in groups
+    ]
+    info = TrialInfo(
+        folds=plan.folds,
+        epochs=train.epochs,
+        steps_per_epoch=sum(steps_per_group),
+        train_sizes=[len(t) for t in plan.train_indices],
+        device=str(device),
+        precision=precision,
+        packed=train.pack_folds,
+    )
+    for callback in callbacks:
+        callback.on_trial_start(info)
+    _log.debug("trial: %d folds on %s (%s), %d steps/epoch", train.folds, device, precision, info.steps_per_epoch)
+
+    histories: dict[int, list[EpochMetrics]] = {f: [] for f in fold_ids}
+    last_eval: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+    started = time.perf_counter()
+    for epoch in range(1, train.epochs + 1):
+        offset = 0
+        for group, steps in zip(groups, steps_per_group, strict=True):
+            order = _epoch_order(plan, group, train.seed, epoch, train.batch_size)
+            _train_epoch(
+                group, order, pool, pool_labels, config, device, precision,
+                epoch, offset, info.steps_per_epoch, callbacks,
+            )  # fmt: skip
+            offset += steps
+        metrics = []
+        for group in groups:
+            train_losses = (group.loss_sum / max(group.loss_count, 1)).tolist()
+            evaluated = _evaluate(group, plan, pool, pool_labels, device, precision, train.eval_batch_size)
+            for j, fold in enumerate(group.folds):
+                y_true, y_pred, val_loss = evaluated[j]
+                last_eval[fold] = evaluated[j]
+                scores = fold_metrics(y_true, y_pred)
+                entry = EpochMetrics(fold=fold, epoch=epoch, train_loss=train_losses[j], val_loss=val_loss, **scores)
+                histories[fold].append(entry)
+                metrics.append(entry)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, metrics)
+    seconds = time.perf_counter() - started
+
+    fold_results = []
+    for group in groups:
+        state = {name: tensor.detach().cpu() for name, tensor in group.model.state_dict().items()}
+        for j, fold in enumerate(group.folds):
+            plain = unpack_fold_state(state, j, group.k) if group.k > 1 else dict(state)
+            y_true, y_pred, _ = last_eval[fold]
+            fold_results.append(
+                FoldResult(
+                    fold=fold,
+                    history=histories[fold],
+                    train_size=len(plan.train_indices[fold]),
+                    val_indices=plan.val_indices[fold],
+                    val_labels=y_true,
+                    val_predictions=y_pred,
+                    state_dict=plain,
+                )
+            )
+    fold_results.sort(key=lambda result: result.fold)
+    faces = sum(len(t) for t in plan.train_indices) * train.epochs
+    return TrialResult(config, fold_results, str(device), precision, seconds, faces, plan=plan)

@@ -1,0 +1,44 @@
+"""Model 1 family: conv blocks (conv, [BatchNorm], act, [max-pool], [dropout]) then dense."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ferablate.config import SequentialConfig
+from ferablate.models._layers import INPUT_SIZE, FerNet, conv_block, dense_head, pooled_size
+from ferablate.models._registry import register_model
+
+__all__ = ["build_sequential"]
+
+
+@register_model("sequential")
+def build_sequential(config: SequentialConfig, folds: int = 1) -> FerNet:
+    """The sequential CNN ``config`` describes, ``folds`` copies packed into one module."""
+    layers: list[nn.Module] = []
+    channels, size = 1, INPUT_SIZE
+    for index, conv in enumerate(config.convs):
+        layers += conv_block(
+            channels,
+            conv.channels,
+            conv.kernel,
+            folds=folds,
+            batch_norm=config.batch_norm,
+            activation=config.activation,
+            dilation=conv.dilation,
+            groups=conv.groups,
+        )
+        if conv.pool:
+            size = pooled_size(size, f"model.convs.{index}.pool")
+            layers.append(nn.MaxPool2d(2))
+        if conv.dropout and config.dropout > 0:
+            layers.append(nn.Dropout(config.dropout))
+        channels = conv.channels
+    classifier = dense_head(
+        channels * size * size,
+        config.dense,
+        folds=folds,
+        activation=config.activation,
+        dropout=config.dropout,
+        dense_dropout=config.dense_dropout,
+    )
+    return FerNet(nn.Sequential(*layers), classifier, folds)

@@ -1,0 +1,228 @@
+"""Final training: one model on all of Training, scored on the test splits, logged to MLflow.
+
+The run (tag ``ferablate.role=final``) holds per-epoch ``train_loss``/``test_loss``/
+``test_accuracy``/``test_precision``/``test_recall`` on all test faces together, then the
+final scores of every test split on its own and of all together (accuracy, macro precision
+and recall, per-class recall), the confusion matrices (CSV + PNG), the predictions and the
+weights ``weights/final.pt`` (a plain state dict: ``torch.load(..., weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ferablate._errors import DataError, FerablateError, OutOfMemoryError
+from ferablate._logging import get_logger
+from ferablate.config import CLASS_NAMES, NUM_CLASSES, Trial
+from ferablate.data import ALL_USAGES, FaceData
+from ferablate.engine import EpochMetrics, TrialCallback, TrialResult, confusion, fold_metrics, train_final
+from ferablate.runner._sweep import DataCache
+from ferablate.tracking import TAG, TrialRun, TrialTracker
+
+__all__ = ["FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"]
+
+_log = get_logger(__name__)
+
+FINAL_EXPERIMENT = "final"  # experiment of final runs started from a preset (no sweep)
+WEIGHTS_ARTIFACT = "weights/final.pt"
+_PER_EPOCH = frozenset({"test_accuracy", "test_precision", "test_recall"})
+
+
+@dataclass
+class FinalOutcome:
+    trial: Trial
+    run_id: str
+    metrics: dict[str, float]  # test_* (all test faces), <split>_* per split, per-class recall
+    splits: tuple[str, ...]  # the test splits scored, e.g. ("PublicTest", "PrivateTest")
+    result: TrialResult
+    confusions: dict[str, np.ndarray] = field(default_factory=dict)  # "test" / split key -> (7, 7)
+
+
+def test_usages(faces: FaceData) -> tuple[str, ...]:
+    """The test splits ``faces`` holds (FER2013: PublicTest, PrivateTest; a folder: Test)."""
+    found = tuple(usage for usage in ALL_USAGES if usage != "Training" and usage in faces.usages)
+    if not found:
+        raise DataError(
+            f"{faces.source}: no test faces (splits present: {', '.join(faces.usages) or 'none'}); "
+            "final training scores PublicTest/PrivateTest (CSV) or test/ (image folder)"
+        )
+    return found
+
+
+def _split_key(usage: str) -> str:
+    return usage.lower()  # "PublicTest" -> "publictest"
+
+
+def score_splits(
+    labels: np.ndarray, predictions: np.ndarray, usage: np.ndarray, splits: Sequence[str]
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Scores of every split alone and of all together (``test``): accuracy, macro precision
+    and recall, recall per class; plus each one's 7x7 confusion matrix (rows = true class)."""
+    metrics: dict[str, float] = {}
+    confusions: dict[str, np.ndarray] = {}
+    groups = [("test", np.ones(labels.shape[0], dtype=bool))]
+    if len(splits) > 1:
+        groups += [(_split_key(split), usage == split) for split in splits]
+    for key, mask in groups:
+        y_true, y_pred = labels[mask], predictions[mask]
+        for name, value in fold_metrics(y_true, y_pred).items():
+            metrics[f"{key}_{name.removeprefix('val_')}"] = value
+        matrix = confusion(y_true, y_pred)
+        confusions[key] = matrix
+        totals = matrix.sum(axis=1)
+        for index, class_name in enumerate(CLASS_NAMES):
+            if totals[index]:
+                metrics[f"{key}_recall_{class_name}"] = float(matrix[index, index] / totals[index])
+    return metrics, confusions
+
+
+class _FinalMetrics(TrialCallback):
+    """Logs the per-epoch curves of the final run (the evaluation set is the test faces)."""
+
+    def __init__(self, run: TrialRun) -> None:
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+        from mlflow.entities import Metric
+
+        entry = metrics[0]
+        values = {
+            "train_loss": entry.train_loss,
+            "test_loss": entry.val_loss,
+            "test_accuracy": entry.val_accuracy,
+            "test_precision": entry.val_precision,
+            "test_recall": entry.val_recall,
+        }
+        stamp = _now_ms()
+        batch = [Metric(key, value, stamp, epoch) for key, value in values.items()]
+        self.run.client.log_batch(self.run.run_id, metrics=batch, synchronous=True)
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _write_confusion(directory: Path, key: str, matrix: np.ndarray, title: str) -> None:
+    import pandas as pd
+    from matplotlib.figure import Figure  # no pyplot: no global figure state
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    frame = pd.DataFrame(matrix, index=list(CLASS_NAMES), columns=list(CLASS_NAMES))
+    frame.index.name = "true \\ predicted"
+    frame.to_csv(directory / f"confusion_{key}.csv")
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained")
+    axes = figure.add_subplot()
+    ConfusionMatrixDisplay(matrix, display_labels=list(CLASS_NAMES)).plot(
+        ax=axes, colorbar=False, cmap="Blues", xticks_rotation=45
+    )
+    axes.set_title(title)
+    figure.savefig(directory / f"confusion_{key}.png", dpi=120)
+
+
+def _log_final(
+    run: TrialRun,
+    result: TrialResult,
+    metrics: Mapping[str, float],
+    confusions: Mapping[str, np.ndarray],
+    usage: np.ndarray,
+) -> None:
+    import torch
+    from mlflow.entities import Metric
+
+    epochs = len(result.folds[0].history)
+    stamp = _now_ms()
+    summary = {**metrics, "train_seconds": result.seconds, "faces_per_second": result.faces_per_second}
+    batch = [
+        Metric(key, value, stamp, epochs)
+        for key, value in summary.items()
+        if key not in _PER_EPOCH  # already logged at the last epoch by _FinalMetrics
+    ]
+    for start in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics per batch
+        run.client.log_batch(run.run_id, metrics=batch[start : start + 1000], synchronous=True)
+    fold = result.folds[0]
+    with tempfile.TemporaryDirectory(prefix="ferablate-final-") as tmp:
+        root = Path(tmp)
+        (root / "weights").mkdir()
+        torch.save(fold.state_dict, root / WEIGHTS_ARTIFACT)
+        predictions = {
+            "usage": usage.tolist(),
+            "labels": fold.val_labels.tolist(),
+            "predictions": fold.val_predictions.tolist(),
+        }
+        (root / "predictions.json").write_text(json.dumps(predictions))
+        (root / "history.json").write_text(json.dumps([m.__dict__ for m in fold.history]))
+        (root / "metrics.json").write_text(json.dumps(dict(metrics), indent=2))
+        (root / "config.json").write_text(result.config.model_dump_json(indent=2))
+        figures = root / "confusion"
+        figures.mkdir()
+        for key, matrix in confusions.items():
+            _write_confusion(figures, key, matrix, f"{run.name}: {key}")
+        run.log_artifacts(root)
+
+
+def run_final(
+    trial: Trial,
+    experiment: str,
+    *,
+    tracking_uri: str | None = None,
+    data: DataCache | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+    on_result: Callable[[TrialRun, TrialResult], None] | None = None,
+) -> FinalOutcome:
+    """Train ``trial``'s config on all Training faces and score every test split.
+
+    Logs one run tagged ``ferablate.role=final`` into ``experiment`` (the sweep's, or
+    :data:`FINAL_EXPERIMENT` for a preset). ``on_result`` runs after training, before the run
+    is marked FINISHED (figures hook in here). A failure marks the run FAILED (``oom`` or
+    ``error``) and is raised: a final model that did not train is no result to go on from.
+    """
+    data = data or DataCache()
+    config = trial.config
+    faces = data(config.data)
+    splits = test_usages(faces)
+    evaluation_mask = np.isin(faces.usage, splits)
+    usage = faces.usage[evaluation_mask]  # the evaluation faces' splits, in split() order
+    training, evaluation = faces.split("Training"), faces.split(list(splits))
+    if training[1].size == 0:
+        raise DataError(f"{faces.source}: no Training faces to train the final model on")
+    tracker = TrialTracker(experiment, tracking_uri)
+    run = tracker.start_trial(
+        name=f"final/{trial.name}",
+        config=config,
+        config_hash=trial.config_hash,
+        variant=trial.variant,
+        index=trial.index,
+        data_hash=faces.content_hash,
+        extra_tags={TAG.ROLE: "final", TAG.SWEEP: experiment},
+    )
+    try:
+        result = train_final(config, training, evaluation, [_FinalMetrics(run), *callbacks])
+        fold = result.folds[0]
+        metrics, confusions = score_splits(fold.val_labels, fold.val_predictions, usage, splits)
+        if on_result is not None:
+            on_result(run, result)
+        _log_final(run, result, metrics, confusions, usage)
+        run.client.set_terminated(run.run_id, status="FINISHED")
+    except OutOfMemoryError as exc:
+        run.fail("oom", str(exc))
+        raise
+    except FerablateError as exc:
+        run.fail("error", str(exc))
+        raise
+    except Exception as exc:
+        run.fail("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+        raise
+    except BaseException as exc:  # KeyboardInterrupt
+        run.fail("killed", f"{type(exc).__name__}: {exc}", status="KILLED")
+        raise
+    _log.info("final run %s: test accuracy %.3f", run.run_id, metrics["test_accuracy"])
+    return FinalOutcome(trial, run.run_id, metrics, splits, result, confusions)

@@ -1,0 +1,69 @@
+"""Tables layer: the report's appendix tables (ablations from tracked runs, layer tables)."""
+
+from __future__ import annotations
+
+from ferablate.tables._build import (
+    METRIC_COLUMNS,
+    AblationTable,
+    RowStatus,
+    TableRow,
+    build_tables,
+    metric_cells,
+    reference_config,
+)
+from ferablate.tables._cells import (
+    ArchitectureCells,
+    architecture_cells,
+    block_cell,
+    conv_cell,
+    format_number,
+)
+from ferablate.tables._render import (
+    escape_latex,
+    latex_document,
+    layer_table_frame,
+    render_csv,
+    render_frame_csv,
+    render_frame_latex,
+    render_frame_markdown,
+    render_latex,
+    render_layer_table,
+    render_markdown,
+)
+from ferablate.tables._runs import (
+    experiment_rows,
+    experiment_tables,
+    row_from_runs,
+    sweep_rows,
+    sweep_tables,
+)
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "AblationTable",
+    "ArchitectureCells",
+    "RowStatus",
+    "TableRow",
+    "architecture_cells",
+    "block_cell",
+    "build_tables",
+    "conv_cell",
+    "escape_latex",
+    "experiment_rows",
+    "experiment_tables",
+    "format_number",
+    "latex_document",
+    "layer_table_frame",
+    "metric_cells",
+    "reference_config",
+    "render_csv",
+    "render_frame_csv",
+    "render_frame_latex",
+    "render_frame_markdown",
+    "render_latex",
+    "render_layer_table",
+    "render_markdown",
+    "row_from_runs",
+    "sweep_rows",
+    "sweep_tables",
+]

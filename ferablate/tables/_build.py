@@ -1,0 +1,185 @@
+"""Ablation tables in the report's layout: one row per trial, cells as strings.
+
+A :class:`TableRow` is what is known about one trial (its config, how its newest run ended,
+its summary metrics); :func:`build_tables` lays rows out as the report's tables, one per
+model family, in the order given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ferablate.config import TrialConfig, flatten_config
+from ferablate.tables._cells import ArchitectureCells, architecture_cells
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "AblationTable",
+    "RowStatus",
+    "TableRow",
+    "build_tables",
+    "metric_cells",
+    "reference_config",
+]
+
+RowStatus = Literal["finished", "oom", "failed", "running", "missing"]
+
+METRIC_COLUMNS = ("acc.", "prec.", "recall")
+_METRICS = ("val_accuracy", "val_precision", "val_recall")  # summary metric stems, column order
+_STATUS_TEXT: dict[str, str] = {
+    "oom": "no fit in memory",
+    "failed": "failed",
+    "running": "running",
+    "missing": "—",
+}
+_FAMILY_TITLES = {"sequential": "model 1 family", "inception": "model 2 family"}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One trial of a table: its config and how its newest relevant run ended."""
+
+    name: str  # trial name (the variant, plus the grid point in a grid sweep)
+    config: TrialConfig  # what ran (from the run), or what would run (no run yet)
+    status: RowStatus
+    metrics: Mapping[str, float] = field(default_factory=dict)  # summary metrics of a finished run
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AblationTable:
+    """One rendered-ready table: string cells under the report's column names."""
+
+    frame: pd.DataFrame  # one row per trial, report columns, str cells
+    family: str  # "sequential" | "inception"
+    caption: str
+    label: str  # LaTeX label, e.g. "tab:report-model1-grid"
+    names: tuple[str, ...]  # trial name of each row
+    statuses: tuple[RowStatus, ...]  # status of each row
+
+
+def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
+    """acc., prec., recall: ``0.47`` (``0.47 ± 0.01`` with ``std``) or the row's status.
+
+    An out-of-memory trial reads ``no fit in memory`` in the accuracy cell and leaves the
+    other two empty, as in the report; a failed or running one likewise; a trial without a
+    run reads ``—`` in all three.
+    """
+    if row.status == "finished":
+        cells = []
+        for stem in _METRICS:
+            mean = row.metrics.get(f"{stem}_mean")
+            if mean is None:
+                cells.append("—")
+                continue
+            cell = f"{mean:.2f}"
+            if std:
+                cell += f" ± {row.metrics.get(f'{stem}_std', 0.0):.2f}"
+            cells.append(cell)
+        return cells[0], cells[1], cells[2]
+    text = _STATUS_TEXT[row.status]
+    if row.status == "missing":
+        return text, text, text
+    return text, "", ""
+
+
+def reference_config(base: TrialConfig | None, configs: Sequence[TrialConfig]) -> dict[str, Any]:
+    """The flattened config notes are made against: ``base`` (or the first row's config),
+    with every key on which ALL rows agree taken from the rows.
+
+    So an override given to every trial (``--set data.limit=1500``) makes no note, while a
+    key one variant changes does (``batch=32``).
+    """
+    if not configs and base is None:
+        return {}
+    flat_rows = [flatten_config(config) for config in configs]
+    reference = flatten_config(base) if base is not None else dict(flat_rows[0])
+    for key in list(reference):
+        values = [flat.get(key, _MISSING) for flat in flat_rows]
+        if values and all(value == values[0] for value in values) and values[0] is not _MISSING:
+            reference[key] = values[0]
+    return reference
+
+
+_MISSING = object()
+
+
+def _columns(family: str, cells: Sequence[ArchitectureCells]) -> list[str]:
+    layers = max((len(c.layers) for c in cells), default=0)
+    columns = [f"l{i}" for i in range(1, layers + 1)]
+    if family == "sequential":
+        # The report numbers dense columns on from the last conv column: l1-l4, then d4-d6.
+        dense = max((len(c.dense) for c in cells), default=0)
+        columns += [f"d{layers + i}" for i in range(dense)]
+    return [*columns, "dropout", "act.", *METRIC_COLUMNS]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "table"
+
+
+def _settings(configs: Sequence[TrialConfig]) -> str:
+    folds = {config.train.folds for config in configs}
+    epochs = {config.train.epochs for config in configs}
+    if len(folds) == 1 and len(epochs) == 1:
+        return f"validation scores, mean over {folds.pop()} folds after {epochs.pop()} epochs"
+    return "validation scores, mean over folds"
+
+
+def build_tables(
+    rows: Sequence[TableRow],
+    *,
+    title: str,
+    name: str | None = None,
+    base: TrialConfig | None = None,
+    std: bool = False,
+) -> list[AblationTable]:
+    """The report-layout tables of ``rows`` (one per model family, rows in the given order).
+
+    ``title`` starts the caption; ``name`` (default: ``title``) makes the label; ``base`` is the config notes are made
+    against (see :func:`reference_config`); ``std`` adds ``± std`` over folds.
+    """
+    import pandas as pd  # deferred: the CLI imports this module on demand only
+
+    families = list(dict.fromkeys(row.config.model.family for row in rows))
+    tables = []
+    for family in families:
+        members = [row for row in rows if row.config.model.family == family]
+        configs = [row.config for row in members]
+        base_of_family = base if base is not None and base.model.family == family else None
+        reference = reference_config(base_of_family, configs)
+        cells = [architecture_cells(row.config, reference) for row in members]
+        columns = _columns(family, cells)
+        layer_columns = [c for c in columns if c.startswith("l")]
+        dense_columns = [c for c in columns if c.startswith("d") and c[1:].isdigit()]
+        records = []
+        for row, cell in zip(members, cells, strict=True):
+            record = dict.fromkeys(columns, "")
+            record.update(zip(layer_columns, cell.layers, strict=False))
+            record.update(zip(dense_columns, cell.dense, strict=False))
+            record["dropout"] = cell.dropout
+            record["act."] = cell.activation
+            record.update(zip(METRIC_COLUMNS, metric_cells(row, std), strict=True))
+            records.append(record)
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        label, caption = _slug(name or title), f"{title}: {_settings(configs)}"
+        if len(families) > 1:
+            label += f"-{family}"
+            caption = f"{title} ({_FAMILY_TITLES.get(family, family)}): {_settings(configs)}"
+        tables.append(
+            AblationTable(
+                frame=frame,
+                family=family,
+                caption=caption,
+                label=f"tab:{label}",
+                names=tuple(row.name for row in members),
+                statuses=tuple(row.status for row in members),
+            )
+        )
+    return tables

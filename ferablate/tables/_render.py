@@ -1,0 +1,209 @@
+"""Render tables as LaTeX (booktabs, compiles with pdflatex), Markdown or CSV.
+
+LaTeX goes through pandas' ``Styler.to_latex`` (``hrules=True`` gives booktabs rules) on
+cells escaped here first, so every table and caption compiles untouched; ``standalone``
+wraps the tables in a minimal ``article`` document.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ferablate.tables._build import AblationTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ferablate.models import LayerTable
+
+__all__ = [
+    "escape_latex",
+    "latex_document",
+    "layer_table_frame",
+    "render_csv",
+    "render_frame_csv",
+    "render_frame_latex",
+    "render_frame_markdown",
+    "render_latex",
+    "render_layer_table",
+    "render_markdown",
+]
+
+# One pass over the text, so an escape is never escaped again.
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "—": "---",
+    "–": "--",
+    "×": r"$\times$",
+}
+_LATEX_PATTERN = re.compile("|".join(re.escape(char) for char in _LATEX_SPECIALS))
+_PACKAGES = ("booktabs", "longtable")
+
+
+def escape_latex(text: str) -> str:
+    """``text`` with LaTeX's special characters (``\\ & % $ # _ { } ~ ^``) escaped; ``±``,
+    ``—``, ``–`` and ``×`` become their pdflatex-safe forms."""
+    return _LATEX_PATTERN.sub(lambda match: _LATEX_SPECIALS[match.group(0)], text)
+
+
+def _escaped(frame: pd.DataFrame) -> pd.DataFrame:
+    escaped = frame.map(lambda value: escape_latex(str(value)))
+    escaped.columns = [escape_latex(str(column)) for column in frame.columns]
+    return escaped
+
+
+def render_frame_latex(
+    frame: pd.DataFrame,
+    *,
+    caption: str,
+    label: str,
+    column_format: str | None = None,
+    longtable: bool = False,
+) -> str:
+    """A booktabs table (``table`` float, or ``longtable`` for many rows) of str cells."""
+    styler = _escaped(frame).style.hide(axis="index")
+    options: dict[str, object] = {
+        "hrules": True,
+        "caption": escape_latex(caption),
+        "label": label,
+        "column_format": column_format or "l" * len(frame.columns),
+    }
+    if longtable:
+        options["environment"] = "longtable"
+    else:
+        options.update(position="htbp", position_float="centering")
+    return styler.to_latex(**options)  # type: ignore[arg-type]
+
+
+def latex_document(bodies: Sequence[str]) -> str:
+    """A minimal ``article`` document holding ``bodies`` (compiles with plain pdflatex)."""
+    lines = [
+        r"\documentclass{article}",
+        r"\usepackage[T1]{fontenc}",
+        *(rf"\usepackage{{{package}}}" for package in _PACKAGES),
+        r"\begin{document}",
+        *bodies,
+        r"\end{document}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ablation_column_format(table: AblationTable) -> str:
+    metrics = sum(1 for column in table.frame.columns if column in ("acc.", "prec.", "recall"))
+    return "l" * (len(table.frame.columns) - metrics) + "r" * metrics
+
+
+def render_latex(tables: Sequence[AblationTable], standalone: bool = False) -> str:
+    """The tables as LaTeX ``table`` floats (booktabs); a full document with ``standalone``."""
+    bodies = [
+        render_frame_latex(
+            table.frame,
+            caption=table.caption,
+            label=table.label,
+            column_format=_ablation_column_format(table),
+        )
+        for table in tables
+    ]
+    if standalone:
+        # The model-1 table is wide: a smaller font keeps it on an article page.
+        return latex_document([r"\small", *bodies])
+    header = "% needs \\usepackage{booktabs}\n"
+    return header + "\n".join(bodies)
+
+
+def _markdown_cell(value: object) -> str:
+    return str(value).replace("|", r"\|").replace("\n", " ")
+
+
+def render_frame_markdown(frame: pd.DataFrame, right: Sequence[str] = ()) -> str:
+    """A GitHub-flavoured pipe table; columns in ``right`` are right-aligned."""
+    header = [_markdown_cell(column) for column in frame.columns]
+    rule = ["---:" if column in right else "---" for column in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    for values in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_markdown_cell(value) for value in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(tables: Sequence[AblationTable]) -> str:
+    """Each table as a caption line and a pipe table."""
+    parts = []
+    for table in tables:
+        parts.append(f"**{table.caption}**\n\n" + render_frame_markdown(table.frame, ("acc.", "prec.", "recall")))
+    return "\n".join(parts)
+
+
+def render_frame_csv(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def render_csv(tables: Sequence[AblationTable]) -> str:
+    """One CSV of all rows: ``trial``, the report's columns, ``status`` (machine-readable)."""
+    import pandas as pd
+
+    frames = []
+    for table in tables:
+        frame = table.frame.copy()
+        frame.insert(0, "trial", list(table.names))
+        frame["status"] = list(table.statuses)
+        frames.append(frame)
+    merged = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
+    return render_frame_csv(merged)
+
+
+def layer_table_frame(table: LayerTable) -> pd.DataFrame:
+    """The Figure 7 layout: ``Layer (type)``, ``Output Shape``, ``Param #`` (str cells)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "Layer (type)": [row.name for row in table.rows],
+            "Output Shape": ["[" + ", ".join(str(d) for d in row.output_shape) + "]" for row in table.rows],
+            "Param #": [f"{row.params:,}" for row in table.rows],
+        }
+    )
+
+
+def render_layer_table(
+    table: LayerTable,
+    fmt: str,
+    *,
+    caption: str,
+    label: str,
+    standalone: bool = False,
+) -> str:
+    """A model's layer table (Figure 7) as ``latex`` (longtable), ``markdown`` or ``csv``."""
+    frame = layer_table_frame(table)
+    totals = (
+        f"Total params: {table.total_params:,}; trainable params: {table.trainable_params:,}; "
+        f"non-trainable params: {table.total_params - table.trainable_params:,}"
+    )
+    if fmt == "csv":
+        return render_frame_csv(frame)
+    if fmt == "markdown":
+        return f"**{caption}**\n\n" + render_frame_markdown(frame, ("Param #",)) + f"\n{totals}\n"
+    if fmt != "latex":
+        raise ValueError(f"unknown layer-table format {fmt!r}")
+    body = render_frame_latex(
+        frame, caption=f"{caption}. {totals}", label=label, column_format="llr", longtable=True
+    )
+    if standalone:
+        return latex_document([body])
+    return "% needs \\usepackage{booktabs,longtable}\n" + body

@@ -1,0 +1,115 @@
+"""Where runs live: the MLflow tracking URI, experiments, and the run tags ferablate relies on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from ferablate._errors import TrackingError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "TAG",
+    "artifact_root_for",
+    "git_commit",
+    "open_experiment",
+    "resolve_tracking_uri",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+class TAG:
+    """Run tag names (other tools and ``ferablate table`` read these; never rename)."""
+
+    ROLE = "ferablate.role"  # "trial" | "fold" | "final"
+    SWEEP = "ferablate.sweep"
+    VARIANT = "ferablate.variant"
+    TRIAL = "ferablate.trial"  # trial name (variant + grid point)
+    TRIAL_INDEX = "ferablate.trial_index"  # position in sweep order
+    CONFIG_HASH = "ferablate.config_hash"  # the trial's identity
+    CONFIG = "ferablate.config"  # resolved config as canonical JSON
+    DATA_HASH = "ferablate.data_hash"
+    GIT_COMMIT = "ferablate.git_commit"
+    VERSION = "ferablate.version"
+    DEVICE = "ferablate.device"
+    PRECISION = "ferablate.precision"
+    FOLD = "ferablate.fold"
+    FAILURE = "ferablate.failure"  # "oom" | "error" | "pruned" | "killed"
+    FAILURE_REASON = "ferablate.failure_reason"
+    HOST = "ferablate.host"
+    PID = "ferablate.pid"
+    STUDY = "ferablate.study"  # Optuna study name (optuna/worker runs)
+    OPTUNA_TRIAL = "ferablate.optuna_trial"  # Optuna trial number
+    PARENT = "mlflow.parentRunId"
+    RUN_NAME = "mlflow.runName"
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns/mlflow.db``."""
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        db_path = Path(uri.removeprefix("sqlite:///"))
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    elif parsed.scheme in ("", "file"):
+        raise TrackingError(
+            f"tracking URI '{uri}': MLflow's file store is deprecated; use "
+            f"sqlite:///<dir>/mlflow.db or an http(s):// tracking server"
+        )
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside its database (``mlruns/artifacts``)."""
+    if not uri.startswith("sqlite:///"):
+        return None  # a tracking server decides where artifacts go
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "artifacts").as_uri()
+
+
+def open_experiment(client: MlflowClient, uri: str, name: str) -> str:
+    """The id of experiment ``name``, created (with artifacts beside the DB) when missing."""
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            return str(experiment.experiment_id)
+        root = artifact_root_for(uri)
+        location = f"{root}/{_safe_dir(name)}" if root else None
+        return str(client.create_experiment(name, artifact_location=location))
+    except TrackingError:
+        raise
+    except Exception as exc:
+        if exc.__class__.__name__ == "RestException" and "already exists" in str(exc):
+            found = client.get_experiment_by_name(name)  # created by a concurrent worker
+            if found is not None:
+                return str(found.experiment_id)
+        raise TrackingError(f"MLflow store {uri}: cannot open experiment '{name}': {exc}") from exc
+
+
+def _safe_dir(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+@cache
+def git_commit() -> str:
+    """``HEAD`` of the current checkout (``-dirty`` when modified), or ``""`` outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{commit}-dirty" if dirty else commit

@@ -1,0 +1,163 @@
+"""Sweep files: expansion, patches into lists, overrides, presets and identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ferablate.config import (
+    config_hash,
+    diff_configs,
+    expand_sweep,
+    flatten_config,
+    load_sweep,
+    parse_overrides,
+    parse_sweep,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "data": {"source": "synthetic"},
+    "model": {"preset": "baseline-model1"},
+    "train": {"folds": 3, "epochs": 2},
+}
+
+
+def test_variants_in_order_and_empty_set_is_base() -> None:
+    sweep = parse_sweep(
+        {
+            "name": "s",
+            "base": BASE,
+            "variants": [
+                {"name": "base"},
+                {"name": "elu", "set": {"model.activation": "elu"}},
+                {"name": "no-mp-l1", "set": {"model.convs.0.pool": False, "model.convs.1.dilation": 2}},
+            ],
+        }
+    )
+    trials = expand_sweep(sweep)
+    assert [t.name for t in trials] == ["base", "elu", "no-mp-l1"]
+    assert [t.index for t in trials] == [0, 1, 2]
+    base = trials[0].config
+    assert base.model.family == "sequential" and base.model.activation == "relu"
+    assert diff_configs(base, trials[1].config) == {"model.activation": "elu"}
+    assert trials[2].config.model.convs[0].pool is False  # patch reached into the list
+    assert trials[2].config.model.convs[1].dilation == 2
+    assert trials[2].config.model.convs[1].pool is True  # the rest of the item is kept
+
+
+def test_grid_is_a_cartesian_product_over_every_variant() -> None:
+    sweep = parse_sweep(
+        {
+            "name": "s",
+            "base": BASE,
+            "variants": [{"name": "a"}, {"name": "b", "set": {"model.dropout": 0.2}}],
+            "grid": {"train.lr": [1e-4, 1e-3], "train.batch_size": [10, 32, 64]},
+        }
+    )
+    trials = expand_sweep(sweep)
+    assert len(trials) == 2 * 2 * 3
+    assert trials[0].name == "a[lr=0.0001,batch_size=10]"
+    assert {(t.config.train.lr, t.config.train.batch_size) for t in trials[:6]} == {
+        (lr, b) for lr in (1e-4, 1e-3) for b in (10, 32, 64)
+    }
+    assert all(t.config.model.dropout == 0.2 for t in trials[6:])
+    assert len({t.config_hash for t in trials}) == 12
+
+
+def test_overrides_apply_to_every_trial_and_parse_yaml_scalars() -> None:
+    patch = parse_overrides(["train.epochs=1", "data.limit=2000", "model.convs.2.pool=false", "data.path=x.csv"])
+    assert patch == {"train.epochs": 1, "data.limit": 2000, "model.convs.2.pool": False, "data.path": "x.csv"}
+    sweep = parse_sweep({"name": "s", "base": BASE, "variants": [{"name": "a"}, {"name": "b", "set": {"train.epochs": 9}}]})
+    trials = expand_sweep(sweep, patch)
+    assert all(t.config.train.epochs == 1 for t in trials)  # overrides win over variants
+    assert all(t.config.data.limit == 2000 and t.config.model.convs[2].pool is False for t in trials)
+
+
+def test_preset_with_patches_is_a_two_line_ablation() -> None:
+    sweep = parse_sweep(
+        {
+            "name": "s",
+            "base": {"model": {"preset": "report-model1", "activation": "relu"}},
+            "variants": [{"name": "final"}, {"name": "model2", "set": {"model.preset": "report-model2", "model.dropout": 0.3}}],
+        }
+    )
+    final, model2 = expand_sweep(sweep)
+    assert final.config.model.preset == "report-model1"
+    assert final.config.model.activation == "relu"  # base key over the preset
+    assert len(final.config.model.convs) == 6
+    assert model2.config.model.family == "inception" and model2.config.model.dropout == 0.3
+
+
+def test_hash_is_stable_and_sensitive() -> None:
+    a = expand_sweep(parse_sweep({"name": "s", "base": BASE}))[0].config
+    b = expand_sweep(parse_sweep({"name": "other-name", "base": BASE}))[0].config
+    assert config_hash(a) == config_hash(b)  # identity = resolved config, not the sweep's name
+    c = expand_sweep(parse_sweep({"name": "s", "base": BASE, "variants": [{"name": "x", "set": {"train.seed": 1}}]}))[0].config
+    assert config_hash(a) != config_hash(c)
+    flat = flatten_config(a)
+    assert flat["model.convs.0.channels"] == 8 and flat["train.folds"] == 3
+
+
+def test_shipped_sweeps_load() -> None:
+    for path in sorted((REPO / "sweeps").glob("*.yaml")):
+        sweep = load_sweep(path)
+        assert expand_sweep(sweep), path
+
+
+MALFORMED = [
+    ("name: x\nbase: {model: {preset: baseline-model1}\n", "not valid YAML at line"),
+    ("- name: x\n", "a sweep file is a mapping"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvarients: []\n", "did you mean 'variants'"),
+    ("base: {model: {preset: baseline-model1}}\n", "'name'"),
+    ("name: x\nbase: {train: {epochs: 2}}\n", "missing key 'model'"),
+    ("name: x\nbase: {model: {preset: baseline-model1, activaton: elu}}\n", "did you mean 'model.activation'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}, train: {epochs: five}}\n", "key 'train.epochs'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{set: {train.lr: 0.1}}]\n", "variants[0]: 'name'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a}, {name: a}]\n", "duplicate variant name 'a'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {lr: 0.1}}]\n", "must be a dotted key starting with data."),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.7.pool: false}}]\n", "index 7 is out of range, the list has 3"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\ngrid: {train.lr: 0.1}\n", "grid key 'train.lr' needs a non-empty list"),
+    ("name: x\nbase: {model: {preset: report-modle1}}\n", "did you mean 'report-model1'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nsearch: {train.lr: {low: 1, high: 0.1}}\n", "must be below 'high'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}, data: {source: csv}}\n", "key 'data.source'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: gc, set: {model.convs.1.groups: 3}}]\n", "variant 'gc'"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.0.kernel: 4}}]\n", "kernel must be odd"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MALFORMED, ids=[str(i) for i in range(len(MALFORMED))])
+def test_malformed_sweep_gives_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    from ferablate import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    message = str(info.value)
+    assert expected in message
+    assert str(path) in message  # names the file
+    assert "\n" not in message  # one line
+
+
+@pytest.mark.parametrize("pair", ["train.epochs", "=3", "epochs=3", "train.lr=[1"])
+def test_bad_overrides(pair: str) -> None:
+    from ferablate import ConfigError
+
+    with pytest.raises(ConfigError, match="--set"):
+        parse_overrides([pair])
+
+
+def test_unknown_override_key_names_closest_key(tmp_path: Path) -> None:
+    from ferablate import ConfigError
+
+    sweep = parse_sweep({"name": "s", "base": BASE})
+    with pytest.raises(ConfigError, match=r"did you mean 'train\.epochs'"):
+        expand_sweep(sweep, parse_overrides(["train.epocs=3"]))
+
+
+def test_balance_accepts_booleans() -> None:
+    sweep = parse_sweep({"name": "s", "base": {**BASE, "data": {"balance": False}}})
+    assert expand_sweep(sweep)[0].config.data.balance == "none"

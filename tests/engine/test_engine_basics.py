@@ -1,0 +1,102 @@
+"""Engine building blocks: precision selection, folds and balancing, metrics, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ferablate import ConfigError
+from ferablate.engine import (
+    augment_batch,
+    fold_metrics,
+    is_out_of_memory,
+    mean_std,
+    plan_folds,
+    select_device,
+    select_precision,
+)
+
+
+def test_precision_auto_follows_the_hardware() -> None:
+    cpu = torch.device("cpu")
+    assert select_precision("auto", cpu, cpu_bf16=True) == "bf16"
+    assert select_precision("auto", cpu, cpu_bf16=False) == "fp32"
+    assert select_precision("fp32", cpu, cpu_bf16=True) == "fp32"
+    assert select_precision("bf16", cpu, cpu_bf16=False) == "bf16"  # explicit wins
+
+
+def test_device_auto_and_cuda_without_gpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert select_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"train\.device=cuda"):
+            select_device("cuda")
+
+
+def _labels(counts: list[int]) -> np.ndarray:
+    return np.concatenate([np.full(n, c) for c, n in enumerate(counts)])
+
+
+def test_fold_balancing_is_inside_training_folds_only() -> None:
+    labels = _labels([50, 10, 40, 100, 60, 30, 55])
+    images = np.zeros((len(labels), 48, 48), np.uint8)
+    plan = plan_folds(images, labels, folds=5, balance="fold", seed=0)
+    all_val = np.concatenate(plan.val_indices)
+    assert sorted(all_val.tolist()) == list(range(len(labels)))  # every face validated exactly once
+    for train, val in zip(plan.train_indices, plan.val_indices, strict=True):
+        assert not set(train.tolist()) & set(val.tolist())  # no leakage
+        counts = np.bincount(labels[train], minlength=7)
+        assert counts.min() == counts.max() == 80  # every class up to the largest (100 * 4/5)
+        val_counts = np.bincount(labels[val], minlength=7)
+        assert val_counts[3] == 20 and val_counts[1] == 2  # stratified, unbalanced
+
+
+def test_report_protocol_balances_before_splitting() -> None:
+    labels = _labels([20, 5, 10, 40, 15, 12, 30])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (len(labels), 48, 48), dtype=np.uint8)
+    plan = plan_folds(images, labels, folds=5, balance="report", seed=0)
+    assert len(plan.labels) == 7 * 40  # like 7 x 7,215 = 50,505 on full FER2013
+    assert np.bincount(plan.labels).tolist() == [40] * 7
+    assert (plan.images[: len(labels)] == images).all()  # originals kept, copies appended
+    assert not (plan.images[len(labels) :] == images[0]).all()
+
+
+def test_too_few_faces_for_the_folds() -> None:
+    from ferablate import DataError
+
+    labels = _labels([10, 2, 10, 10, 10, 10, 10])
+    with pytest.raises(DataError, match="train.folds"):
+        plan_folds(np.zeros((len(labels), 48, 48), np.uint8), labels, folds=5, balance="fold", seed=0)
+
+
+def test_fold_metrics_are_macro_averages() -> None:
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 0])
+    scores = fold_metrics(y_true, y_pred)
+    assert scores["val_accuracy"] == pytest.approx(4 / 6)
+    assert scores["val_recall"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert scores["val_precision"] == pytest.approx((0.5 + 2 / 3 + 1) / 3)
+    summary = mean_std([{"a": 1.0}, {"a": 3.0}])
+    assert summary == {"a_mean": 2.0, "a_std": 1.0}
+
+
+def test_augmentation_is_per_image_seeded_and_in_range() -> None:
+    faces = torch.rand(64, 1, 48, 48)
+    out_a = augment_batch(faces, torch.Generator().manual_seed(1))
+    out_b = augment_batch(faces, torch.Generator().manual_seed(1))
+    out_c = augment_batch(faces, torch.Generator().manual_seed(2))
+    assert out_a.shape == faces.shape
+    assert torch.equal(out_a, out_b) and not torch.equal(out_a, out_c)
+    assert out_a.min() >= 0 and out_a.max() <= 1
+    same = torch.stack([faces[0]] * 32)  # one face, 32 copies: each gets its own parameters
+    copies = augment_batch(same, torch.Generator().manual_seed(3))
+    assert len({round(float(c.sum()), 3) for c in copies}) == 32
+
+
+def test_out_of_memory_classification() -> None:
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    assert is_out_of_memory(MemoryError())
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
