@@ -25,8 +25,8 @@ def info(path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image
 
     faces = load_path(path)
     counts = faces.counts()
-    table = Table(title=f"{path} (hash {faces.content_hash})")
-    table.add_column("Usage")
+    table = Table(title=f"{path.name} ({faces.source}; content hash {faces.content_hash})")
+    table.add_column("Usage", no_wrap=True, min_width=len("PrivateTest"))
     for column in counts.columns:
         table.add_column(str(column), justify="right")
     for usage, row in counts.iterrows():

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 __all__ = [
     "FormatOpt",
+    "GraceOpt",
+    "HeartbeatOpt",
     "OutOpt",
     "OverridesOpt",
     "StandaloneOpt",
+    "StorageOpt",
+    "StudyOpt",
     "SweepArg",
     "TableFormat",
     "TrackingUriOpt",
@@ -21,7 +25,7 @@ __all__ = [
 
 SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML).", metavar="SWEEP")]
 OverridesOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--set",
         "-s",
@@ -30,7 +34,7 @@ OverridesOpt = Annotated[
     ),
 ]
 TrackingUriOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--tracking-uri",
         metavar="URI",
@@ -38,11 +42,11 @@ TrackingUriOpt = Annotated[
     ),
 ]
 VariantOpt = Annotated[
-    Optional[str], typer.Option("--variant", "-v", help="Variant name of the sweep (default: the first).")
+    str | None, typer.Option("--variant", "-v", help="Variant name of the sweep (default: the first).")
 ]
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     """How ``table`` and ``summary`` write a table."""
 
     text = "text"
@@ -56,9 +60,29 @@ FormatOpt = Annotated[
     typer.Option("--format", "-f", help="Output format: text (terminal), latex, markdown or csv."),
 ]
 OutOpt = Annotated[
-    Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
+    Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
 ]
 StandaloneOpt = Annotated[
     bool,
     typer.Option("--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        metavar="URL",
+        help="Optuna study storage shared by workers, e.g. postgresql+psycopg://user@host/db or sqlite:///mlruns/optuna.db.",
+    ),
+]
+StudyOpt = Annotated[
+    str | None, typer.Option("--study", metavar="NAME", help="Optuna study name (default: the sweep's name).")
+]
+HeartbeatOpt = Annotated[
+    int, typer.Option("--heartbeat", metavar="S", min=1, help="Seconds between a running trial's heartbeats.")
+]
+GraceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--grace", metavar="S", min=1, help="Seconds without heartbeat before a trial is re-queued [default: 3x heartbeat]."
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ferablate.cli._console import err_console
@@ -43,7 +44,9 @@ class SweepProgress:
         from ferablate.engine import TrialCallback
 
         progress = self.progress
-        task = progress.add_task("", total=None, trial=f"{position}/{total} {trial.name}", where="loading", loss="-")
+        task = progress.add_task(
+            "", total=None, trial=escape(f"{position}/{total} {trial.name}"), where="loading", loss="-"
+        )
 
         class _Callback(TrialCallback):
             epochs = 0
@@ -55,8 +58,9 @@ class SweepProgress:
                 progress.update(task, total=info.steps_per_epoch * info.epochs, where=f"{self.folds} epoch 1/{self.epochs}")
 
             def on_step(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
-                fields = {"loss": f"{loss:.3f}"} if loss is not None else {}
-                progress.update(task, completed=(epoch - 1) * steps + step, **fields)
+                progress.update(task, completed=(epoch - 1) * steps + step)
+                if loss is not None:
+                    progress.update(task, loss=f"{loss:.3f}")
 
             def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
                 acc = sum(m.val_accuracy for m in metrics) / len(metrics)
@@ -72,7 +76,7 @@ class SweepProgress:
 
     def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
         if outcome.status == "skipped":
-            err_console.print(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})")
+            err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"))
             return
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
         self.progress.update(self._task, where=label)

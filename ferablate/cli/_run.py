@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import OverridesOpt, SweepArg, TrackingUriOpt
+from ferablate.cli._options import (
+    GraceOpt,
+    HeartbeatOpt,
+    OverridesOpt,
+    StorageOpt,
+    StudyOpt,
+    SweepArg,
+    TrackingUriOpt,
+)
+
+if TYPE_CHECKING:
+    from ferablate.config import Sweep
+    from ferablate.runner import TrialOutcome
 
 __all__ = ["run"]
 
@@ -20,6 +32,13 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded trials and exit.")] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")] = False,
     tracking_uri: TrackingUriOpt = None,
+    no_figures: Annotated[
+        bool, typer.Option("--no-figures", help="Do not log the six figures of each trial (figures/).")
+    ] = False,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    heartbeat: HeartbeatOpt = 10,
+    grace: GraceOpt = None,
 ) -> None:
     """Run every trial of SWEEP (5-fold each) and log it to MLflow; finished trials are skipped."""
     from ferablate.config import load_sweep, parse_overrides
@@ -29,45 +48,59 @@ def run(
     if dry_run:
         _print_dry_run(loaded, patch)
         return
+    if storage is not None:  # queue the trials in a shared study; any `ferablate worker` may help
+        from ferablate.cli._worker import run_sweep_on_storage
+
+        worked = run_sweep_on_storage(
+            loaded, patch, storage, study or loaded.name,
+            rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
+            figures=not no_figures,
+        )  # fmt: skip
+        if any(w.state == "FAIL" for w in worked):
+            raise typer.Exit(1)
+        return
     from ferablate.cli._progress import SweepProgress
     from ferablate.runner import run_sweep
 
     with SweepProgress() as progress:
-        outcomes = run_sweep(loaded, patch, rerun=rerun, tracking_uri=tracking_uri, observer=progress)
+        outcomes = run_sweep(
+            loaded, patch, rerun=rerun, tracking_uri=tracking_uri, observer=progress, figures=not no_figures
+        )
     _print_results(loaded.name, outcomes)
     if any(o.status in ("failed",) for o in outcomes):
         raise typer.Exit(1)
 
 
-def _print_dry_run(sweep: object, patch: dict[str, object]) -> None:
+def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    from ferablate.config import Sweep, diff_configs, expand_sweep, resolve_trial
+    from ferablate.config import diff_configs, expand_sweep, resolve_trial
 
-    assert isinstance(sweep, Sweep)
     base = resolve_trial(sweep.base, [("--set", patch)] if patch else [])
     table = Table(title=f"{sweep.name}: {len(expand_sweep(sweep, patch))} trial(s) (dry run)")
     table.add_column("#", justify="right")
-    table.add_column("trial")
-    table.add_column("differs from base")
-    table.add_column("hash")
+    table.add_column("trial", no_wrap=True)
+    table.add_column("differs from base", overflow="fold")
+    table.add_column("hash", no_wrap=True)
     for trial in expand_sweep(sweep, patch):
         diff = diff_configs(base, trial.config)
         table.add_row(
             str(trial.index + 1),
-            trial.name,
-            ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)",
+            escape(trial.name),
+            escape(", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)"),
             trial.config_hash,
         )
     console.print(table)
 
 
-def _print_results(name: str, outcomes: list) -> None:  # type: ignore[type-arg]
+def _print_results(name: str, outcomes: list[TrialOutcome]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{name}: results (mean ± std over folds)")
     for column in ("trial", "status", "accuracy", "precision", "recall", "time"):
-        table.add_column(column, justify="left" if column in ("trial", "status") else "right")
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right", no_wrap=column != "status")
     for outcome in outcomes:
         s = outcome.summary
 
@@ -80,8 +113,8 @@ def _print_results(name: str, outcomes: list) -> None:  # type: ignore[type-arg]
         if outcome.status == "failed":
             status = f"failed: {outcome.message[:60]}"
         table.add_row(
-            outcome.trial.name,
-            status,
+            escape(outcome.trial.name),
+            escape(status),
             cell("val_accuracy"),
             cell("val_precision"),
             cell("val_recall"),

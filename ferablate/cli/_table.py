@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -36,16 +36,24 @@ def print_frame(frame: pd.DataFrame, title: str, right: tuple[str, ...] = ()) ->
         rich_table.add_column(str(column), justify="right" if column in right else "left")
     for values in frame.itertuples(index=False):
         rich_table.add_row(*(str(value) for value in values))
-    console.print(rich_table)
+    # Wide enough for every cell, even when stdout is no terminal (rich then assumes 80).
+    widths = [max([len(str(column)), *(len(str(v)) for v in frame[column])]) for column in frame.columns]
+    needed = sum(widths) + 3 * len(widths) + 1
+    if console.width >= needed:
+        console.print(rich_table)
+    else:
+        from rich.console import Console
+
+        Console(highlight=False, width=needed).print(rich_table)
 
 
 @app.command()
 def table(
     sweep: Annotated[
-        Optional[Path], typer.Argument(help="Sweep file (YAML); or give --experiment.", metavar="[SWEEP]")
+        Path | None, typer.Argument(help="Sweep file (YAML); or give --experiment.", metavar="[SWEEP]")
     ] = None,
     experiment: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--experiment", "-e", help="MLflow experiment to table (rows in trial order), without a sweep file."),
     ] = None,
     fmt: FormatOpt = TableFormat.text,

@@ -186,7 +186,7 @@ def _parse_variants(raw: object, source: str) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _check_patch_keys(patch: Mapping[object, Any], where: str) -> dict[str, Any]:
+def _check_patch_keys(patch: Mapping[Any, Any], where: str) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in patch.items():
         if not isinstance(key, str) or not key or key.split(".")[0] not in ("data", "model", "train"):

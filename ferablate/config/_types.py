@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "NUM_CLASSES",
@@ -30,7 +30,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
+def _odd(value: int) -> int:
+    if value % 2 == 0:
+        raise ValueError(f"kernel sizes must be odd so 'same' padding exists, got {value}")
+    return value
+
+
 PositiveInt = Annotated[int, Field(gt=0)]
+OddKernel = Annotated[int, Field(gt=0), AfterValidator(_odd)]  # square kernel; padding keeps the size
 Activation = Literal["relu", "elu"]
 
 
@@ -55,18 +62,11 @@ class DataConfig(_Frozen):
 
 class ConvLayerConfig(_Frozen):
     channels: PositiveInt  # output channels
-    kernel: PositiveInt = 3  # square kernel size; padding keeps the spatial size ("same")
+    kernel: OddKernel = 3  # square kernel size; padding keeps the spatial size ("same")
     pool: bool = True  # 2x2 max-pool after the activation
     dilation: PositiveInt = 1  # kernel dilation ("dil" in the report's table)
     groups: PositiveInt = 1  # grouped convolution ("gc"); must divide in and out channels
     dropout: bool = True  # apply model.dropout after this layer (when model.dropout > 0)
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd_kernel(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"kernel must be odd so 'same' padding exists, got {value}")
-        return value
 
 
 class SequentialConfig(_Frozen):
@@ -99,17 +99,10 @@ class InceptionBlockConfig(_Frozen):
 
     branches: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]  # (a, b, c, d): 1x1 branch and reductions, inner conv 1, inner conv 2, pool projection
     out: PositiveInt  # channels of the 1x1 conv after the concatenation
-    inner_kernels: tuple[PositiveInt, PositiveInt] = (3, 5)  # kernels of the two inner convs ("3x3 inc" = (3, 3))
+    inner_kernels: tuple[OddKernel, OddKernel] = (3, 5)  # kernels of the two inner convs ("3x3 inc" = (3, 3))
     pool: bool = False  # 2x2 max-pool after the block
     dropout: bool = False  # apply model.dropout after the block
     shortcut: bool = False  # residual connection around the block ("inc + sc"); 1x1 projection when channels differ
-
-    @field_validator("inner_kernels")
-    @classmethod
-    def _odd_kernels(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if any(k % 2 == 0 for k in value):
-            raise ValueError(f"inner kernels must be odd so 'same' padding exists, got {value}")
-        return value
 
 
 class InceptionConfig(_Frozen):
@@ -118,7 +111,7 @@ class InceptionConfig(_Frozen):
     family: Literal["inception"] = "inception"
     preset: str | None = None  # name of the preset this config started from
     stem_channels: PositiveInt = 8  # channels of the stem conv
-    stem_kernel: PositiveInt = 3  # stem kernel size ("7x7 inc" = 7)
+    stem_kernel: OddKernel = 3  # stem kernel size ("7x7 inc" = 7)
     blocks: tuple[InceptionBlockConfig, ...] = Field(min_length=1)  # inception blocks in order
     head_channels: int = Field(default=64, ge=0)  # 1x1 conv + pool before the classifier (0 = none)
     dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
@@ -126,13 +119,6 @@ class InceptionConfig(_Frozen):
     activation: Activation = "relu"  # after every conv and hidden dense layer
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout p (0 = none)
     dense_dropout: bool = True  # apply dropout after each hidden dense layer
-
-    @field_validator("stem_kernel")
-    @classmethod
-    def _odd_stem(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"stem_kernel must be odd so 'same' padding exists, got {value}")
-        return value
 
 
 ModelConfig = Annotated[SequentialConfig | InceptionConfig, Field(discriminator="family")]

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from ferablate._errors import DataError
-from ferablate.data._facedata import FaceData
+from ferablate.data._facedata import CLASS_NAMES, FaceData
 
 __all__ = ["stratified_limit"]
 
@@ -25,11 +25,16 @@ def stratified_limit(data: FaceData, limit: int, seed: int) -> FaceData:
         return data
     labels = data.labels[training]
     classes, class_sizes = np.unique(labels, return_counts=True)
-    if limit < classes.size or class_sizes.min() < 2:
+    if class_sizes.min() < 2:
+        rare = CLASS_NAMES[int(classes[np.argmin(class_sizes)])]
+        raise DataError(
+            f"data.limit={limit}: class {rare!r} has a single Training face, too few to draw a "
+            "stratified subset; remove data.limit"
+        )
+    if limit < classes.size:
         raise DataError(
             f"data.limit={limit} cannot hold every class of the {training.size} Training faces "
-            f"({classes.size} classes, the smallest with {class_sizes.min()} faces); "
-            f"raise data.limit to at least {classes.size} or remove it"
+            f"({classes.size} classes); raise data.limit to at least {classes.size} or remove it"
         )
     kept, _ = train_test_split(
         training, train_size=limit, stratify=labels, random_state=seed % 2**32

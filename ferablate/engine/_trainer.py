@@ -95,7 +95,7 @@ def _build_group(
         model.load_state_dict(pack_fold_states(states))
     else:
         model.load_state_dict(states[0])
-    model = model.to(device=device, memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)
     try:
         optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr, fused=True)
     except (RuntimeError, TypeError):  # fused Adam is not built for every device/dtype

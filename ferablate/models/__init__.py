@@ -9,7 +9,15 @@ from __future__ import annotations
 
 # The family modules register their builders on import.
 from ferablate.models._inception import InceptionBlock, build_inception
-from ferablate.models._layers import ELU, INPUT_SIZE, FerNet, FoldFlatten, FoldLinear, fold_cat
+from ferablate.models._layers import (
+    ELU,
+    INPUT_SIZE,
+    Dropout,
+    FerNet,
+    FoldFlatten,
+    FoldLinear,
+    fold_cat,
+)
 from ferablate.models._packing import pack_fold_states, unpack_fold_state
 from ferablate.models._registry import (
     count_parameters,
@@ -25,6 +33,7 @@ from ferablate.models._summary import LayerRow, LayerTable, layer_table
 __all__ = [
     "ELU",
     "INPUT_SIZE",
+    "Dropout",
     "FerNet",
     "FoldFlatten",
     "FoldLinear",

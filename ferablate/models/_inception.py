@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from ferablate.config import InceptionBlockConfig, InceptionConfig
 from ferablate.models._layers import (
     INPUT_SIZE,
+    Dropout,
     FerNet,
     conv2d,
     conv_block,
@@ -93,7 +94,7 @@ def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
             size = pooled_size(size, f"model.blocks.{index}.pool")
             layers.append(nn.MaxPool2d(2))
         if block.dropout and config.dropout > 0:
-            layers.append(nn.Dropout(config.dropout))
+            layers.append(Dropout(config.dropout))
         channels = block.out
     if config.head_channels:
         layers += conv_block(

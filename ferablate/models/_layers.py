@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ferablate._errors import ConfigError
@@ -28,6 +29,7 @@ from ferablate.config import NUM_CLASSES
 __all__ = [
     "ELU",
     "INPUT_SIZE",
+    "Dropout",
     "FerNet",
     "FoldFlatten",
     "FoldLinear",
@@ -66,9 +68,13 @@ class FoldLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, k, in) -> (B, k, out)
         weight = self.weight.view(self.folds, self.out_features, self.in_features)
-        bias = self.bias.view(self.folds, 1, self.out_features)
-        # (k, B, out) = bias + (k, B, in) @ (k, in, out): one batched matmul, no loop over folds.
-        return torch.baddbmm(bias, x.transpose(0, 1), weight.transpose(1, 2)).transpose(0, 1)
+        bias = self.bias.view(self.folds, self.out_features, 1)
+        # (k, out, B) = bias + (k, out, in) @ (k, in, B): one batched matmul, no loop over folds.
+        # The weight goes in untransposed so its gradient comes out in the stored layout;
+        # a transposed weight cost a strided copy of every dense gradient per step. The
+        # (B, k, out) result is a view of (k, out, B) memory, which the next FoldLinear's
+        # permute reads back as contiguous.
+        return torch.baddbmm(bias, weight, x.permute(1, 2, 0)).permute(2, 0, 1)
 
     def extra_repr(self) -> str:
         return (
@@ -154,6 +160,31 @@ class ELU(nn.ELU):
         return _ExpELU.apply(input)
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU mask costs a sixth of ``bernoulli_``'s.
+
+    aten draws one Mersenne-Twister number per element for ``bernoulli_``; here one 64-bit
+    draw (``random_``, the same seeded default generator) gives four 16-bit uniforms, each
+    compared with ``p`` (quantised to 1/65536). Dropout was ~10% of a report-model1 step on
+    CPU. Other devices (CUDA's Philox is fast) use ``F.dropout``. Same class name for torchinfo.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return input
+        if input.device.type != "cpu" or self.p >= 1.0 or self.inplace:
+            return F.dropout(input, self.p, True, self.inplace)
+        dense = input.is_contiguous() or input.is_contiguous(memory_format=torch.channels_last)
+        if not dense:
+            input = input.contiguous()
+        n = input.numel()
+        words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # 64 bits
+        uniform16 = words.view(torch.int16)[:n].as_strided(input.shape, input.stride())
+        threshold = round(self.p * 65536) - 32768  # P(uniform16 >= threshold) = 1 - p
+        scale = torch.where(uniform16 >= threshold, 1.0 / (1.0 - self.p), 0.0).to(input.dtype)
+        return input * scale
+
+
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module (one instance per use, so torchinfo lists each)."""
     if name == "relu":
@@ -231,7 +262,7 @@ def dense_head(
     for width in widths:
         layers += [_linear(in_features, width, folds), make_activation(activation)]
         if dense_dropout and dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         in_features = width
     layers.append(_linear(in_features, NUM_CLASSES, folds))
     return nn.Sequential(*layers)

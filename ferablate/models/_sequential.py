@@ -5,7 +5,14 @@ from __future__ import annotations
 from torch import nn
 
 from ferablate.config import SequentialConfig
-from ferablate.models._layers import INPUT_SIZE, FerNet, conv_block, dense_head, pooled_size
+from ferablate.models._layers import (
+    INPUT_SIZE,
+    Dropout,
+    FerNet,
+    conv_block,
+    dense_head,
+    pooled_size,
+)
 from ferablate.models._registry import register_model
 
 __all__ = ["build_sequential"]
@@ -31,7 +38,7 @@ def build_sequential(config: SequentialConfig, folds: int = 1) -> FerNet:
             size = pooled_size(size, f"model.convs.{index}.pool")
             layers.append(nn.MaxPool2d(2))
         if conv.dropout and config.dropout > 0:
-            layers.append(nn.Dropout(config.dropout))
+            layers.append(Dropout(config.dropout))
         channels = conv.channels
     classifier = dense_head(
         channels * size * size,

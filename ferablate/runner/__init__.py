@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ferablate.runner._final import FINAL_EXPERIMENT, FinalOutcome, run_final, score_splits, test_usages
+from ferablate.runner._final import (
+    FINAL_EXPERIMENT,
+    FinalOutcome,
+    run_final,
+    score_splits,
+    test_usages,
+)
 from ferablate.runner._sweep import (
     DataCache,
     SweepObserver,
@@ -23,4 +29,5 @@ __all__ = [
     "run_sweep",
     "score_splits",
     "test_usages",
+    "with_figures",
 ]

@@ -20,10 +20,17 @@ import numpy as np
 
 from ferablate._errors import DataError, FerablateError, OutOfMemoryError
 from ferablate._logging import get_logger
-from ferablate.config import CLASS_NAMES, NUM_CLASSES, Trial
+from ferablate.config import CLASS_NAMES, Trial
 from ferablate.data import ALL_USAGES, FaceData
-from ferablate.engine import EpochMetrics, TrialCallback, TrialResult, confusion, fold_metrics, train_final
-from ferablate.runner._sweep import DataCache
+from ferablate.engine import (
+    EpochMetrics,
+    TrialCallback,
+    TrialResult,
+    confusion,
+    fold_metrics,
+    train_final,
+)
+from ferablate.runner._sweep import DataCache, with_figures
 from ferablate.tracking import TAG, TrialRun, TrialTracker
 
 __all__ = ["FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"]
@@ -177,18 +184,23 @@ def run_final(
     data: DataCache | None = None,
     callbacks: Sequence[TrialCallback] = (),
     on_result: Callable[[TrialRun, TrialResult], None] | None = None,
+    figures: bool = True,
 ) -> FinalOutcome:
     """Train ``trial``'s config on all Training faces and score every test split.
 
     Logs one run tagged ``ferablate.role=final`` into ``experiment`` (the sweep's, or
     :data:`FINAL_EXPERIMENT` for a preset). ``on_result`` runs after training, before the run
-    is marked FINISHED (figures hook in here). A failure marks the run FAILED (``oom`` or
+    is marked FINISHED; with ``figures`` the report's six figures (confusion matrix on the test
+    faces) are logged under ``figures/`` first. A failure marks the run FAILED (``oom`` or
     ``error``) and is raised: a final model that did not train is no result to go on from.
     """
     data = data or DataCache()
     config = trial.config
     faces = data(config.data)
     splits = test_usages(faces)
+    if figures:
+        split_label = "test split" if len(splits) == 1 else f"test splits ({' + '.join(splits)})"
+        on_result = with_figures(on_result, split=split_label)
     evaluation_mask = np.isin(faces.usage, splits)
     usage = faces.usage[evaluation_mask]  # the evaluation faces' splits, in split() order
     training, evaluation = faces.split("Training"), faces.split(list(splits))

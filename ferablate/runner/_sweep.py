@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ferablate._errors import FerablateError, OutOfMemoryError
 from ferablate._logging import get_logger
@@ -37,15 +37,22 @@ class TrialOutcome:
     result: TrialResult | None = None
 
 
-class SweepObserver:
+class SweepObserver(Protocol):
     """Progress hooks for a sweep (the CLI draws rich progress bars from these)."""
 
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
         """Called before a trial trains; may return a callback for its steps and epochs."""
-        return None
 
     def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
         """Called after every trial, skipped ones included."""
+
+
+class _QuietObserver:
+    def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
+        return None
+
+    def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
+        return None
 
 
 class DataCache:
@@ -100,6 +107,9 @@ def execute_trial(
         outcome.message = str(exc)
         return outcome
     except Exception as exc:
+        if type(exc).__name__ == "TrialPruned":  # optuna's pruning signal is an Exception subclass
+            run.fail("pruned", f"TrialPruned: {exc}", status="KILLED")
+            raise
         reason = f"{type(exc).__name__}: {exc}"
         run.fail("error", reason + "\n" + traceback.format_exc(limit=8))
         _log.error("trial %s failed: %s", trial.name, reason)
@@ -146,7 +156,7 @@ def run_sweep(
     With ``figures`` every finished trial's run also gets the report's six figures under
     ``figures/`` (drawn before ``on_result`` runs).
     """
-    observer = observer or SweepObserver()
+    observer = observer or _QuietObserver()
     if figures:
         on_result = with_figures(on_result)
     data = data or DataCache()

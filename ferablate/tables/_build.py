@@ -89,22 +89,28 @@ def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
     return text, "", ""
 
 
-def reference_config(base: TrialConfig | None, configs: Sequence[TrialConfig]) -> dict[str, Any]:
-    """The flattened config notes are made against: ``base`` (or the first row's config),
-    with every key on which ALL rows agree taken from the rows.
+def reference_config(
+    base: TrialConfig | None, configs: Sequence[TrialConfig]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The flattened config notes are made against, and the keys that make no note.
 
-    So an override given to every trial (``--set data.limit=1500``) makes no note, while a
-    key one variant changes does (``batch=32``).
+    The reference is ``base`` (or the first config) with every key on which ALL ``configs``
+    agree taken from them; those keys, where they differ from ``base``, are returned as
+    silent. So an override given to every trial (``--set data.limit=1500``) makes no note,
+    not even on a row that has no run yet, while a key one variant changes does (``batch=32``).
     """
-    if not configs and base is None:
-        return {}
+    if not configs:
+        return (flatten_config(base) if base is not None else {}), frozenset()
     flat_rows = [flatten_config(config) for config in configs]
     reference = flatten_config(base) if base is not None else dict(flat_rows[0])
+    silent = set()
     for key in list(reference):
         values = [flat.get(key, _MISSING) for flat in flat_rows]
-        if values and all(value == values[0] for value in values) and values[0] is not _MISSING:
+        if values[0] is not _MISSING and all(value == values[0] for value in values):
+            if reference[key] != values[0]:
+                silent.add(key)
             reference[key] = values[0]
-    return reference
+    return reference, frozenset(silent)
 
 
 _MISSING = object()
@@ -151,10 +157,13 @@ def build_tables(
     tables = []
     for family in families:
         members = [row for row in rows if row.config.model.family == family]
-        configs = [row.config for row in members]
+        # Rows without a run show the sweep's config, without the overrides the runs had:
+        # the common settings come from the rows that ran.
+        ran = [row.config for row in members if row.status != "missing"]
+        configs = ran or [row.config for row in members]
         base_of_family = base if base is not None and base.model.family == family else None
-        reference = reference_config(base_of_family, configs)
-        cells = [architecture_cells(row.config, reference) for row in members]
+        reference, silent = reference_config(base_of_family, configs)
+        cells = [architecture_cells(row.config, reference, silent) for row in members]
         columns = _columns(family, cells)
         layer_columns = [c for c in columns if c.startswith("l")]
         dense_columns = [c for c in columns if c.startswith("d") and c[1:].isdigit()]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,14 +162,16 @@ def _dense_note(dense: tuple[int, ...], reference: Any) -> str:
     return f"dense={_format_value(dense)}"
 
 
-def _notes(config: TrialConfig, reference: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def _notes(
+    config: TrialConfig, reference: Mapping[str, Any], silent: AbstractSet[str]
+) -> tuple[list[str], list[str]]:
     """(training/data notes, model notes) for keys that differ from ``reference``."""
     shown = _SEQUENTIAL_SHOWN if isinstance(config.model, SequentialConfig) else _INCEPTION_SHOWN
     run_notes: list[str] = []
     model_notes: list[str] = []
     flat = flatten_config(config)
     for key, value in flat.items():
-        if key in _SILENT_KEYS or key not in reference or reference[key] == value:
+        if key in _SILENT_KEYS or key in silent or key not in reference or reference[key] == value:
             continue
         if key == "model.dense" and isinstance(config.model, InceptionConfig):
             model_notes.append(_dense_note(config.model.dense, reference[key]))
@@ -182,12 +185,15 @@ def _notes(config: TrialConfig, reference: Mapping[str, Any]) -> tuple[list[str]
 
 
 def architecture_cells(
-    config: TrialConfig, reference: TrialConfig | Mapping[str, Any] | None = None
+    config: TrialConfig,
+    reference: TrialConfig | Mapping[str, Any] | None = None,
+    silent: AbstractSet[str] = frozenset(),
 ) -> ArchitectureCells:
     """The describing cells of ``config``'s row; notes name what differs from ``reference``.
 
     ``reference`` is the sweep's base config (or its flattened form, see
-    :func:`ferablate.config.flatten_config`); without one, no notes are made.
+    :func:`ferablate.config.flatten_config`); without one, no notes are made. Keys in
+    ``silent`` (flattened names) never make a note.
     """
     model = config.model
     if reference is None:
@@ -196,7 +202,7 @@ def architecture_cells(
         reference_flat = flatten_config(reference)
     else:
         reference_flat = reference
-    run_notes, model_notes = _notes(config, reference_flat)
+    run_notes, model_notes = _notes(config, reference_flat, silent)
     activation = " ".join([_ACTIVATION_NAMES[model.activation], *run_notes])
     if model_notes:
         activation = ", ".join([activation, *model_notes])

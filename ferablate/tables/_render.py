@@ -86,14 +86,17 @@ def render_frame_latex(
         options["environment"] = "longtable"
     else:
         options.update(position="htbp", position_float="centering")
-    return styler.to_latex(**options)  # type: ignore[arg-type]
+    return styler.to_latex(**options)
 
 
 def latex_document(bodies: Sequence[str]) -> str:
-    """A minimal ``article`` document holding ``bodies`` (compiles with plain pdflatex)."""
+    """A minimal ``article`` document holding ``bodies`` (compiles with plain pdflatex; its
+    packages, booktabs, longtable and geometry, come with texlive-latex-base/-recommended)."""
     lines = [
         r"\documentclass{article}",
         r"\usepackage[T1]{fontenc}",
+        # Landscape A4 with narrow margins: the model-1 table has 12 columns.
+        r"\usepackage[a4paper,landscape,margin=1.5cm]{geometry}",
         *(rf"\usepackage{{{package}}}" for package in _PACKAGES),
         r"\begin{document}",
         *bodies,

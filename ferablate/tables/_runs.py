@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-__all__ = ["experiment_rows", "row_from_runs", "sweep_rows", "sweep_tables", "experiment_tables"]
+__all__ = ["experiment_rows", "experiment_tables", "row_from_runs", "sweep_rows", "sweep_tables"]
 
 _log = get_logger(__name__)
 

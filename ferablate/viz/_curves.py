@@ -18,12 +18,15 @@ _TRAIN_COLOUR, _VAL_COLOUR = "#1f77b4", "#d62728"
 
 
 def loss_curves_figure(
-    histories: Sequence[Sequence[EpochMetrics]], best_fold: int | None = None
+    histories: Sequence[Sequence[EpochMetrics]],
+    best_fold: int | None = None,
+    held_out: str = "validation",
 ) -> Figure:
     """Train and validation loss per epoch: one thin line per fold, the fold mean bold.
 
     ``histories[f]`` is fold f's per-epoch metrics; ``best_fold`` (if given) is drawn dotted
-    on top so the single-fold curve the report showed stays visible.
+    on top so the single-fold curve the report showed stays visible. ``held_out`` names the
+    scored faces' loss ("test" for a final model).
     """
     with figure_style():
         fig = new_figure(COLUMN_WIDTH, 2.3)
@@ -31,7 +34,7 @@ def loss_curves_figure(
         epochs = np.array([m.epoch for m in histories[0]])
         for key, colour, name in (
             ("train_loss", _TRAIN_COLOUR, "train"),
-            ("val_loss", _VAL_COLOUR, "validation"),
+            ("val_loss", _VAL_COLOUR, held_out),
         ):
             per_fold = np.array(
                 [[getattr(m, key) for m in fold] for fold in histories]

@@ -21,7 +21,9 @@ from ferablate.viz._style import (
     PAGE_WIDTH,
     figure_style,
     gray_with_gaps,
+    image_colorbar,
     new_figure,
+    reserve_right,
     symmetric_limit,
     tile_images,
 )
@@ -185,7 +187,8 @@ def activations_figure(
     low, high = float(np.nanmin(mosaic)), float(np.nanmax(mosaic))
     with figure_style():
         # Face panel as tall as the mosaic; the height follows from the tiles' aspect.
-        fig = new_figure(PAGE_WIDTH, 0.5 + (PAGE_WIDTH - 0.9) * rows / (rows + columns))
+        fig = new_figure(PAGE_WIDTH, 0.4 + (PAGE_WIDTH - 1.1) * rows / (rows + columns))
+        reserve_right(fig)
         grid = fig.add_gridspec(1, 2, width_ratios=[rows, columns])
         ax_face = fig.add_subplot(grid[0, 0])
         ax_face.imshow(
@@ -211,5 +214,5 @@ def activations_figure(
                     fontsize=5, ha="left", va="top")  # fmt: skip
         ax.set_title(f"Feature maps of layer {layer} ({channels} filters, {tile_h}x{tile_w})")
         ax.axis("off")
-        fig.colorbar(image, ax=ax, label="activation", aspect=12 * rows)
+        image_colorbar(fig, image, ax, "activation")
     return fig

@@ -18,7 +18,14 @@ from torch import nn
 
 from ferablate.config import CLASS_NAMES
 from ferablate.viz._network import face_batch
-from ferablate.viz._style import PAGE_WIDTH, figure_style, new_figure, symmetric_limit
+from ferablate.viz._style import (
+    PAGE_WIDTH,
+    figure_style,
+    image_colorbar,
+    new_figure,
+    reserve_right,
+    symmetric_limit,
+)
 
 __all__ = ["OCCLUSION_CMAP", "occlusion_figure", "occlusion_maps"]
 
@@ -73,7 +80,8 @@ def occlusion_figure(
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
     n = len(labels)
     with figure_style():
-        fig = new_figure(PAGE_WIDTH, 0.6 + (PAGE_WIDTH - 0.9) / n * 2)
+        fig = new_figure(PAGE_WIDTH, 0.8 + (PAGE_WIDTH - 0.7) / n * 2)
+        reserve_right(fig)
         axes = fig.subplots(2, n, squeeze=False)
         image = None
         for column in range(n):
@@ -91,7 +99,7 @@ def occlusion_figure(
         axes[0, 0].set_ylabel("face")
         axes[1, 0].set_ylabel("occlusion")
         assert image is not None
-        fig.colorbar(image, ax=axes[1, :].tolist(), label="drop in p(class)", shrink=0.95, aspect=8)
+        image_colorbar(fig, image, axes[1, -1], "drop in p(class)")
         fig.suptitle(
             f"Occlusion: where hiding a {window}x{window} patch (stride {stride}) lowers the class probability"
         )

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 __all__ = [
     "COLUMN_WIDTH",
@@ -24,7 +27,9 @@ __all__ = [
     "PAGE_WIDTH",
     "figure_style",
     "gray_with_gaps",
+    "image_colorbar",
     "new_figure",
+    "reserve_right",
     "save_png",
     "symmetric_limit",
     "tile_images",
@@ -73,7 +78,8 @@ def figure_style() -> Iterator[None]:
 
 def new_figure(width: float, height: float) -> Figure:
     """A pyplot-free figure of ``width`` x ``height`` inches (call inside :func:`figure_style`)."""
-    return Figure(figsize=(width, height), dpi=DPI)
+    # Whole pixels at DPI, so the saved PNG is exactly figsize x dpi (matplotlib truncates).
+    return Figure(figsize=(round(width * DPI) / DPI, round(height * DPI) / DPI), dpi=DPI)
 
 
 def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
@@ -112,3 +118,23 @@ def tile_images(images: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
     return (
         grid[gap : grid.shape[0] - gap, gap : grid.shape[1] - gap].numpy() if gap else grid.numpy()
     )
+
+
+def image_colorbar(fig: Figure, image: AxesImage, ax: Axes, label: str) -> Colorbar:
+    """A colour bar exactly as tall as ``ax``'s (aspect-locked) image, just right of it.
+
+    A layout-managed colour bar spans the axes' whole grid cell, which for an image with a
+    fixed aspect is taller than the image; an inset follows the drawn image box instead.
+    """
+    # The inset is outside the layout: figures using this keep a right margin free (reserve_right).
+    cax = ax.inset_axes((1.02, 0.0, 0.025 * ax.bbox.height / max(ax.bbox.width, 1.0) + 0.012, 1.0))
+    return fig.colorbar(image, cax=cax, label=label)
+
+
+def reserve_right(fig: Figure, inches: float = 0.45) -> None:
+    """Keep ``inches`` at the right edge free of laid-out axes (room for an inset colour bar)."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(rect=(0.0, 0.0, 1.0 - inches / fig.get_figwidth(), 1.0))

@@ -133,9 +133,9 @@ def trial_figures(
     faces, face_labels = inputs.faces[examples], inputs.face_labels[examples]
     for name in which:
         if name == "loss":
-            figures[name] = loss_curves_figure(
-                inputs.histories, inputs.best_fold if len(inputs.histories) > 1 else None
-            )
+            best = inputs.best_fold if len(inputs.histories) > 1 else None
+            held_out = "test" if inputs.split.startswith("test") else "validation"
+            figures[name] = loss_curves_figure(inputs.histories, best, held_out)
         elif name == "confusion":
             figures[name] = confusion_figure(
                 inputs.labels, inputs.predictions, inputs.class_names, inputs.split
@@ -157,8 +157,9 @@ def trial_figures(
         elif len(faces) == 0:
             _log.warning("no faces to draw the %s figure on; skipped", name)
         elif name == "activations":
-            # The happiest face: the class whose cue (the mouth) is easiest to see in feature maps.
-            pick = int(np.argmax(face_labels == 3)) if (face_labels == 3).any() else 0
+            # A happy face if there is one: its cue (the mouth) is the easiest to see in feature maps.
+            names = [inputs.class_names[int(label)] for label in face_labels]
+            pick = names.index("happy") if "happy" in names else 0
             caption = f"input: {inputs.class_names[int(face_labels[pick])]}"
             figures[name] = activations_figure(model, faces[pick], activation_layer, caption)
         elif name == "occlusion":

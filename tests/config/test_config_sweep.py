@@ -124,7 +124,7 @@ MALFORMED = [
     ("name: x\nbase: {model: {preset: baseline-model1}}\nsearch: {train.lr: {low: 1, high: 0.1}}\n", "must be below 'high'"),
     ("name: x\nbase: {model: {preset: baseline-model1}, data: {source: csv}}\n", "key 'data.source'"),
     ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: gc, set: {model.convs.1.groups: 3}}]\n", "variant 'gc'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.0.kernel: 4}}]\n", "kernel must be odd"),
+    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.0.kernel: 4}}]\n", "kernel sizes must be odd"),
 ]
 
 

@@ -180,3 +180,12 @@ def test_facedata_rejects_inconsistent_arrays() -> None:
         FaceData(images, np.array([0, 1]), np.array(["Training", "Dev"]), "x", "h")
     with pytest.raises(ValueError, match="images"):
         FaceData(images[:, :40], np.array([0, 1]), usage, "x", "h")
+
+
+def test_stratified_limit_needs_two_faces_of_a_class(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "rare.csv", [0, 0, 1, 1, 2, 2, 1, 0, 1], ["Training"] * 9)
+    rare = load_data(DataConfig(source="fer2013", path=str(path)))
+    assert len(stratified_limit(rare, 6, seed=0)) == 6  # classes of 3, 4 and 2 faces: fine
+    single = _write_csv(tmp_path / "single.csv", [0, 0, 1, 1, 2], ["Training"] * 5)
+    with pytest.raises(DataError, match=r"class 'fear' has a single Training face"):
+        stratified_limit(load_data(DataConfig(source="fer2013", path=str(single))), 3, seed=0)

@@ -67,7 +67,7 @@ def test_too_few_faces_for_the_folds() -> None:
     from ferablate import DataError
 
     labels = _labels([10, 2, 10, 10, 10, 10, 10])
-    with pytest.raises(DataError, match="train.folds"):
+    with pytest.raises(DataError, match=r"train\.folds"):
         plan_folds(np.zeros((len(labels), 48, 48), np.uint8), labels, folds=5, balance="fold", seed=0)
 
 

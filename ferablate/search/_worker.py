@@ -1,0 +1,290 @@
+"""A worker on a shared study: claim a WAITING trial (or sample a new one), run it, tell Optuna.
+
+Optuna's storage is the distributed engine: claiming is Optuna's atomic WAITING -> RUNNING
+transition, liveness is its heartbeat table, and a dead worker's trial is failed and re-queued
+by :func:`optuna.storages.fail_stale_trials` (see :class:`StaleTrialHandler`). ``ask``/``tell``
+is used instead of ``optimize`` so that a grid study never samples a trial of its own; the
+heartbeat thread ``optimize`` would run is therefore run here.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ferablate._errors import ConfigError
+from ferablate._logging import get_logger
+from ferablate.config import Trial, TrialConfig, config_hash, resolve_trial
+from ferablate.engine import EpochMetrics, TrialCallback
+from ferablate.search._space import parameter_count, suggest_patch
+from ferablate.search._study import ATTR, StudySpec, counted_trials
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import RDBStorage
+
+__all__ = [
+    "ExecutedTrial",
+    "PruningCallback",
+    "TrialExecutor",
+    "TrialLeaseLost",
+    "WorkedTrial",
+    "work",
+]
+
+_log = get_logger(__name__)
+
+
+class ExecutedTrial(Protocol):
+    """What the runner reports for one trial (``ferablate.runner.TrialOutcome``)."""
+
+    status: str  # finished | failed | oom
+    summary: dict[str, float]
+    message: str
+    run_id: str | None
+
+
+class TrialExecutor(Protocol):
+    def __call__(
+        self, trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]
+    ) -> ExecutedTrial: ...
+
+
+class TrialLeaseLost(BaseException):  # a stop signal like KeyboardInterrupt, not an error
+    """This worker's trial was failed as stale and re-queued: stop training it now."""
+
+
+@dataclass(frozen=True)
+class WorkedTrial:
+    """One trial this worker ran."""
+
+    number: int
+    name: str
+    state: str  # COMPLETE | PRUNED | FAIL | REJECTED | LOST
+    value: float | None
+    seconds: float
+    message: str = ""
+
+
+class PruningCallback(TrialCallback):
+    """Reports the per-epoch mean validation accuracy over folds; stops pruned trials."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+        import optuna
+
+        accuracy = sum(m.val_accuracy for m in metrics) / len(metrics)
+        self.trial.report(accuracy, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch}: mean val accuracy {accuracy:.4f}")
+
+
+class _LeaseCheck(TrialCallback):
+    """Stops training when the trial is no longer ours (failed as stale by another worker)."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+
+    def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+        from optuna.trial import TrialState
+
+        if self.storage.get_trial(self.trial_id).state != TrialState.RUNNING:
+            raise TrialLeaseLost(f"optuna trial {self.trial_id} was re-queued after missed heartbeats")
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds on a daemon thread."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception as exc:  # a DB hiccup: try again next beat
+                _log.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)
+
+
+def _claim(study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec) -> optuna.Trial | None:
+    """Atomically take a WAITING trial, else (search below target) create one; None if neither."""
+    import optuna
+    from optuna.trial import TrialState
+
+    for waiting in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, waiting.number)
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                continue  # another worker took it first
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        storage.record_heartbeat(trial_id)
+        return optuna.Trial(study, trial_id)
+    if spec.kind != "search":
+        return None
+    target = study.user_attrs.get(ATTR.TARGET)
+    if target is None or counted_trials(storage.get_all_trials(study_id, deepcopy=False)) >= int(target):
+        return None
+    trial_id = storage.create_new_trial(study_id)
+    storage.record_heartbeat(trial_id)
+    return optuna.Trial(study, trial_id)
+
+
+def _running(storage: RDBStorage, study_id: int) -> int:
+    from optuna.trial import TrialState
+
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _search_trial(trial: optuna.Trial, spec: StudySpec) -> Trial:
+    """Sample the trial's config; ConfigError says why it is rejected (invalid or too big)."""
+    assert spec.base is not None
+    name = f"optuna-{trial.number}"
+    patch = suggest_patch(trial, spec.dims)
+    config = resolve_trial(spec.base, [(f"optuna trial {trial.number}", patch)])
+    try:
+        parameters = parameter_count(config)
+    except ConfigError:
+        raise
+    except Exception as exc:  # e.g. a shape the model cannot be built with
+        raise ConfigError(f"optuna trial {trial.number}: model cannot be built: {exc}") from exc
+    trial.set_user_attr("ferablate.parameters", parameters)
+    if parameters > spec.max_parameters:
+        raise ConfigError(
+            f"optuna trial {trial.number}: {parameters:,} parameters exceed the study's limit of {spec.max_parameters:,}"
+        )
+    return Trial(name=name, variant=name, config=config, patch=patch, index=trial.number)
+
+
+def _grid_trial(trial: optuna.Trial) -> Trial:
+    attrs = trial.user_attrs
+    config = TrialConfig.model_validate_json(attrs[ATTR.CONFIG])
+    return Trial(
+        name=str(attrs[ATTR.TRIAL]),
+        variant=str(attrs.get(ATTR.VARIANT, attrs[ATTR.TRIAL])),
+        config=config,
+        patch={},
+        index=int(attrs.get(ATTR.INDEX, trial.number)),
+    )
+
+
+def _run_one(
+    study: optuna.Study,
+    storage: RDBStorage,
+    trial: optuna.Trial,
+    spec: StudySpec,
+    execute: TrialExecutor,
+    heartbeat_interval: float,
+) -> WorkedTrial:
+    import optuna
+    from optuna.trial import TrialState
+
+    from ferablate.tracking import TAG
+
+    started = time.monotonic()
+    trial_id = trial._trial_id  # the id Optuna's storage API takes; Trial exposes only number
+    with _Heartbeat(storage, trial_id, heartbeat_interval):
+
+        def done(state: str, value: float | None = None, message: str = "") -> WorkedTrial:
+            return WorkedTrial(trial.number, name, state, value, time.monotonic() - started, message)
+
+        name = f"optuna-{trial.number}"
+        try:
+            planned = _grid_trial(trial) if spec.kind == "grid" else _search_trial(trial, spec)
+        except ConfigError as exc:
+            trial.set_user_attr(ATTR.FAILURE, "rejected")
+            trial.set_user_attr(ATTR.FAILURE_REASON, str(exc))
+            study.tell(trial, state=TrialState.PRUNED)  # pruned before training: TPE learns to avoid it
+            return done("REJECTED", message=str(exc))
+        name = planned.name
+        if spec.kind == "search":
+            trial.set_user_attr(ATTR.TRIAL, name)
+            trial.set_user_attr(ATTR.CONFIG, planned.config.model_dump_json())
+            trial.set_user_attr(ATTR.CONFIG_HASH, config_hash(planned.config))
+        callbacks: list[TrialCallback] = [_LeaseCheck(storage, trial_id)]
+        if spec.kind == "search":
+            callbacks.append(PruningCallback(trial))
+        tags = {TAG.STUDY: study.study_name, TAG.OPTUNA_TRIAL: str(trial.number)}
+        try:
+            outcome = execute(planned, callbacks, tags)
+        except optuna.TrialPruned as exc:
+            study.tell(trial, state=TrialState.PRUNED)
+            return done("PRUNED", message=str(exc))
+        except TrialLeaseLost as exc:
+            _log.warning("trial %s: %s", name, exc)
+            return done("LOST", message=str(exc))
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        if outcome.run_id:
+            trial.set_user_attr(ATTR.RUN_ID, outcome.run_id)
+        value = outcome.summary.get("val_accuracy_mean")
+        if outcome.status == "finished" and value is not None and not math.isnan(value):
+            try:
+                study.tell(trial, value)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return done("LOST", value, "finished after the trial was re-queued")
+            return done("COMPLETE", value)
+        trial.set_user_attr(ATTR.FAILURE, outcome.status)  # oom is a result: "no fit in memory"
+        trial.set_user_attr(ATTR.FAILURE_REASON, outcome.message[:2000])
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        return done("FAIL", message=outcome.message)
+
+
+def work(
+    study: optuna.Study,
+    storage: RDBStorage,
+    spec: StudySpec,
+    execute: TrialExecutor,
+    *,
+    max_trials: int | None = None,
+    timeout: float | None = None,
+    on_trial: Callable[[WorkedTrial], None] | None = None,
+) -> list[WorkedTrial]:
+    """Run the study's trials until none remain (nothing WAITING or RUNNING, target reached).
+
+    While other workers' trials are RUNNING this worker waits: one of them may die, and its
+    trial then comes back WAITING after the grace period.
+    """
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import fail_stale_trials
+
+    interval = float(storage.heartbeat_interval or 10)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    started = time.monotonic()
+    worked: list[WorkedTrial] = []
+    while max_trials is None or len(worked) < max_trials:
+        if timeout is not None and time.monotonic() - started > timeout:
+            break
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            fail_stale_trials(study)  # re-queues trials of dead workers (StaleTrialHandler)
+        trial = _claim(study, storage, study_id, spec)
+        if trial is None:
+            if not _running(storage, study_id):
+                break
+            time.sleep(min(interval, 2.0))
+            continue
+        result = _run_one(study, storage, trial, spec, execute, interval)
+        worked.append(result)
+        if on_trial is not None:
+            on_trial(result)
+    return worked

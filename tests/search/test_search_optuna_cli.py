@@ -1,0 +1,99 @@
+"""``ferablate optuna`` on a SQLite storage: resume adds trials, pruning, best-trial export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from ferablate.cli import app
+from ferablate.config import expand_sweep, load_sweep, resolve_trial
+from ferablate.search import ATTR, StudySpec, open_storage, open_study, set_target_trials
+from ferablate.tracking import TAG, resolve_tracking_uri
+
+SEARCH_SWEEP = {
+    "name": "tiny-search",
+    "base": {
+        "data": {"source": "synthetic", "synthetic_size": 300},
+        "model": {"preset": "baseline-model1", "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}]},
+        "train": {"folds": 2, "epochs": 1, "batch_size": 64, "lr": 0.003},
+    },
+    "search": {
+        "model.activation": {"choices": ["relu", "elu"]},
+        "model.dense": {"choices": [[16], [32, 16]]},
+        "train.lr": {"low": 1e-3, "high": 1e-2, "log": True},
+    },
+}
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_search.yaml"
+    path.write_text(yaml.safe_dump(SEARCH_SWEEP))
+    return path
+
+
+def _optuna(*args: str) -> None:
+    result = CliRunner().invoke(app, ["optuna", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_optuna_twice_on_one_storage_resumes_and_exports_best(sweep_file: Path, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "0")
+    _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "1")
+    study = optuna.load_study(study_name="tiny-search", storage=storage)
+    assert len(study.trials) == 6
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+    client = MlflowClient(resolve_tracking_uri())
+    experiment = client.get_experiment_by_name("tiny-search")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TAG.ROLE}` = 'trial'")
+    assert sorted(int(r.data.tags[TAG.OPTUNA_TRIAL]) for r in runs) == list(range(6))
+    assert {r.data.tags[TAG.STUDY] for r in runs} == {"tiny-search"}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    folds = client.search_runs([experiment.experiment_id], f"tags.`{TAG.ROLE}` = 'fold'")
+    assert len(folds) == 6 * 2
+
+    # A worker needs only the storage and the study: the space and base live in the study.
+    set_target_trials(study, 1)
+    result = CliRunner().invoke(app, ["worker", "--storage", storage, "--study", "tiny-search"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="tiny-search", storage=storage)
+    assert len(study.trials) == 7 and study.trials[-1].state == optuna.trial.TrialState.COMPLETE
+
+    exported = tmp_path / "best.yaml"
+    _optuna(str(sweep_file), "--storage", storage, "--export", str(exported))
+    best = max(study.trials, key=lambda t: t.value or 0.0)
+    (trial,) = expand_sweep(load_sweep(exported))
+    assert trial.config_hash == best.user_attrs[ATTR.CONFIG_HASH]
+
+
+def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(sweep_file: Path, tmp_path: Path) -> None:
+    storage_url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    sweep = load_sweep(sweep_file)
+    overrides = {"train.epochs": 3}
+    base = resolve_trial(sweep.base, [("--set", overrides)]).model_dump(mode="json")
+    spec = StudySpec(kind="search", experiment="pruning", base=base, dims=sweep.search)
+    study, _ = open_study(open_storage(storage_url), "pruning", spec)
+    for _ in range(4):  # MedianPruner's startup trials: every epoch at 99 % accuracy
+        study.add_trial(optuna.trial.create_trial(value=0.99, intermediate_values={1: 0.99, 2: 0.99, 3: 0.99}))
+
+    _optuna(str(sweep_file), "--trials", "1", "--storage", storage_url, "--study", "pruning", "--set", "train.epochs=3")
+
+    trial = optuna.load_study(study_name="pruning", storage=storage_url).trials[-1]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert sorted(trial.intermediate_values) == [1, 2]  # warm-up epoch 1, pruned after epoch 2 of 3
+    client = MlflowClient(resolve_tracking_uri())
+    experiment = client.get_experiment_by_name("pruning")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`{TAG.ROLE}` = 'trial'")
+    assert run.info.status == "KILLED"
+    assert run.data.tags[TAG.FAILURE] == "pruned"
+    assert run.data.tags[TAG.OPTUNA_TRIAL] == str(trial.number)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy_mean")] == [1, 2]
