@@ -72,7 +72,9 @@ class FaceDataset(Dataset[tuple[torch.Tensor, int]]):
         return self.transform(image), int(self.labels[index])
 
 
-def plain_loop(images: np.ndarray, labels: np.ndarray, epochs: int, device: torch.device, seed: int = 0) -> dict[str, Any]:
+def plain_loop(
+    images: np.ndarray, labels: np.ndarray, epochs: int, device: torch.device, seed: int = 0
+) -> dict[str, Any]:
     train_transform = transforms.Compose(
         [
             transforms.RandomHorizontalFlip(),
@@ -89,9 +91,13 @@ def plain_loop(images: np.ndarray, labels: np.ndarray, epochs: int, device: torc
         model = create_model(MODEL).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         train_loader = DataLoader(
-            FaceDataset(images[train_idx], labels[train_idx], train_transform), batch_size=BATCH, shuffle=True
+            FaceDataset(images[train_idx], labels[train_idx], train_transform),
+            batch_size=BATCH,
+            shuffle=True,
         )
-        val_loader = DataLoader(FaceDataset(images[val_idx], labels[val_idx], transforms.ToTensor()), batch_size=256)
+        val_loader = DataLoader(
+            FaceDataset(images[val_idx], labels[val_idx], transforms.ToTensor()), batch_size=256
+        )
         for _epoch in range(epochs):
             model.train()
             running = 0.0
@@ -111,7 +117,12 @@ def plain_loop(images: np.ndarray, labels: np.ndarray, epochs: int, device: torc
             accuracies.append(correct / len(val_idx))
     seconds = time.perf_counter() - started
     final = accuracies[epochs - 1 :: epochs]
-    return {"seconds": seconds, "faces": faces, "faces_per_second": faces / seconds, "val_accuracy_mean": float(np.mean(final))}
+    return {
+        "seconds": seconds,
+        "faces": faces,
+        "faces_per_second": faces / seconds,
+        "val_accuracy_mean": float(np.mean(final)),
+    }
 
 
 # -- (b) the engine --------------------------------------------------------------------------
@@ -122,7 +133,9 @@ class _Timed(TrialCallback):
 
     def __init__(self, inner: TrialCallback) -> None:
         # Bound methods captured now: the caller then points ``inner``'s hooks at this wrapper.
-        self.hooks = {name: getattr(inner, name) for name in ("on_trial_start", "on_step", "on_epoch_end")}
+        self.hooks = {
+            name: getattr(inner, name) for name in ("on_trial_start", "on_step", "on_epoch_end")
+        }
         self.seconds = 0.0
 
     def _time(self, call: Callable[[], None]) -> None:
@@ -140,7 +153,9 @@ class _Timed(TrialCallback):
         self._time(lambda: self.hooks["on_epoch_end"](epoch, metrics))
 
 
-def engine_config(data: DataConfig, epochs: int, device: str, precision: str, pack: bool) -> TrialConfig:
+def engine_config(
+    data: DataConfig, epochs: int, device: str, precision: str, pack: bool
+) -> TrialConfig:
     raw = {
         "data": data.model_dump(mode="json"),
         "model": {"preset": MODEL},
@@ -243,13 +258,24 @@ def load_faces(path: Path | None, limit: int) -> tuple[FaceData, dict[str, Any]]
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--faces", type=int, default=4000, help="Training faces (stratified subset)")
+    parser.add_argument(
+        "--faces", type=int, default=4000, help="Training faces (stratified subset)"
+    )
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 CSV; synthetic faces if absent")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="FER2013 CSV; synthetic faces if absent"
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    parser.add_argument("--plain-faces", type=int, default=None, help="run the plain loop on fewer faces (slow devices)")
-    parser.add_argument("--plain-epochs", type=int, default=None, help="run the plain loop for fewer epochs")
+    parser.add_argument(
+        "--plain-faces",
+        type=int,
+        default=None,
+        help="run the plain loop on fewer faces (slow devices)",
+    )
+    parser.add_argument(
+        "--plain-epochs", type=int, default=None, help="run the plain loop for fewer epochs"
+    )
     parser.add_argument("--skip-plain", action="store_true")
     parser.add_argument("--no-tracking", action="store_true", help="skip the MLflow run")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -257,7 +283,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     faces, load = load_faces(args.data, args.faces)
     images, labels = faces.split("Training")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else args.device if args.device != "auto" else "cpu")
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else args.device
+        if args.device != "auto"
+        else "cpu"
+    )
     report: dict[str, Any] = {
         "command": " ".join([sys.executable, *sys.argv]),
         "faces": len(labels), "epochs": args.epochs, "folds": FOLDS, "batch": BATCH, "model": MODEL,
@@ -286,12 +318,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if plain_n < len(labels):
             keep = np.sort(np.random.default_rng(0).choice(len(labels), plain_n, replace=False))
             plain_images, plain_labels = images[keep], labels[keep]
-        report["plain"] = plain_loop(plain_images, plain_labels, args.plain_epochs or args.epochs, device)
+        report["plain"] = plain_loop(
+            plain_images, plain_labels, args.plain_epochs or args.epochs, device
+        )
         report["plain"]["faces_subset"] = len(plain_labels)
         _print_row("plain PyTorch loop", report["plain"])
         best = report.get("engine_tracked", report["engine_untracked"])
-        report["ratio_tracked_vs_plain"] = best["faces_per_second"] / report["plain"]["faces_per_second"]
-        report["ratio_untracked_vs_plain"] = report["engine_untracked"]["faces_per_second"] / report["plain"]["faces_per_second"]
+        report["ratio_tracked_vs_plain"] = (
+            best["faces_per_second"] / report["plain"]["faces_per_second"]
+        )
+        report["ratio_untracked_vs_plain"] = (
+            report["engine_untracked"]["faces_per_second"] / report["plain"]["faces_per_second"]
+        )
     report["load_average_end"] = os.getloadavg()[0]
     _print_summary(report)
     if args.out:
@@ -308,14 +346,21 @@ def _print_summary(report: dict[str, Any]) -> None:
     print(f"\nmodel {report['model']}, {report['folds']} folds, batch {report['batch']}, {report['faces']} faces, "
           f"{report['epochs']} epochs, {report['device']}, torch {report['torch']}, {report['threads']} threads")  # fmt: skip
     for key, label in [
-        ("ratio_tracked_vs_plain", "engine (MLflow on) / plain"),
+        (
+            "ratio_tracked_vs_plain",
+            "engine (MLflow on) / plain" if "engine_tracked" in report else "",
+        ),
         ("ratio_untracked_vs_plain", "engine (tracking off) / plain"),
         ("tracking_overhead_wall", "tracking overhead, wall (on vs off)"),
         ("tracking_overhead_hooks", "tracking overhead, time in MLflow calls"),
     ]:
-        if key in report:
+        if key in report and label:
             value = report[key]
-            print(f"{label:42s} {value:8.2f}x" if key.startswith("ratio") else f"{label:42s} {100 * value:+7.2f} %")
+            print(
+                f"{label:42s} {value:8.2f}x"
+                if key.startswith("ratio")
+                else f"{label:42s} {100 * value:+7.2f} %"
+            )
     for key in ("first_load_seconds", "cached_load_seconds"):
         if key in report["data"]:
             print(f"{'FER2013 ' + key.replace('_', ' '):42s} {report['data'][key]:8.2f} s")

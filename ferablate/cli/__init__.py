@@ -6,7 +6,7 @@ imported inside each command, so ``ferablate --help`` answers fast.
 
 from __future__ import annotations
 
+from ferablate.cli import _commands  # noqa: F401  (registers every command on ``app``)
 from ferablate.cli._app import app, main
-from ferablate.cli import _commands  # noqa: F401,E402,I001  (registers every command on ``app``)
 
 __all__ = ["app", "main"]

@@ -46,11 +46,15 @@ def final_trial(target: str, variant: str | None, patch: dict[str, object]) -> t
 @app.command()
 def final(
     target: Annotated[
-        str, typer.Argument(help="A sweep file (with --variant) or a preset name.", metavar="SWEEP|PRESET")
+        str,
+        typer.Argument(
+            help="A sweep file (with --variant) or a preset name.", metavar="SWEEP|PRESET"
+        ),
     ],
     variant: VariantOpt = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", min=1, help="Epochs (overrides train.epochs), e.g. 50.")
+        int | None,
+        typer.Option("--epochs", min=1, help="Epochs (overrides train.epochs), e.g. 50."),
     ] = None,
     overrides: OverridesOpt = None,
     tracking_uri: TrackingUriOpt = None,
@@ -81,16 +85,28 @@ def _print_outcome(outcome: FinalOutcome, experiment: str) -> None:
 
     from ferablate.config import CLASS_NAMES
 
-    keys = ["test", *(split.lower() for split in outcome.splits)] if len(outcome.splits) > 1 else ["test"]
+    keys = (
+        ["test", *(split.lower() for split in outcome.splits)]
+        if len(outcome.splits) > 1
+        else ["test"]
+    )
     labels = ["all test", *outcome.splits] if len(outcome.splits) > 1 else [outcome.splits[0]]
-    table = Table(title=f"final {outcome.trial.name}: run {outcome.run_id} in experiment '{experiment}'")
+    table = Table(
+        title=f"final {outcome.trial.name}: run {outcome.run_id} in experiment '{experiment}'"
+    )
     table.add_column("score")
     for label in labels:
         table.add_column(label, justify="right")
-    rows = [("accuracy", "accuracy"), ("precision (macro)", "precision"), ("recall (macro)", "recall")]
+    rows = [
+        ("accuracy", "accuracy"),
+        ("precision (macro)", "precision"),
+        ("recall (macro)", "recall"),
+    ]
     rows += [(f"recall {name}", f"recall_{name}") for name in CLASS_NAMES]
     for title, metric in rows:
         cells = [outcome.metrics.get(f"{key}_{metric}") for key in keys]
         table.add_row(title, *("—" if value is None else f"{value:.3f}" for value in cells))
     console.print(table)
-    console.print(f"weights: runs:/{outcome.run_id}/weights/final.pt (torch.load(..., weights_only=True))")
+    console.print(
+        f"weights: runs:/{outcome.run_id}/weights/final.pt (torch.load(..., weights_only=True))"
+    )

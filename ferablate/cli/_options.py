@@ -38,7 +38,7 @@ TrackingUriOpt = Annotated[
     typer.Option(
         "--tracking-uri",
         metavar="URI",
-        help="MLflow store [default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db].",
+        help="MLflow store \\[default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db].",
     ),
 ]
 VariantOpt = Annotated[
@@ -83,6 +83,6 @@ HeartbeatOpt = Annotated[
 GraceOpt = Annotated[
     int | None,
     typer.Option(
-        "--grace", metavar="S", min=1, help="Seconds without heartbeat before a trial is re-queued [default: 3x heartbeat]."
+        "--grace", metavar="S", min=1, help="Seconds without heartbeat before a trial is re-queued \\[default: 3x heartbeat]."
     ),
 ]

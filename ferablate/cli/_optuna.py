@@ -22,11 +22,11 @@ _PRUNERS = ("median", "hyperband", "none")
 def optuna_command(
     sweep: Annotated[
         Path | None,
-        typer.Argument(help=f"Sweep file with a 'search:' mapping [default: {DEFAULT_SEARCH_SWEEP}].", metavar="[SWEEP]"),
+        typer.Argument(help=f"Sweep file with a 'search:' mapping \\[default: {DEFAULT_SEARCH_SWEEP}].", metavar="[SWEEP]"),
     ] = None,
     trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")] = 20,
     storage: Annotated[
-        str | None, typer.Option("--storage", metavar="URL", help="Optuna storage [default: sqlite:///mlruns/optuna.db].")
+        str | None, typer.Option("--storage", metavar="URL", help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].")
     ] = None,
     study: StudyOpt = None,
     sampler: Annotated[str, typer.Option("--sampler", help="tpe | random.")] = "tpe",
@@ -39,7 +39,7 @@ def optuna_command(
     ] = 2_000_000,
     best: Annotated[bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")] = False,
     export: Annotated[
-        Path | None, typer.Option("--export", metavar="FILE", help="With --best: where to write it [default: sweeps/<study>-best.yaml].")
+        Path | None, typer.Option("--export", metavar="FILE", help="With --best: where to write it \\[default: sweeps/<study>-best.yaml].")
     ] = None,
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,

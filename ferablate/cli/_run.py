@@ -100,7 +100,12 @@ def _print_results(name: str, outcomes: list[TrialOutcome]) -> None:
 
     table = Table(title=f"{name}: results (mean ± std over folds)")
     for column in ("trial", "status", "accuracy", "precision", "recall", "time"):
-        table.add_column(column, justify="left" if column in ("trial", "status") else "right", no_wrap=column != "status")
+        table.add_column(
+            column,
+            justify="left" if column in ("trial", "status") else "right",
+            no_wrap=column != "status",
+            min_width=8 if column == "status" else None,
+        )
     for outcome in outcomes:
         s = outcome.summary
 

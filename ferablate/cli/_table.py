@@ -37,7 +37,9 @@ def print_frame(frame: pd.DataFrame, title: str, right: tuple[str, ...] = ()) ->
     for values in frame.itertuples(index=False):
         rich_table.add_row(*(str(value) for value in values))
     # Wide enough for every cell, even when stdout is no terminal (rich then assumes 80).
-    widths = [max([len(str(column)), *(len(str(v)) for v in frame[column])]) for column in frame.columns]
+    widths = [
+        max([len(str(column)), *(len(str(v)) for v in frame[column])]) for column in frame.columns
+    ]
     needed = sum(widths) + 3 * len(widths) + 1
     if console.width >= needed:
         console.print(rich_table)
@@ -50,11 +52,16 @@ def print_frame(frame: pd.DataFrame, title: str, right: tuple[str, ...] = ()) ->
 @app.command()
 def table(
     sweep: Annotated[
-        Path | None, typer.Argument(help="Sweep file (YAML); or give --experiment.", metavar="[SWEEP]")
+        Path | None,
+        typer.Argument(help="Sweep file (YAML); or give --experiment.", metavar="[SWEEP]"),
     ] = None,
     experiment: Annotated[
         str | None,
-        typer.Option("--experiment", "-e", help="MLflow experiment to table (rows in trial order), without a sweep file."),
+        typer.Option(
+            "--experiment",
+            "-e",
+            help="MLflow experiment to table (rows in trial order), without a sweep file.",
+        ),
     ] = None,
     fmt: FormatOpt = TableFormat.text,
     out: OutOpt = None,
@@ -66,7 +73,9 @@ def table(
     from ferablate._errors import ConfigError
 
     if (sweep is None) == (experiment is None):
-        raise ConfigError("ferablate table: give a sweep file or --experiment NAME (one of the two)")
+        raise ConfigError(
+            "ferablate table: give a sweep file or --experiment NAME (one of the two)"
+        )
     from ferablate.tables import (
         experiment_tables,
         render_csv,

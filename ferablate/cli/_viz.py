@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["viz"]
 
-_FIGURES_HELP = "Comma-separated subset of loss,weights,activations,occlusion,confusion,augmentation [default: all]."
+_FIGURES_HELP = "Comma-separated subset of loss,weights,activations,occlusion,confusion,augmentation (default: all)."
 
 
 @app.command()
@@ -27,7 +27,7 @@ def viz(
     variant: VariantOpt = None,
     figures: Annotated[str | None, typer.Option("--figures", "-f", metavar="NAMES", help=_FIGURES_HELP)] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for the PNGs [default: figures/<run id>].")
+        Path | None, typer.Option("--out", "-o", help="Folder for the PNGs (default: figures/<run id>).")
     ] = None,
     layer: Annotated[
         str | None,

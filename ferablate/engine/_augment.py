@@ -20,11 +20,15 @@ class AugmentConfig:
     zoom: tuple[float, float] = (0.9, 1.15)  # scale factor range (>1 zooms in)
     shift: float = 0.08  # max translation as a fraction of the half-width (~2 px): random crop
     brightness: float = 0.1  # max added brightness on [0, 1] intensities
-    contrast_p: float = 0.5  # probability of a contrast stretch (min-max to [0, 1], random strength)
+    contrast_p: float = (
+        0.5  # probability of a contrast stretch (min-max to [0, 1], random strength)
+    )
 
 
 def augment_batch(
-    images: torch.Tensor, generator: torch.Generator | None = None, config: AugmentConfig = AugmentConfig()
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    config: AugmentConfig = AugmentConfig(),
 ) -> torch.Tensor:
     """Augment ``images`` (N, 1, H, W) float in [0, 1]; returns a new tensor of the same shape."""
     n = images.shape[0]
@@ -45,7 +49,9 @@ def augment_batch(
     theta[:, 0, 2] = uniform(-config.shift, config.shift)
     theta[:, 1, 2] = uniform(-config.shift, config.shift)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = F.grid_sample(
+        images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
 
     out = out + uniform(-config.brightness, config.brightness).view(n, 1, 1, 1)  # brightness
 

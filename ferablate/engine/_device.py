@@ -36,13 +36,17 @@ def select_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
+        raise ConfigError(
+            "train.device=cuda but no CUDA device is available; use train.device=auto or cpu"
+        )
     if requested not in ("cpu", "cuda"):
         raise ConfigError(f"train.device must be auto, cpu or cuda, got '{requested}'")
     return torch.device(requested)
 
 
-def select_precision(requested: str, device: torch.device, *, cpu_bf16: bool | None = None) -> Precision:
+def select_precision(
+    requested: str, device: torch.device, *, cpu_bf16: bool | None = None
+) -> Precision:
     """``auto`` -> bf16 autocast on CUDA (with bf16 support) and on CPUs with AMX/AVX-512 bf16, else fp32.
 
     ``cpu_bf16`` overrides the CPU flag probe (for tests).

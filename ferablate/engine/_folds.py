@@ -33,7 +33,9 @@ class FoldPlan:
         return len(self.val_indices)
 
 
-def balance_indices(indices: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def balance_indices(
+    indices: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """``indices`` plus random repeats of each minority class up to the largest class's count."""
     classes, counts = np.unique(labels[indices], return_counts=True)
     target = counts.max()
@@ -54,7 +56,9 @@ def report_balanced_pool(
     generator = torch.Generator().manual_seed(seed)
     augmented = []
     for start in range(0, len(copies), chunk):
-        batch = torch.from_numpy(images[copies[start : start + chunk]]).float().div_(255).unsqueeze(1)
+        batch = (
+            torch.from_numpy(images[copies[start : start + chunk]]).float().div_(255).unsqueeze(1)
+        )
         out = augment_batch(batch, generator).squeeze(1).mul_(255).round_()
         augmented.append(out.to(torch.uint8).numpy())
     if not augmented:
@@ -62,7 +66,9 @@ def report_balanced_pool(
     return np.concatenate([images, *augmented]), np.concatenate([labels, labels[copies]])
 
 
-def plan_folds(images: np.ndarray, labels: np.ndarray, folds: int, balance: str, seed: int) -> FoldPlan:
+def plan_folds(
+    images: np.ndarray, labels: np.ndarray, folds: int, balance: str, seed: int
+) -> FoldPlan:
     """Seeded stratified k-fold split of the Training faces, balanced per ``balance``."""
     if balance == "report":
         images, labels = report_balanced_pool(images, labels, seed)

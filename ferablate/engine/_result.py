@@ -44,7 +44,9 @@ class FoldResult:
     fold: int
     history: list[EpochMetrics]  # one entry per epoch, in order
     train_size: int  # training faces per epoch (after balancing)
-    val_indices: np.ndarray  # indices into TrialResult.plan.images (the Training split, or the report-balanced pool)
+    val_indices: (
+        np.ndarray
+    )  # indices into TrialResult.plan.images (the Training split, or the report-balanced pool)
     val_labels: np.ndarray
     val_predictions: np.ndarray  # predicted class per validation face, last epoch
     state_dict: dict[str, torch.Tensor]  # final weights, plain (folds=1) layout, on CPU
@@ -62,7 +64,9 @@ class TrialResult:
     precision: str
     seconds: float  # wall time of training + validation
     faces_trained: int  # training faces seen over all folds and epochs
-    plan: FoldPlan | None = None  # the folds' faces: fold.val_indices index plan.images / plan.labels
+    plan: FoldPlan | None = (
+        None  # the folds' faces: fold.val_indices index plan.images / plan.labels
+    )
 
     @property
     def faces_per_second(self) -> float:

@@ -147,7 +147,11 @@ def _log_final(
 
     epochs = len(result.folds[0].history)
     stamp = _now_ms()
-    summary = {**metrics, "train_seconds": result.seconds, "faces_per_second": result.faces_per_second}
+    summary = {
+        **metrics,
+        "train_seconds": result.seconds,
+        "faces_per_second": result.faces_per_second,
+    }
     batch = [
         Metric(key, value, stamp, epochs)
         for key, value in summary.items()

@@ -83,15 +83,7 @@ def execute_trial(
     end the run as KILLED and propagate.
     """
     faces = data(trial.config.data)
-    run = tracker.start_trial(
-        name=trial.name,
-        config=trial.config,
-        config_hash=trial.config_hash,
-        variant=trial.variant,
-        index=trial.index,
-        data_hash=faces.content_hash,
-        extra_tags=extra_tags,
-    )
+    run = tracker.start(trial, data_hash=faces.content_hash, extra_tags=extra_tags)
     outcome = TrialOutcome(trial, "failed", run_id=run.run_id)
     try:
         result = run_trial(trial.config, faces.split("Training"), [run, *callbacks])

@@ -224,29 +224,30 @@ def _run_one(
             callbacks.append(PruningCallback(trial))
         tags = {TAG.STUDY: study.study_name, TAG.OPTUNA_TRIAL: str(trial.number)}
         try:
-            outcome = execute(planned, callbacks, tags)
-        except optuna.TrialPruned as exc:
-            study.tell(trial, state=TrialState.PRUNED)
-            return done("PRUNED", message=str(exc))
-        except TrialLeaseLost as exc:
-            _log.warning("trial %s: %s", name, exc)
-            return done("LOST", message=str(exc))
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-        if outcome.run_id:
-            trial.set_user_attr(ATTR.RUN_ID, outcome.run_id)
-        value = outcome.summary.get("val_accuracy_mean")
-        if outcome.status == "finished" and value is not None and not math.isnan(value):
             try:
+                outcome = execute(planned, callbacks, tags)
+            except optuna.TrialPruned as exc:
+                study.tell(trial, state=TrialState.PRUNED)
+                return done("PRUNED", message=str(exc))
+            except TrialLeaseLost as exc:
+                _log.warning("trial %s: %s", name, exc)
+                return done("LOST", message=str(exc))
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            if outcome.run_id:
+                trial.set_user_attr(ATTR.RUN_ID, outcome.run_id)
+            value = outcome.summary.get("val_accuracy_mean")
+            if outcome.status == "finished" and value is not None and not math.isnan(value):
                 study.tell(trial, value)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                return done("LOST", value, "finished after the trial was re-queued")
-            return done("COMPLETE", value)
-        trial.set_user_attr(ATTR.FAILURE, outcome.status)  # oom is a result: "no fit in memory"
-        trial.set_user_attr(ATTR.FAILURE_REASON, outcome.message[:2000])
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        return done("FAIL", message=outcome.message)
+                return done("COMPLETE", value)
+            trial.set_user_attr(ATTR.FAILURE, outcome.status)  # oom is a result: "no fit in memory"
+            trial.set_user_attr(ATTR.FAILURE_REASON, outcome.message[:2000])
+            study.tell(trial, state=TrialState.FAIL)
+            return done("FAIL", message=outcome.message)
+        except optuna.exceptions.UpdateFinishedTrialError:  # re-queued while we trained
+            _log.warning("trial %s ended after it was re-queued as stale; its retry counts", name)
+            return done("LOST", message="ended after the trial was re-queued")
 
 
 def work(

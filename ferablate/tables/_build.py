@@ -28,13 +28,15 @@ __all__ = [
     "reference_config",
 ]
 
-RowStatus = Literal["finished", "oom", "failed", "running", "missing"]
+RowStatus = Literal["finished", "oom", "failed", "pruned", "interrupted", "running", "missing"]
 
 METRIC_COLUMNS = ("acc.", "prec.", "recall")
 _METRICS = ("val_accuracy", "val_precision", "val_recall")  # summary metric stems, column order
 _STATUS_TEXT: dict[str, str] = {
     "oom": "no fit in memory",
     "failed": "failed",
+    "pruned": "pruned",
+    "interrupted": "interrupted",
     "running": "running",
     "missing": "—",
 }
@@ -134,7 +136,8 @@ def _settings(configs: Sequence[TrialConfig]) -> str:
     folds = {config.train.folds for config in configs}
     epochs = {config.train.epochs for config in configs}
     if len(folds) == 1 and len(epochs) == 1:
-        return f"validation scores, mean over {folds.pop()} folds after {epochs.pop()} epochs"
+        count = epochs.pop()
+        return f"validation scores, mean over {folds.pop()} folds after {count} epoch{'s' * (count != 1)}"
     return "validation scores, mean over folds"
 
 

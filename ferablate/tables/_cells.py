@@ -134,7 +134,9 @@ def block_cell(block: InceptionBlockConfig, stem_kernel: int | None = None) -> s
         parts.append(f"{stem_kernel}x{stem_kernel}")
     first, second = block.inner_kernels
     if (first, second) != (3, 5):
-        parts.append(f"{first}x{first}" if first == second else f"{first}x{first}/{second}x{second}")
+        parts.append(
+            f"{first}x{first}" if first == second else f"{first}x{first}/{second}x{second}"
+        )
     cell = " ".join([*parts, "inc"]) if len(parts) < 2 else f"{parts[0]}, {parts[1]} inc"
     if block.shortcut:
         cell += " + sc"
@@ -219,5 +221,9 @@ def architecture_cells(
         for index, block in enumerate(model.blocks)
     )
     return ArchitectureCells(
-        family=model.family, layers=layers, dense=(), dropout=_dropout_cell(model), activation=activation
+        family=model.family,
+        layers=layers,
+        dense=(),
+        dropout=_dropout_cell(model),
+        activation=activation,
     )

@@ -147,7 +147,10 @@ def render_markdown(tables: Sequence[AblationTable]) -> str:
     """Each table as a caption line and a pipe table."""
     parts = []
     for table in tables:
-        parts.append(f"**{table.caption}**\n\n" + render_frame_markdown(table.frame, ("acc.", "prec.", "recall")))
+        parts.append(
+            f"**{table.caption}**\n\n"
+            + render_frame_markdown(table.frame, ("acc.", "prec.", "recall"))
+        )
     return "\n".join(parts)
 
 
@@ -178,7 +181,9 @@ def layer_table_frame(table: LayerTable) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Layer (type)": [row.name for row in table.rows],
-            "Output Shape": ["[" + ", ".join(str(d) for d in row.output_shape) + "]" for row in table.rows],
+            "Output Shape": [
+                "[" + ", ".join(str(d) for d in row.output_shape) + "]" for row in table.rows
+            ],
             "Param #": [f"{row.params:,}" for row in table.rows],
         }
     )

@@ -25,13 +25,17 @@ __all__ = ["experiment_rows", "experiment_tables", "row_from_runs", "sweep_rows"
 
 _log = get_logger(__name__)
 
+# ferablate.failure tag -> row status (anything else that ended a run: "failed")
+_FAILURES: dict[str, RowStatus] = {"oom": "oom", "pruned": "pruned", "killed": "interrupted"}
+
 
 def row_from_runs(name: str, runs: Sequence[Run], fallback: TrialConfig | None = None) -> TableRow:
     """The row of trial ``name`` from its runs (newest first).
 
     The newest FINISHED run gives the metrics; without one, the newest run decides: RUNNING
-    reads ``running``, one tagged ``ferablate.failure=oom`` reads ``no fit in memory``, any
-    other ending ``failed``. No run at all: ``missing`` with ``fallback``'s config.
+    reads ``running``, one tagged ``ferablate.failure=oom`` reads ``no fit in memory``
+    (``pruned`` / ``killed``: ``pruned`` / ``interrupted``), any other ending ``failed``. No run
+    at all: ``missing`` with ``fallback``'s config.
     """
     finished = next((run for run in runs if run.info.status == "FINISHED"), None)
     chosen = finished or (runs[0] if runs else None)
@@ -44,10 +48,9 @@ def row_from_runs(name: str, runs: Sequence[Run], fallback: TrialConfig | None =
         status = "finished"
     elif chosen.info.status == "RUNNING":
         status = "running"
-    elif chosen.data.tags.get(TAG.FAILURE) == "oom":
-        status = "oom"
     else:
-        status = "failed"
+        failure = chosen.data.tags.get(TAG.FAILURE, "")
+        status = _FAILURES.get(failure, "failed")
     config = _config_of(chosen, fallback)
     metrics = dict(chosen.data.metrics) if status == "finished" else {}
     return TableRow(name, config, status, metrics, chosen.info.run_id)
@@ -87,7 +90,9 @@ def _trial_runs(client: MlflowClient, experiment_id: str) -> dict[str, list[Run]
         )
         for run in page:
             tags = run.data.tags
-            name = tags.get(TAG.TRIAL) or tags.get(TAG.VARIANT) or run.info.run_name or run.info.run_id
+            name = (
+                tags.get(TAG.TRIAL) or tags.get(TAG.VARIANT) or run.info.run_name or run.info.run_id
+            )
             grouped.setdefault(name, []).append(run)
         token = page.token
         if not token:

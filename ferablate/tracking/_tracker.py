@@ -21,7 +21,7 @@ import torch
 from ferablate import __version__
 from ferablate._errors import TrackingError
 from ferablate._logging import get_logger
-from ferablate.config import TrialConfig, flatten_config
+from ferablate.config import Trial, TrialConfig, flatten_config
 from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo, TrialResult, epoch_mean
 from ferablate.tracking._store import TAG, git_commit, open_experiment, resolve_tracking_uri
 
@@ -96,6 +96,18 @@ class TrialTracker:
             self.client.set_terminated(run.info.run_id, status="KILLED")
             closed += 1
         return closed
+
+    def start(self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None) -> TrialRun:
+        """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, hash)."""
+        return self.start_trial(
+            name=trial.name,
+            config=trial.config,
+            config_hash=trial.config_hash,
+            variant=trial.variant,
+            index=trial.index,
+            data_hash=data_hash,
+            extra_tags=extra_tags,
+        )
 
     def start_trial(
         self,

@@ -2,8 +2,9 @@
 
 captum's :class:`~captum.attr.Occlusion` slides a window over the face, replaces it by a
 baseline (the face's own mean: a flat grey patch, not a black hole the network never saw) and
-records the drop of the target class's softmax probability; all positions of one face run
-as a few large batches.
+records the drop of the target class's log-probability (log-softmax: unlike the probability it
+does not saturate at 1 for confidently classified faces); all positions of all faces run as a
+few large batches.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def occlusion_maps(
     stride: int = 4,
     batch: int = 256,
 ) -> np.ndarray:
-    """(N, 48, 48) drop in p(target) when a ``window`` x ``window`` patch around each pixel is hidden.
+    """(N, 48, 48) drop in log p(target) when a ``window`` x ``window`` patch around each pixel is hidden.
 
     ``faces`` (N, 48, 48) uint8 or float in [0, 1]; ``model`` a plain model in eval mode.
     """
@@ -48,8 +49,8 @@ def occlusion_maps(
 
     inputs = face_batch(faces)  # (N, 1, 48, 48)
     baselines = inputs.mean(dim=(1, 2, 3), keepdim=True).expand_as(inputs).contiguous()
-    probabilities = nn.Sequential(model, nn.Softmax(dim=1)).eval()
-    occlusion = Occlusion(probabilities)
+    log_probabilities = nn.Sequential(model, nn.LogSoftmax(dim=1)).eval()
+    occlusion = Occlusion(log_probabilities)
     target = torch.as_tensor(np.asarray(targets), dtype=torch.long)
     with torch.no_grad():
         attributions = occlusion.attribute(
@@ -80,7 +81,7 @@ def occlusion_figure(
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)
     n = len(labels)
     with figure_style():
-        fig = new_figure(PAGE_WIDTH, 0.8 + (PAGE_WIDTH - 0.7) / n * 2)
+        fig = new_figure(PAGE_WIDTH, 0.6 + (PAGE_WIDTH - 0.9) / n * 2)
         reserve_right(fig)
         axes = fig.subplots(2, n, squeeze=False)
         image = None
@@ -91,7 +92,9 @@ def occlusion_figure(
             top.imshow(face, cmap="gray", vmin=0, vmax=255 if face.dtype == np.uint8 else 1)
             top.set_title(f"{class_names[label]}\np={scores[column, label]:.2f}", fontsize=6.5)
             bottom.imshow(face, cmap="gray", vmin=0, vmax=255 if face.dtype == np.uint8 else 1)
-            image = bottom.imshow(maps[column], cmap=OCCLUSION_CMAP, norm=norm, alpha=0.75)
+            # Opaque where hiding matters, see-through where it does not: the face stays readable.
+            opacity = np.clip(np.abs(maps[column]) / limit * 2.0, 0.0, 0.85)
+            image = bottom.imshow(maps[column], cmap=OCCLUSION_CMAP, norm=norm, alpha=opacity)
             for ax in (top, bottom):
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -99,8 +102,8 @@ def occlusion_figure(
         axes[0, 0].set_ylabel("face")
         axes[1, 0].set_ylabel("occlusion")
         assert image is not None
-        image_colorbar(fig, image, axes[1, -1], "drop in p(class)")
+        image_colorbar(fig, image, axes[1, -1], "drop in log p")
         fig.suptitle(
-            f"Occlusion: where hiding a {window}x{window} patch (stride {stride}) lowers the class probability"
+            f"Occlusion: where hiding a {window}x{window} patch (stride {stride}) lowers log p(class)"
         )
     return fig

@@ -100,7 +100,11 @@ def parse_figure_names(spec: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def pick_faces(model: nn.Module, faces: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    """Index of one face per class present: the one the model gives its class the highest probability."""
+    """Index of one typical face per class present.
+
+    Typical = among the faces the model classifies correctly (all of the class if none), the
+    one whose own-class probability is the median: neither a lucky extreme nor a failure.
+    """
     with torch.no_grad():
         probabilities = torch.cat(
             [
@@ -109,11 +113,15 @@ def pick_faces(model: nn.Module, faces: np.ndarray, labels: np.ndarray, classes:
             ]
         ).numpy()  # (N, classes)
     own = probabilities[np.arange(len(labels)), labels]
-    chosen = [
-        int(np.flatnonzero(labels == c)[np.argmax(own[labels == c])])
-        for c in range(classes)
-        if (labels == c).any()
-    ]
+    correct = probabilities.argmax(axis=1) == labels
+    chosen = []
+    for c in range(classes):
+        candidates = np.flatnonzero((labels == c) & correct)
+        if candidates.size == 0:
+            candidates = np.flatnonzero(labels == c)
+        if candidates.size:
+            order = candidates[np.argsort(own[candidates], kind="stable")]
+            chosen.append(int(order[len(order) // 2]))
     return np.asarray(chosen, dtype=np.int64)
 
 
@@ -160,7 +168,7 @@ def trial_figures(
             # A happy face if there is one: its cue (the mouth) is the easiest to see in feature maps.
             names = [inputs.class_names[int(label)] for label in face_labels]
             pick = names.index("happy") if "happy" in names else 0
-            caption = f"input: {inputs.class_names[int(face_labels[pick])]}"
+            caption = inputs.class_names[int(face_labels[pick])]
             figures[name] = activations_figure(model, faces[pick], activation_layer, caption)
         elif name == "occlusion":
             figures[name] = occlusion_figure(model, faces, face_labels, inputs.class_names)

@@ -50,17 +50,26 @@ def test_final_logs_test_metrics_confusion_and_loadable_weights(tmp_path: Path) 
     for key in ("test", "publictest", "privatetest"):
         for metric in ("accuracy", "precision", "recall"):
             assert 0.0 <= outcome.metrics[f"{key}_{metric}"] <= 1.0
-    assert any(key.startswith("test_recall_") and key.removeprefix("test_recall_") in CLASS_NAMES for key in outcome.metrics)
+    assert any(
+        key.startswith("test_recall_") and key.removeprefix("test_recall_") in CLASS_NAMES
+        for key in outcome.metrics
+    )
 
     tracker = TrialTracker(sweep.name)
     (run,) = tracker.search(f"tags.`{TAG.ROLE}` = 'final'")
     assert run.info.run_id == outcome.run_id and run.info.status == "FINISHED"
     assert tracker.search(f"tags.`{TAG.ROLE}` = 'trial'") == []  # a final run is no table row
-    assert run.data.metrics["publictest_accuracy"] == pytest.approx(outcome.metrics["publictest_accuracy"])
+    assert run.data.metrics["publictest_accuracy"] == pytest.approx(
+        outcome.metrics["publictest_accuracy"]
+    )
     history = tracker.client.get_metric_history(run.info.run_id, "test_accuracy")
     assert [m.step for m in history] == [1, 2]
     artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id, "confusion")}
-    assert {"confusion/confusion_test.csv", "confusion/confusion_test.png", "confusion/confusion_privatetest.csv"} <= artifacts
+    assert {
+        "confusion/confusion_test.csv",
+        "confusion/confusion_test.png",
+        "confusion/confusion_privatetest.csv",
+    } <= artifacts
 
     local = tracker.client.download_artifacts(run.info.run_id, "weights/final.pt", str(tmp_path))
     state = torch.load(local, weights_only=True)
@@ -76,7 +85,9 @@ def test_final_trial_from_sweep_or_preset() -> None:
     assert experiment == FINAL_EXPERIMENT
     assert trial.config.train.epochs == 50 and trial.config.model.stem_kernel == 7
     with pytest.raises(ConfigError, match="no variant 'nope'"):
-        final_trial(str(Path(__file__).resolve().parents[2] / "sweeps" / "model1_grid.yaml"), "nope", {})
+        final_trial(
+            str(Path(__file__).resolve().parents[2] / "sweeps" / "model1_grid.yaml"), "nope", {}
+        )
     trial, experiment = final_trial(
         str(Path(__file__).resolve().parents[2] / "sweeps" / "model1_grid.yaml"), "more-dense", {}
     )

@@ -42,6 +42,7 @@ def _optuna(*args: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow  # 7 tiny trials
 def test_optuna_twice_on_one_storage_resumes_and_exports_best(sweep_file: Path, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "0")

@@ -24,7 +24,7 @@ from ferablate.config import expand_sweep, parse_sweep
 from ferablate.search import ATTR, StudySpec, enqueue_trials, open_storage, open_study
 from ferablate.tracking import TAG, TrialTracker, resolve_tracking_uri
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 HEARTBEAT, GRACE = 1, 5  # seconds: a killed worker's trial comes back after ~5 s

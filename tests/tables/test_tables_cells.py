@@ -68,14 +68,30 @@ def test_block_cell(block: dict[str, Any], stem: int | None, cell: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "text"), [(1e-5, "1e-5"), (1e-3, "1e-3"), (0.01, "0.01"), (1e-4, "1e-4"), (3e-4, "3e-4"), (0.2, "0.2"), (32, "32"), (2.5e-4, "0.00025")]
+    ("value", "text"),
+    [
+        (1e-5, "1e-5"),
+        (1e-3, "1e-3"),
+        (0.01, "0.01"),
+        (1e-4, "1e-4"),
+        (3e-4, "3e-4"),
+        (0.2, "0.2"),
+        (32, "32"),
+        (2.5e-4, "0.00025"),
+    ],
 )
 def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text
 
 
 def test_sequential_cells_dense_dropout_and_batch_norm() -> None:
-    model = {**SEQUENTIAL, "dense": [32, 16], "dropout": 0.2, "batch_norm": False, "activation": "elu"}
+    model = {
+        **SEQUENTIAL,
+        "dense": [32, 16],
+        "dropout": 0.2,
+        "batch_norm": False,
+        "activation": "elu",
+    }
     cells = architecture_cells(_config(model))
     assert cells.layers == ("3x3x8", "3x3x16", "3x3x32")
     assert cells.dense == ("32", "16", "7")
@@ -99,14 +115,19 @@ def test_inception_cells_and_notes_against_the_base() -> None:
     # training notes after the activation, model notes after a comma; the seed makes none
     assert cells.activation == "ELU batch=32 lr=1e-5, more dense"
     assert architecture_cells(base, base).activation == "ReLU"
-    assert architecture_cells(_config({**INCEPTION, "dense": []}), base).activation == "ReLU, fewer dense"
+    assert (
+        architecture_cells(_config({**INCEPTION, "dense": []}), base).activation
+        == "ReLU, fewer dense"
+    )
 
 
 def test_keys_a_row_adds_make_no_note_but_changed_ones_do() -> None:
     base = _config(SEQUENTIAL)
     four = _config({**SEQUENTIAL, "convs": [*SEQUENTIAL["convs"], {"channels": 64}]})
     assert architecture_cells(four, base).activation == "ReLU"  # the new conv has its own column
-    no_dropout_l1 = _config({**SEQUENTIAL, "convs": [{"channels": 8, "dropout": False}, *SEQUENTIAL["convs"][1:]]})
+    no_dropout_l1 = _config(
+        {**SEQUENTIAL, "convs": [{"channels": 8, "dropout": False}, *SEQUENTIAL["convs"][1:]]}
+    )
     assert architecture_cells(no_dropout_l1, base).activation == "ReLU, convs.0.dropout=no"
     limited = _config(SEQUENTIAL, data={"limit": 500}, train={"epochs": 2})
     assert architecture_cells(limited, base).activation == "ReLU limit=500 epochs=2"
@@ -130,9 +151,15 @@ def test_metric_cells_by_status() -> None:
 
 def test_table_columns_follow_the_widest_row_and_families_split() -> None:
     short = _config(SEQUENTIAL)
-    long = _config({**SEQUENTIAL, "convs": [*SEQUENTIAL["convs"], {"channels": 64}], "dense": [32, 16]})
+    long = _config(
+        {**SEQUENTIAL, "convs": [*SEQUENTIAL["convs"], {"channels": 64}], "dense": [32, 16]}
+    )
     inception = _config(INCEPTION)
-    rows = [TableRow("short", short, "missing"), TableRow("inc", inception, "missing"), TableRow("long", long, "missing")]
+    rows = [
+        TableRow("short", short, "missing"),
+        TableRow("inc", inception, "missing"),
+        TableRow("long", long, "missing"),
+    ]
     first, second = build_tables(rows, title="My sweep", base=short)
     assert list(first.frame.columns) == [
         "l1", "l2", "l3", "l4", "d4", "d5", "d6", "dropout", "act.", "acc.", "prec.", "recall",

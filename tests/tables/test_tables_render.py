@@ -52,7 +52,7 @@ def test_layer_table_formats_match_figure_7() -> None:
     markdown = render_layer_table(table, "markdown", caption="Model 1", label="tab:m1")
     assert "| Linear-37 | [-1, 7] | 119 |" in markdown
     csv = render_layer_table(table, "csv", caption="Model 1", label="tab:m1")
-    assert csv.splitlines()[1] == "Conv2d-1,\"[-1, 8, 48, 48]\",80"
+    assert csv.splitlines()[1] == 'Conv2d-1,"[-1, 8, 48, 48]",80'
     with pytest.raises(ValueError, match="unknown"):
         render_layer_table(table, "html", caption="x", label="y")
 
@@ -60,7 +60,11 @@ def test_layer_table_formats_match_figure_7() -> None:
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_standalone_layer_table_compiles(tmp_path: Path) -> None:
     document = render_layer_table(
-        layer_table("report-model2"), "latex", caption="Model 2 & co_", label="tab:m2", standalone=True
+        layer_table("report-model2"),
+        "latex",
+        caption="Model 2 & co_",
+        label="tab:m2",
+        standalone=True,
     )
     (tmp_path / "layers.tex").write_text(document)
     completed = subprocess.run(

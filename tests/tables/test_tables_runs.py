@@ -16,7 +16,7 @@ from ferablate.cli import app
 from ferablate.config import Sweep, Trial, expand_sweep, parse_sweep
 from ferablate.runner import run_sweep
 from ferablate.tables import experiment_tables, render_latex, sweep_rows, sweep_tables
-from ferablate.tracking import TAG, TrialTracker
+from ferablate.tracking import TrialTracker
 
 TINY: dict[str, Any] = {
     "data": {"source": "synthetic", "synthetic_size": 280},
@@ -26,19 +26,16 @@ TINY: dict[str, Any] = {
 
 
 def _sweep(variants: list[dict[str, Any]], name: str = "tiny-table") -> Sweep:
-    return parse_sweep({"name": name, "description": "Tiny & small", "base": TINY, "variants": variants})
-
-
-def _fake_run(tracker: TrialTracker, trial: Trial, accuracy: float | None, failure: str | None = None) -> str:
-    """A trial run without training: FINISHED with metrics, or FAILED with a failure tag."""
-    run = tracker.start_trial(
-        name=trial.name,
-        config=trial.config,
-        config_hash=trial.config_hash,
-        variant=trial.variant,
-        index=trial.index,
-        data_hash="fake",
+    return parse_sweep(
+        {"name": name, "description": "Tiny & small", "base": TINY, "variants": variants}
     )
+
+
+def _fake_run(
+    tracker: TrialTracker, trial: Trial, accuracy: float | None, failure: str | None = None
+) -> str:
+    """A trial run without training: FINISHED with metrics, or FAILED with a failure tag."""
+    run = tracker.start(trial, data_hash="fake")
     if failure is not None:
         run.fail(failure, f"{failure} (fabricated)")
         return run.run_id
@@ -50,7 +47,9 @@ def _fake_run(tracker: TrialTracker, trial: Trial, accuracy: float | None, failu
     return run.run_id
 
 
-def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The engine classifies a (simulated) CUDA OOM; the runner tags it; the table shows it."""
     import ferablate.engine._trainer as trainer
 
@@ -73,12 +72,16 @@ def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(monkeypat
     )
     outcomes = run_sweep(sweep)
     assert [o.status for o in outcomes] == ["finished", "oom", "failed"]
-    grown = _sweep([*({"name": v.name, "set": dict(v.patch)} for v in sweep.variants), {"name": "later"}])
+    grown = _sweep(
+        [*({"name": v.name, "set": dict(v.patch)} for v in sweep.variants), {"name": "later"}]
+    )
 
     (table,) = sweep_tables(grown)
     frame = table.frame
     assert table.statuses == ("finished", "oom", "failed", "missing")
-    assert float(frame.loc[0, "acc."]) == pytest.approx(outcomes[0].summary["val_accuracy_mean"], abs=0.006)
+    assert float(frame.loc[0, "acc."]) == pytest.approx(
+        outcomes[0].summary["val_accuracy_mean"], abs=0.006
+    )
     assert list(frame.loc[1, ["acc.", "prec.", "recall"]]) == ["no fit in memory", "", ""]
     assert frame.loc[1, "act."] == "ReLU batch=64"
     assert list(frame.loc[2, ["acc.", "prec.", "recall"]]) == ["failed", "", ""]
@@ -87,9 +90,16 @@ def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(monkeypat
 
 
 def test_newest_finished_run_wins_and_failures_do_not_hide_it() -> None:
-    sweep = _sweep([{"name": "a"}, {"name": "b", "set": {"model.activation": "elu"}}])
-    first, second = expand_sweep(sweep)
+    sweep = _sweep(
+        [
+            {"name": "a"},
+            {"name": "b", "set": {"model.activation": "elu"}},
+            {"name": "c", "set": {"train.lr": 0.01}},
+        ]
+    )
+    first, second, third = expand_sweep(sweep)
     tracker = TrialTracker(sweep.name)
+    _fake_run(tracker, third, None, failure="killed")  # Ctrl-C: not a failure of the config
     _fake_run(tracker, first, 0.30)
     newest = _fake_run(tracker, first, 0.40)
     _fake_run(tracker, first, None, failure="oom")  # newer, but failed: the finished one stays
@@ -97,9 +107,10 @@ def test_newest_finished_run_wins_and_failures_do_not_hide_it() -> None:
     _fake_run(tracker, second, None, failure="oom")  # the newest failure decides
 
     rows = sweep_rows(sweep)
-    assert [(row.status, row.run_id) for row in rows][0] == ("finished", newest)
+    assert (rows[0].status, rows[0].run_id) == ("finished", newest)
     assert rows[0].metrics["val_accuracy_mean"] == pytest.approx(0.40)
     assert rows[1].status == "oom"
+    assert rows[2].status == "interrupted"
     (table,) = sweep_tables(sweep, std=True)
     assert table.frame.loc[0, "acc."] == "0.40 ± 0.01"
     assert table.frame.loc[1, "act."] == "ELU"
@@ -114,7 +125,9 @@ def test_a_sweep_nobody_ran_gives_dashes_and_creates_no_experiment() -> None:
 
 
 def test_experiment_mode_orders_rows_by_trial_index() -> None:
-    sweep = _sweep([{"name": "first"}, {"name": "second", "set": {"train.lr": 0.001}}], name="by-index")
+    sweep = _sweep(
+        [{"name": "first"}, {"name": "second", "set": {"train.lr": 0.001}}], name="by-index"
+    )
     first, second = expand_sweep(sweep)
     tracker = TrialTracker(sweep.name)
     _fake_run(tracker, second, 0.2)  # logged first, but its index puts it second
@@ -137,15 +150,24 @@ def test_cli_table_writes_latex_markdown_csv(tmp_path: Path) -> None:
     _fake_run(TrialTracker("cli-table"), expand_sweep(sweep)[1], 0.5)
     runner = CliRunner()
     out = tmp_path / "table.tex"
-    result = runner.invoke(app, ["table", str(sweep_file), "--format", "latex", "--standalone", "--out", str(out)])
+    result = runner.invoke(
+        app, ["table", str(sweep_file), "--format", "latex", "--standalone", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     latex = out.read_text()
-    assert latex.startswith(r"\documentclass") and r"\toprule" in latex and r"\label{tab:cli-table}" in latex
+    assert (
+        latex.startswith(r"\documentclass")
+        and r"\toprule" in latex
+        and r"\label{tab:cli-table}" in latex
+    )
     assert "3x3x8 & 3x3x16 & 3x3x32 & 32 & 7 &  & ELU & 0.50 & 0.50 & 0.50" in latex
 
     result = runner.invoke(app, ["table", "--experiment", "cli-table", "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "trial,l1,l2,l3,d3,d4,dropout,act.,acc.,prec.,recall,status"
+    assert (
+        result.output.splitlines()[0]
+        == "trial,l1,l2,l3,d3,d4,dropout,act.,acc.,prec.,recall,status"
+    )
     assert "elu_50%" in result.output
 
     result = runner.invoke(app, ["table", str(sweep_file), "--format", "markdown"])
@@ -158,7 +180,10 @@ def test_cli_table_writes_latex_markdown_csv(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_standalone_latex_compiles_with_pdflatex(tmp_path: Path) -> None:
     sweep = _sweep(
-        [{"name": "a_1 & #2"}, {"name": "b", "set": {"model.activation": "elu", "model.convs.1.dilation": 2}}],
+        [
+            {"name": "a_1 & #2"},
+            {"name": "b", "set": {"model.activation": "elu", "model.convs.1.dilation": 2}},
+        ],
         name="compile_me 100%",
     )
     first, second = expand_sweep(sweep)

@@ -104,6 +104,10 @@ def test_report_training_settings_and_real_data() -> None:
 
 
 def test_model2_stem7_row_is_the_report_preset() -> None:
-    trial = next(t for t in expand_sweep(load_sweep(SWEEPS / "model2_grid.yaml")) if t.variant == "stem7")
+    trial = next(
+        t for t in expand_sweep(load_sweep(SWEEPS / "model2_grid.yaml")) if t.variant == "stem7"
+    )
     preset = resolve_trial(resolve_preset({"model": {"preset": "report-model2"}}, "test"), [])
-    assert trial.config.model.model_dump(exclude={"preset"}) == preset.model.model_dump(exclude={"preset"})
+    assert trial.config.model.model_dump(exclude={"preset"}) == preset.model.model_dump(
+        exclude={"preset"}
+    )
