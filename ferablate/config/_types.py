@@ -134,7 +134,9 @@ class TrainConfig(_Frozen):
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with AMX/AVX-512 bf16
     augment: bool = True  # random flip, crop/zoom, brightness and contrast on training faces
     pack_folds: bool = True  # train the k folds together as one packed model (same results, faster)
-    eval_batch_size: PositiveInt = 256  # faces per evaluation step, per fold
+    # Faces per evaluation step, per fold; None: 32 on a CPU (activations stay in cache,
+    # 2x the throughput of 256 there), 256 on CUDA.
+    eval_batch_size: PositiveInt | None = None
 
 
 class TrialConfig(_Frozen):

@@ -48,6 +48,8 @@ _log = get_logger(__name__)
 _LOSS_REPORT_EVERY = 50  # steps between running-loss reports (each costs one host sync)
 _AUGMENT_CHUNK_FACES = 8192  # faces gathered and augmented in one batched call
 _WARMUP_STEPS = 3  # eager steps before a CUDA graph of the step is captured
+_EVAL_BATCH_CPU = 32  # default faces per evaluation step and fold: activations stay in cache
+_EVAL_BATCH_CUDA = 256
 _CUDA_GRAPHS = True  # replay each optimisation step as a CUDA graph on CUDA devices
 
 
@@ -422,6 +424,9 @@ def _train_plan(
     pool = torch.from_numpy(np.ascontiguousarray(plan.images)).to(device)  # (M, 48, 48) uint8
     pool_labels = torch.from_numpy(plan.labels.astype(np.int64)).to(device)
 
+    eval_batch = train.eval_batch_size or (
+        _EVAL_BATCH_CUDA if device.type == "cuda" else _EVAL_BATCH_CPU
+    )
     fold_ids = tuple(range(plan.folds))
     layout = [fold_ids] if train.pack_folds else [(f,) for f in fold_ids]
     groups = [_build_group(config, folds, device) for folds in layout]
@@ -467,9 +472,7 @@ def _train_plan(
         metrics = []
         for group in groups:
             train_losses = (group.loss_sum / max(group.loss_count, 1)).tolist()
-            evaluated = _evaluate(
-                group, plan, pool, pool_labels, device, precision, train.eval_batch_size
-            )
+            evaluated = _evaluate(group, plan, pool, pool_labels, device, precision, eval_batch)
             for j, fold in enumerate(group.folds):
                 y_true, y_pred, val_loss = evaluated[j]
                 last_eval[fold] = evaluated[j]

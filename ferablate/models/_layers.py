@@ -38,6 +38,7 @@ __all__ = [
     "dense_head",
     "fold_cat",
     "make_activation",
+    "pool_before_activation",
     "pooled_size",
 ]
 
@@ -120,7 +121,9 @@ class FerNet(nn.Module):
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential, folds: int) -> None:
         super().__init__()
         self.folds = folds
-        self.features = features
+        # Packed (training) networks pool before activating, which is exact and cheaper; the
+        # plain network keeps the report's layer order, so its layer table is the appendix's.
+        self.features = nn.Sequential(*pool_before_activation(features)) if folds > 1 else features
         self.classifier = classifier
 
     def forward(self, x: Tensor) -> Tensor:
@@ -181,7 +184,8 @@ class Dropout(nn.Dropout):
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # 64 bits
         uniform16 = words.view(torch.int16)[:n].as_strided(input.shape, input.stride())
         threshold = round(self.p * 65536) - 32768  # P(uniform16 >= threshold) = 1 - p
-        scale = torch.where(uniform16 >= threshold, 1.0 / (1.0 - self.p), 0.0).to(input.dtype)
+        # A bool mask cast to the input's dtype: `where` on the strided int16 view cost 4x more.
+        scale = (uniform16 >= threshold).to(input.dtype).mul_(1.0 / (1.0 - self.p))
         return input * scale
 
 
@@ -194,6 +198,21 @@ def make_activation(name: str) -> nn.Module:
     if name == "elu":
         return ELU()
     raise ConfigError(f"unknown activation '{name}' (known: relu, elu)")
+
+
+def pool_before_activation(layers: Sequence[nn.Module]) -> list[nn.Module]:
+    """``layers`` with every (activation, max-pool) pair swapped to (max-pool, activation).
+
+    ReLU and ELU never decrease, so the max of activations is the activation of the max: the
+    swap changes no value or gradient, and the activation then touches a quarter of the
+    values (its forward and backward were ~15% of a packed model-1 step on a CPU). Neither
+    module has parameters, so state-dict keys stay the same.
+    """
+    swapped = list(layers)
+    for i in range(len(swapped) - 1):
+        if isinstance(swapped[i], (nn.ReLU, nn.ELU)) and isinstance(swapped[i + 1], nn.MaxPool2d):
+            swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+    return swapped
 
 
 def conv2d(

@@ -95,6 +95,31 @@ def test_augmentation_is_per_image_seeded_and_in_range() -> None:
     assert len({round(float(c.sum()), 3) for c in copies}) == 32
 
 
+def test_separable_resampling_matches_grid_sample() -> None:
+    """The two-matmul flip/zoom/crop is grid_sample (bilinear, border, align_corners=False)."""
+    import torch.nn.functional as F
+
+    from ferablate.engine._augment import _interpolation_matrix
+
+    generator = torch.Generator().manual_seed(0)
+    n = 32
+    faces = torch.rand(n, 1, 48, 48, generator=generator)
+    scale_x = torch.empty(n).uniform_(0.7, 1.3, generator=generator)
+    scale_x[::2] *= -1  # mirrored faces
+    scale_y = torch.empty(n).uniform_(0.7, 1.3, generator=generator)
+    shift_x = torch.empty(n).uniform_(-0.3, 0.3, generator=generator)  # reaches the border
+    shift_y = torch.empty(n).uniform_(-0.3, 0.3, generator=generator)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = scale_x, shift_x
+    theta[:, 1, 1], theta[:, 1, 2] = scale_y, shift_y
+    grid = F.affine_grid(theta, [n, 1, 48, 48], align_corners=False)
+    expected = F.grid_sample(faces, grid, padding_mode="border", align_corners=False)
+    rows = _interpolation_matrix(scale_y, shift_y, 48)
+    columns = _interpolation_matrix(scale_x, shift_x, 48)
+    resampled = rows @ faces.view(n, 48, 48) @ columns.transpose(1, 2)
+    torch.testing.assert_close(resampled.view_as(expected), expected, atol=1e-5, rtol=0)
+
+
 def test_out_of_memory_classification() -> None:
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
     assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))

@@ -293,3 +293,29 @@ def test_fold_cat_concatenates_per_fold(channels_last: bool) -> None:
     assert torch.equal(merged, expected)
     if channels_last:
         assert merged.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("activation", ["elu", "relu"])
+def test_packed_model_pools_before_activating_with_the_same_gradients(activation: str) -> None:
+    # The plain model keeps the report's order (conv, BN, act, pool); the packed one pools
+    # first, which max-pooling's commuting with a non-decreasing activation makes exact.
+    config = SequentialConfig(
+        convs=(ConvLayerConfig(channels=4), ConvLayerConfig(channels=8)),
+        dense=(16,),
+        activation=activation,
+    )
+    plain = [create_model(config) for _ in range(K)]
+    packed = create_model(config, folds=K)
+    packed.load_state_dict(pack_fold_states([model.state_dict() for model in plain]))
+    kinds = [type(layer).__name__ for layer in plain[0].features]
+    packed_kinds = [type(layer).__name__ for layer in packed.features]
+    assert kinds[2:4] == [type(plain[0].features[2]).__name__, "MaxPool2d"]
+    assert packed_kinds[2:4] == ["MaxPool2d", kinds[2]]
+    x = torch.randn(4, K, 48, 48)
+    _per_fold(plain, x).square().sum().backward()
+    packed(x).square().sum().backward()
+    for fold, model in enumerate(plain):
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        packed_grads = {name: p.grad for name, p in packed.named_parameters()}
+        for name, grad in unpack_fold_state(packed_grads, fold, K).items():
+            torch.testing.assert_close(grad, grads[name], atol=1e-5, rtol=1e-4)
