@@ -16,7 +16,7 @@ list (torchinfo) matches the report's appendix row for row.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -200,7 +200,7 @@ def make_activation(name: str) -> nn.Module:
     raise ConfigError(f"unknown activation '{name}' (known: relu, elu)")
 
 
-def pool_before_activation(layers: Sequence[nn.Module]) -> list[nn.Module]:
+def pool_before_activation(layers: Iterable[nn.Module]) -> list[nn.Module]:
     """``layers`` with every (activation, max-pool) pair swapped to (max-pool, activation).
 
     ReLU and ELU never decrease, so the max of activations is the activation of the max: the
