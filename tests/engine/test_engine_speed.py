@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -111,9 +112,7 @@ def test_the_loss_reaches_the_host_only_every_few_steps() -> None:
     assert reported == [50]  # one host sync per 50 steps, not one per step
 
 
-def test_benchmark_script_runs_and_reports_every_figure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _load_benchmark(monkeypatch: pytest.MonkeyPatch) -> Any:
     spec = importlib.util.spec_from_file_location(
         "bench_engine", REPO / "benchmarks" / "bench_engine.py"
     )
@@ -123,9 +122,16 @@ def test_benchmark_script_runs_and_reports_every_figure(
     spec.loader.exec_module(bench)
     monkeypatch.setattr(bench, "BATCH", 20)  # a smoke run: the figures, not their size
     monkeypatch.setattr(bench, "MODEL", "baseline-model1")
+    return bench
+
+
+def test_benchmark_script_runs_and_reports_every_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _load_benchmark(monkeypatch)
     out = tmp_path / "bench.json"
     report = bench.main(["--faces", "350", "--epochs", "1", "--data", str(tmp_path / "absent.csv"),
-                         "--device", "cpu", "--out", str(out)])  # fmt: skip
+                         "--device", "cpu", "--repeats", "1", "--out", str(out)])  # fmt: skip
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert report["data"] == {"source": "synthetic"}
     for key in ("engine_untracked", "plain"):
@@ -133,3 +139,20 @@ def test_benchmark_script_runs_and_reports_every_figure(
         assert report[key]["faces_per_second"] > 0
     assert report["ratio_untracked_vs_plain"] > 0
     assert "tracking_overhead_wall" in report and "tracking_overhead_hooks" in report
+
+
+def test_benchmark_runs_without_mlflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bench = _load_benchmark(monkeypatch)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "mlflow" else find_spec(name, *a),
+    )
+    for name in [m for m in sys.modules if m == "mlflow" or m.startswith("mlflow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` now raises ImportError
+    report = bench.main(["--faces", "350", "--epochs", "1", "--data", str(tmp_path / "absent.csv"),
+                         "--device", "cpu", "--repeats", "1", "--skip-plain"])  # fmt: skip
+    assert report["engine_untracked"]["faces"] == 280 * 5
+    assert "engine_tracked" not in report and "tracking_overhead_wall" not in report
