@@ -29,11 +29,16 @@ __all__ = ["run"]
 def run(
     sweep: SweepArg,
     overrides: OverridesOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded trials and exit.")] = False,
-    rerun: Annotated[bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the expanded trials and exit.")
+    ] = False,
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")
+    ] = False,
     tracking_uri: TrackingUriOpt = None,
     no_figures: Annotated[
-        bool, typer.Option("--no-figures", help="Do not log the six figures of each trial (figures/).")
+        bool,
+        typer.Option("--no-figures", help="Do not log the six figures of each trial (figures/)."),
     ] = False,
     storage: StorageOpt = None,
     study: StudyOpt = None,
@@ -64,7 +69,12 @@ def run(
 
     with SweepProgress() as progress:
         outcomes = run_sweep(
-            loaded, patch, rerun=rerun, tracking_uri=tracking_uri, observer=progress, figures=not no_figures
+            loaded,
+            patch,
+            rerun=rerun,
+            tracking_uri=tracking_uri,
+            observer=progress,
+            figures=not no_figures,
         )
     _print_results(loaded.name, outcomes)
     if any(o.status in ("failed",) for o in outcomes):
@@ -99,12 +109,15 @@ def _print_results(name: str, outcomes: list[TrialOutcome]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{name}: results (mean ± std over folds)")
+    # Names and statuses wrap, numbers never do: the table fits an 80-column terminal.
     for column in ("trial", "status", "accuracy", "precision", "recall", "time"):
+        text = column in ("trial", "status")
         table.add_column(
             column,
-            justify="left" if column in ("trial", "status") else "right",
-            no_wrap=column != "status",
-            min_width=8 if column == "status" else None,
+            justify="left" if text else "right",
+            no_wrap=not text,
+            min_width=8 if text else None,
+            overflow="fold",
         )
     for outcome in outcomes:
         s = outcome.summary
@@ -112,7 +125,7 @@ def _print_results(name: str, outcomes: list[TrialOutcome]) -> None:
         def cell(metric: str, s: dict[str, float] = s) -> str:
             if f"{metric}_mean" not in s:
                 return "—"
-            return f"{s[f'{metric}_mean']:.3f} ± {s.get(f'{metric}_std', 0.0):.3f}"
+            return f"{s[f'{metric}_mean']:.3f}±{s.get(f'{metric}_std', 0.0):.3f}"
 
         status = {"oom": "no fit in memory"}.get(outcome.status, outcome.status)
         if outcome.status == "failed":

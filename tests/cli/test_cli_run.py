@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ferablate.cli import app
@@ -17,7 +18,11 @@ runner = CliRunner()
 
 def _ferablate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ferablate", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ferablate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -69,10 +74,37 @@ def test_summary_prints_the_layer_table_and_total() -> None:
 
 def test_data_info_counts_a_csv(tmp_path: Path) -> None:
     pixels = " ".join(["0"] * 2304)
-    rows = ["emotion,pixels,Usage"] + [f"{c % 7},{pixels},{'Training' if c < 10 else 'PublicTest'}" for c in range(12)]
+    rows = ["emotion,pixels,Usage"] + [
+        f"{c % 7},{pixels},{'Training' if c < 10 else 'PublicTest'}" for c in range(12)
+    ]
     path = tmp_path / "tiny.csv.gz"
     with gzip.open(path, "wt") as handle:
         handle.write("\n".join(rows) + "\n")
     result = runner.invoke(app, ["data", "info", str(path)])
     assert result.exit_code == 0, result.output
     assert "Training" in result.output and "PublicTest" in result.output
+
+
+def test_results_table_keeps_every_column_in_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from ferablate.cli import _run
+    from ferablate.config import Trial, resolve_preset, validate_trial
+    from ferablate.runner import TrialOutcome
+
+    config = validate_trial(resolve_preset({"model": {"preset": "report-model1"}}, "t"), "t")
+    name = "report-model1-no-max-pool-after-layer-five-dilation-two"
+    trial = Trial(name=name, variant=name, config=config, patch={}, index=0)
+    summary = {"val_accuracy_mean": 0.5, "val_accuracy_std": 0.01, "val_precision_mean": 0.4,
+               "val_precision_std": 0.02, "val_recall_mean": 0.45, "val_recall_std": 0.03}  # fmt: skip
+    outcomes = [
+        TrialOutcome(trial, "finished", summary, seconds=812.0),
+        TrialOutcome(trial, "oom", message="out of memory"),
+    ]
+    narrow = Console(width=80, record=True)
+    monkeypatch.setattr(_run, "console", narrow)
+    _run._print_results("grid", outcomes)
+    text = narrow.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for expected in ("0.500±0.010", "0.400±0.020", "0.450±0.030", "812s", "finished", "no fit"):
+        assert expected in text, text
