@@ -9,7 +9,7 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import OverridesOpt, TrackingUriOpt, VariantOpt
+from ferablate.cli._options import NoFiguresOpt, OverridesOpt, TrackingUriOpt, VariantOpt
 
 if TYPE_CHECKING:
     from ferablate.config import Trial
@@ -58,6 +58,7 @@ def final(
     ] = None,
     overrides: OverridesOpt = None,
     tracking_uri: TrackingUriOpt = None,
+    no_figures: NoFiguresOpt = False,
 ) -> None:
     """Train on all of Training, score PublicTest and PrivateTest; log a `final` MLflow run.
 
@@ -76,7 +77,13 @@ def final(
 
     with SweepProgress() as progress:
         callback = progress.on_trial_start(trial, 1, 1)
-        outcome = run_final(trial, experiment, tracking_uri=tracking_uri, callbacks=[callback])
+        outcome = run_final(
+            trial,
+            experiment,
+            tracking_uri=tracking_uri,
+            callbacks=[callback],
+            figures=not no_figures,
+        )
     _print_outcome(outcome, experiment)
 
 

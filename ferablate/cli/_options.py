@@ -12,6 +12,7 @@ __all__ = [
     "FormatOpt",
     "GraceOpt",
     "HeartbeatOpt",
+    "NoFiguresOpt",
     "OutOpt",
     "OverridesOpt",
     "StandaloneOpt",
@@ -42,7 +43,8 @@ TrackingUriOpt = Annotated[
     ),
 ]
 VariantOpt = Annotated[
-    str | None, typer.Option("--variant", "-v", help="Variant name of the sweep (default: the first).")
+    str | None,
+    typer.Option("--variant", "-v", help="Variant name of the sweep (default: the first)."),
 ]
 
 
@@ -60,11 +62,14 @@ FormatOpt = Annotated[
     typer.Option("--format", "-f", help="Output format: text (terminal), latex, markdown or csv."),
 ]
 OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout.")
+    Path | None,
+    typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
 ]
 StandaloneOpt = Annotated[
     bool,
-    typer.Option("--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."),
+    typer.Option(
+        "--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."
+    ),
 ]
 StorageOpt = Annotated[
     str | None,
@@ -75,14 +80,25 @@ StorageOpt = Annotated[
     ),
 ]
 StudyOpt = Annotated[
-    str | None, typer.Option("--study", metavar="NAME", help="Optuna study name (default: the sweep's name).")
+    str | None,
+    typer.Option("--study", metavar="NAME", help="Optuna study name (default: the sweep's name)."),
 ]
 HeartbeatOpt = Annotated[
-    int, typer.Option("--heartbeat", metavar="S", min=1, help="Seconds between a running trial's heartbeats.")
+    int,
+    typer.Option(
+        "--heartbeat", metavar="S", min=1, help="Seconds between a running trial's heartbeats."
+    ),
 ]
 GraceOpt = Annotated[
     int | None,
     typer.Option(
-        "--grace", metavar="S", min=1, help="Seconds without heartbeat before a trial is re-queued \\[default: 3x heartbeat]."
+        "--grace",
+        metavar="S",
+        min=1,
+        help="Seconds without heartbeat before a trial is re-queued \\[default: 3x heartbeat].",
     ),
+]
+NoFiguresOpt = Annotated[
+    bool,
+    typer.Option("--no-figures", help="Do not log the report's six figures (figures/) per trial."),
 ]

@@ -11,6 +11,7 @@ from ferablate.cli._console import console
 from ferablate.cli._options import (
     GraceOpt,
     HeartbeatOpt,
+    NoFiguresOpt,
     OverridesOpt,
     StorageOpt,
     StudyOpt,
@@ -36,10 +37,7 @@ def run(
         bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")
     ] = False,
     tracking_uri: TrackingUriOpt = None,
-    no_figures: Annotated[
-        bool,
-        typer.Option("--no-figures", help="Do not log the six figures of each trial (figures/)."),
-    ] = False,
+    no_figures: NoFiguresOpt = False,
     storage: StorageOpt = None,
     study: StudyOpt = None,
     heartbeat: HeartbeatOpt = 10,

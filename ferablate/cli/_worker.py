@@ -13,7 +13,7 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console, err_console
-from ferablate.cli._options import GraceOpt, HeartbeatOpt, TrackingUriOpt
+from ferablate.cli._options import GraceOpt, HeartbeatOpt, NoFiguresOpt, TrackingUriOpt
 
 if TYPE_CHECKING:
     import optuna
@@ -69,7 +69,9 @@ def work_on_study(
 
     with SweepProgress() as progress:
 
-        def execute(trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]) -> Any:
+        def execute(
+            trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]
+        ) -> Any:
             nonlocal position
             position += 1
             total = max(position, len(study.get_trials(deepcopy=False)))
@@ -87,10 +89,18 @@ def work_on_study(
 
         def report(worked: WorkedTrial) -> None:
             value = f" val acc {worked.value:.4f}" if worked.value is not None else ""
-            note = f" ({worked.message[:100]})" if worked.message and worked.state != "COMPLETE" else ""
-            err_console.print(f"trial {worked.number} {worked.name}: {worked.state}{value} in {worked.seconds:.1f}s{note}")
+            note = (
+                f" ({worked.message[:100]})"
+                if worked.message and worked.state != "COMPLETE"
+                else ""
+            )
+            err_console.print(
+                f"trial {worked.number} {worked.name}: {worked.state}{value} in {worked.seconds:.1f}s{note}"
+            )
 
-        return work(study, storage, held, execute, max_trials=max_trials, timeout=timeout, on_trial=report)
+        return work(
+            study, storage, held, execute, max_trials=max_trials, timeout=timeout, on_trial=report
+        )
 
 
 def print_worked(title: str, worked: Sequence[WorkedTrial], seconds: float) -> None:
@@ -98,7 +108,11 @@ def print_worked(title: str, worked: Sequence[WorkedTrial], seconds: float) -> N
     from collections import Counter
 
     counts = Counter(w.state for w in worked)
-    parts = ", ".join(f"{counts[s]} {s.lower()}" for s in ("COMPLETE", "PRUNED", "REJECTED", "FAIL", "LOST") if counts[s])
+    parts = ", ".join(
+        f"{counts[s]} {s.lower()}"
+        for s in ("COMPLETE", "PRUNED", "REJECTED", "FAIL", "LOST")
+        if counts[s]
+    )
     console.print(f"{title}: {len(worked)} trial(s) here ({parts or 'none'}) in {seconds:.0f}s")
 
 
@@ -122,7 +136,9 @@ def run_sweep_on_storage(
     trials = expand_sweep(sweep, overrides)
 
     def prepare(study: optuna.Study, held: StudySpec) -> None:
-        finished = set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
+        finished = (
+            set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
+        )
         queued, skipped = enqueue_trials(study, trials, finished, rerun=rerun)
         err_console.print(
             f"study '{study.study_name}': queued {len(queued)} trial(s), skipped {len(skipped)} "
@@ -143,7 +159,9 @@ def run_sweep_on_storage(
 
 @app.command()
 def worker(
-    storage: Annotated[str, typer.Option("--storage", metavar="URL", help="Optuna storage of the study.")],
+    storage: Annotated[
+        str, typer.Option("--storage", metavar="URL", help="Optuna storage of the study.")
+    ],
     study: Annotated[str, typer.Option("--study", metavar="NAME", help="Study to work on.")],
     max_trials: Annotated[
         int | None, typer.Option("--max-trials", min=1, help="Stop after this many trials.")
@@ -154,9 +172,7 @@ def worker(
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
-    no_figures: Annotated[
-        bool, typer.Option("--no-figures", help="Do not log the six figures of each grid trial.")
-    ] = False,
+    no_figures: NoFiguresOpt = False,
 ) -> None:
     """Join a study (grid or Optuna search) from any machine; run its trials until none remain."""
     import time

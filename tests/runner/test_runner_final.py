@@ -108,3 +108,19 @@ def test_cli_final_on_a_sweep_file(tmp_path: Path) -> None:
     (run,) = TrialTracker("cli-final").search(f"tags.`{TAG.ROLE}` = 'final'")
     assert run.data.tags[TAG.VARIANT] == "b"
     assert run.data.params["train.epochs"] == "1"
+
+    def artifact_dirs(run_id: str) -> set[str]:
+        from mlflow.tracking import MlflowClient
+
+        return {entry.path for entry in MlflowClient().list_artifacts(run_id)}
+
+    assert "figures" in artifact_dirs(run.info.run_id)
+    result = CliRunner().invoke(
+        app, ["final", str(sweep_file), "--variant", "a", "--epochs", "1", "--no-figures"]
+    )
+    assert result.exit_code == 0, result.output
+    (bare,) = TrialTracker("cli-final").search(
+        f"tags.`{TAG.ROLE}` = 'final' and tags.`{TAG.VARIANT}` = 'a'"
+    )
+    assert "figures" not in artifact_dirs(bare.info.run_id)
+    assert "weights" in artifact_dirs(bare.info.run_id)
