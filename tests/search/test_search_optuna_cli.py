@@ -10,6 +10,7 @@ import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from ferablate import ConfigError
 from ferablate.cli import app
 from ferablate.config import expand_sweep, load_sweep, resolve_trial
 from ferablate.search import ATTR, StudySpec, open_storage, open_study, set_target_trials
@@ -98,3 +99,24 @@ def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(sweep_file: Path
     assert run.data.tags[TAG.FAILURE] == "pruned"
     assert run.data.tags[TAG.OPTUNA_TRIAL] == str(trial.number)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy_mean")] == [1, 2]
+
+
+def test_hyperband_pruner_is_kept_in_the_study_and_timeout_stops_new_trials(
+    sweep_file: Path, tmp_path: Path
+) -> None:
+    from ferablate.search._study import _pruner
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    # The first trial starts at once and outlasts 0.5 s; none starts after the timeout.
+    _optuna(str(sweep_file), "--trials", "5", "--storage", storage, "--pruner", "hyperband",
+            "--timeout", "0.5")  # fmt: skip
+    study, spec = open_study(open_storage(storage), "tiny-search")
+    assert len(study.trials) == 1 and study.trials[0].state == optuna.trial.TrialState.COMPLETE
+    assert spec.pruner == "hyperband"
+    pruner = _pruner(spec)  # what every worker on this study prunes with
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert pruner._max_resource == spec.epochs() == 1
+
+    bad = CliRunner().invoke(app, ["optuna", str(sweep_file), "--pruner", "asha"])
+    assert isinstance(bad.exception, ConfigError)  # `ferablate` prints it as one line, exit 2
+    assert "--pruner 'asha': use one of median, hyperband, none" in str(bad.exception)
