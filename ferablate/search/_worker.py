@@ -189,6 +189,7 @@ def _grid_trial(trial: optuna.Trial) -> Trial:
 def _run_one(
     study: optuna.Study,
     storage: RDBStorage,
+    study_id: int,
     trial: optuna.Trial,
     spec: StudySpec,
     execute: TrialExecutor,
@@ -200,7 +201,7 @@ def _run_one(
     from ferablate.tracking import TAG
 
     started = time.monotonic()
-    trial_id = trial._trial_id  # the id Optuna's storage API takes; Trial exposes only number
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
     with _Heartbeat(storage, trial_id, heartbeat_interval):
 
         def done(state: str, value: float | None = None, message: str = "") -> WorkedTrial:
@@ -284,7 +285,7 @@ def work(
                 break
             time.sleep(min(interval, 2.0))
             continue
-        result = _run_one(study, storage, trial, spec, execute, interval)
+        result = _run_one(study, storage, study_id, trial, spec, execute, interval)
         worked.append(result)
         if on_trial is not None:
             on_trial(result)
