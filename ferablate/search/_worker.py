@@ -137,7 +137,7 @@ def _claim(study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudyS
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         storage.record_heartbeat(trial_id)
-        return optuna.Trial(study, trial_id)
+        return _trial(study, trial_id)
     if spec.kind != "search":
         return None
     target = study.user_attrs.get(ATTR.TARGET)
@@ -145,6 +145,20 @@ def _claim(study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudyS
         return None
     trial_id = storage.create_new_trial(study_id)
     storage.record_heartbeat(trial_id)
+    return _trial(study, trial_id)
+
+
+def _trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The ``optuna.Trial`` of a trial claimed or created through the raw storage.
+
+    The study reads through Optuna's trial cache, which must see the trial before its first
+    suggest: TPE reads every trial first anyway, the random sampler does not (and the suggest
+    then raised KeyError). Reading the RUNNING trials refreshes the cache.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     return optuna.Trial(study, trial_id)
 
 

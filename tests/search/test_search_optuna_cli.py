@@ -120,3 +120,12 @@ def test_hyperband_pruner_is_kept_in_the_study_and_timeout_stops_new_trials(
     bad = CliRunner().invoke(app, ["optuna", str(sweep_file), "--pruner", "asha"])
     assert isinstance(bad.exception, ConfigError)  # `ferablate` prints it as one line, exit 2
     assert "--pruner 'asha': use one of median, hyperband, none" in str(bad.exception)
+
+
+def test_random_sampler_search_runs(sweep_file: Path, tmp_path: Path) -> None:
+    # The random sampler reads no trials before suggesting, so Optuna's trial cache must
+    # learn of a trial the worker created through the storage (it once raised KeyError).
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    _optuna(str(sweep_file), "--trials", "2", "--storage", storage, "--sampler", "random")
+    study = optuna.load_study(study_name="tiny-search", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
