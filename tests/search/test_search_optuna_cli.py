@@ -107,15 +107,18 @@ def test_hyperband_pruner_is_kept_in_the_study_and_timeout_stops_new_trials(
     from ferablate.search._study import _pruner
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    # The first trial starts at once and outlasts 0.5 s; none starts after the timeout.
-    _optuna(str(sweep_file), "--trials", "5", "--storage", storage, "--pruner", "hyperband",
-            "--timeout", "0.5")  # fmt: skip
+    _optuna(str(sweep_file), "--trials", "8", "--storage", storage, "--pruner", "hyperband",
+            "--timeout", "0.5", "--set", "train.epochs=2")  # fmt: skip
     study, spec = open_study(open_storage(storage), "tiny-search")
-    assert len(study.trials) == 1 and study.trials[0].state == optuna.trial.TrialState.COMPLETE
+    # Trials started within the 0.5 s (plus claiming time), none after; 8 take well over 0.5 s.
+    starts = [t.datetime_start for t in study.trials if t.datetime_start is not None]
+    assert 1 <= len(study.trials) < 8 and len(starts) == len(study.trials)
+    assert all((start - starts[0]).total_seconds() < 0.5 + 0.5 for start in starts)
+    assert all(t.state.is_finished() for t in study.trials)
     assert spec.pruner == "hyperband"
     pruner = _pruner(spec)  # what every worker on this study prunes with
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-    assert pruner._max_resource == spec.epochs() == 1
+    assert pruner._max_resource == spec.epochs() == 2
 
     bad = CliRunner().invoke(app, ["optuna", str(sweep_file), "--pruner", "asha"])
     assert isinstance(bad.exception, ConfigError)  # `ferablate` prints it as one line, exit 2
