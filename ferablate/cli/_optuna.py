@@ -52,7 +52,7 @@ def optuna_command(
 
     from ferablate._errors import ConfigError
     from ferablate.config import load_sweep, parse_overrides, resolve_trial
-    from ferablate.search import DEFAULT_STORAGE, StudySpec, set_target_trials
+    from ferablate.search import DEFAULT_STORAGE, StudySpec, enqueue_base_trial, set_target_trials
 
     if sampler not in _SAMPLERS:
         raise ConfigError(f"--sampler '{sampler}': use one of {', '.join(_SAMPLERS)}")
@@ -81,8 +81,10 @@ def optuna_command(
 
     from ferablate.cli._worker import print_worked, work_on_study
 
-    def prepare(opened: optuna.Study, _: StudySpec) -> None:
+    def prepare(opened: optuna.Study, held: StudySpec) -> None:
         set_target_trials(opened, trials)
+        if enqueue_base_trial(opened, held):  # one of the `trials`: the target is set first
+            console.print("trial 0 is the base config, queued; the sampler picks the rest")
 
     started = time.monotonic()
     worked = work_on_study(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_PARAMETERS",
+    "base_params",
     "choice_label",
     "config_for_params",
     "dims_from_json",
@@ -62,6 +63,36 @@ def suggest_patch(trial: optuna.Trial, dims: Sequence[SearchDim]) -> dict[str, A
                 dim.key, float(dim.low), float(dim.high), step=dim.step, log=dim.log
             )
     return patch
+
+
+def base_params(base: Mapping[str, Any], dims: Sequence[SearchDim]) -> dict[str, Any] | None:
+    """The base config's own values as Optuna params (what to enqueue as the first trial),
+    or None when one of them lies outside the space (the base is then not a point of it).
+    """
+    params: dict[str, Any] = {}
+    for dim in dims:
+        value: Any = base
+        for part in dim.key.split("."):  # "model.convs.0.pool": mappings and list indices
+            if isinstance(value, Mapping) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
+        if dim.choices is not None:
+            label = choice_label(value)
+            if label not in [choice_label(choice) for choice in dim.choices]:
+                return None
+            params[dim.key] = label
+            continue
+        assert dim.low is not None and dim.high is not None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or not dim.low <= value <= dim.high or (dim.is_int and value != int(value)):
+            return None
+        if dim.step is not None and abs((value - dim.low) / dim.step - round((value - dim.low) / dim.step)) > 1e-9:
+            return None
+        params[dim.key] = int(value) if dim.is_int else float(value)
+    return params
 
 
 def params_to_patch(params: Mapping[str, Any], dims: Sequence[SearchDim]) -> dict[str, Any]:

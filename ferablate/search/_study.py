@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from ferablate._errors import SearchError
 from ferablate._logging import get_logger
 from ferablate.config import SearchDim, Trial, TrialConfig
-from ferablate.search._space import DEFAULT_MAX_PARAMETERS, dims_from_json, dims_to_json
+from ferablate.search._space import (
+    DEFAULT_MAX_PARAMETERS,
+    base_params,
+    dims_from_json,
+    dims_to_json,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -31,6 +36,7 @@ __all__ = [
     "StudySpec",
     "best_trial_sweep",
     "counted_trials",
+    "enqueue_base_trial",
     "enqueue_trials",
     "open_storage",
     "open_study",
@@ -60,6 +66,7 @@ class ATTR:
     CONFIG = "ferablate.config"  # trial: resolved config (JSON)
     CONFIG_HASH = "ferablate.config_hash"
     RUN_ID = "ferablate.run_id"  # trial: MLflow parent run
+    ORIGIN = "ferablate.origin"  # trial: "base" for the base config, enqueued first
     FAILURE = "ferablate.failure"  # trial: oom | error | rejected
     FAILURE_REASON = "ferablate.failure_reason"
 
@@ -262,6 +269,21 @@ def set_target_trials(study: optuna.Study, more: int) -> int:
     target = counted_trials(study.get_trials(deepcopy=False)) + more
     study.set_user_attr(ATTR.TARGET, target)
     return target
+
+
+def enqueue_base_trial(study: optuna.Study, spec: StudySpec) -> bool:
+    """Queue the base config as a new search's first trial, so the search is measured
+    against its starting point (and TPE starts from it); False when the study already has
+    trials or the base lies outside the space.
+    """
+    if spec.kind != "search" or spec.base is None or study.get_trials(deepcopy=False):
+        return False
+    params = base_params(spec.base, spec.dims)
+    if params is None:
+        _log.info("the base config lies outside the search space; not queued as a trial")
+        return False
+    study.enqueue_trial(params=params, user_attrs={ATTR.ORIGIN: "base"})
+    return True
 
 
 def enqueue_trials(

@@ -132,3 +132,18 @@ def test_random_sampler_search_runs(sweep_file: Path, tmp_path: Path) -> None:
     _optuna(str(sweep_file), "--trials", "2", "--storage", storage, "--sampler", "random")
     study = optuna.load_study(study_name="tiny-search", storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_a_new_search_trains_its_base_config_first_and_only_once(tmp_path: Path) -> None:
+    inside = {**SEARCH_SWEEP, "search": {**SEARCH_SWEEP["search"], "model.dense": {"choices": [[32], [32, 16]]}}}
+    sweep_file = tmp_path / "inside.yaml"
+    sweep_file.write_text(yaml.safe_dump(inside))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    _optuna(str(sweep_file), "--trials", "2", "--storage", storage, "--seed", "0")
+    _optuna(str(sweep_file), "--trials", "1", "--storage", storage, "--seed", "1")
+    study = optuna.load_study(study_name="tiny-search", storage=storage)
+    assert len(study.trials) == 3  # --trials counts the base trial
+    first = study.trials[0]
+    assert first.user_attrs[ATTR.ORIGIN] == "base" and first.state == optuna.trial.TrialState.COMPLETE
+    assert first.params == {"model.activation": "relu", "model.dense": "[32]", "train.lr": 0.003}
+    assert [ATTR.ORIGIN in t.user_attrs for t in study.trials] == [True, False, False]

@@ -14,6 +14,7 @@ from ferablate.search import (
     ATTR,
     PruningCallback,
     StudySpec,
+    base_params,
     best_trial_sweep,
     dims_from_json,
     dims_to_json,
@@ -75,6 +76,24 @@ def test_shipped_optuna_sweeps_load_with_a_search_space() -> None:
         sweep = load_sweep(REPO / "sweeps" / name)
         keys = {dim.key for dim in sweep.search}
         assert {"model.batch_norm", "model.activation", "model.dropout", "model.dense", "train.lr", "train.batch_size"} <= keys
+
+
+def test_base_params_are_the_shipped_bases_own_values_or_none_outside_the_space() -> None:
+    sweep = load_sweep(REPO / "sweeps" / "model1_optuna.yaml")
+    base = resolve_trial(sweep.base, []).model_dump(mode="json")
+    params = base_params(base, sweep.search)
+    assert params is not None and set(params) == {dim.key for dim in sweep.search}
+    assert params["model.dense"] == "[32]" and params["model.convs.2.pool"] is True
+    assert params["train.lr"] == 0.002 and params["train.batch_size"] == 32
+    # Its patch resolves back to the base itself.
+    assert resolve_trial(sweep.base, [("base", params_to_patch(params, sweep.search))]) == resolve_trial(sweep.base, [])
+
+    narrow_lr = SearchDim(key="train.lr", low=1e-2, high=1e-1, log=True)
+    assert base_params(base, [narrow_lr]) is None
+    assert base_params(base, [SearchDim(key="model.dense", choices=([64],))]) is None
+    assert base_params(base, [SearchDim(key="model.convs.7.pool", choices=(True, False))]) is None
+    assert base_params(base, [SearchDim(key="train.batch_size", low=8, high=64, step=16)]) is None  # 32 is off the 8+16k grid
+    assert base_params(base, [SearchDim(key="train.batch_size", low=16, high=64, step=16)]) == {"train.batch_size": 32}
 
 
 def test_enqueue_skips_finished_queued_and_running(storage_url: str) -> None:
