@@ -10,6 +10,7 @@ from __future__ import annotations
 from ferablate._errors import (
     ConfigError,
     DataError,
+    DivergedError,
     FerablateError,
     OutOfMemoryError,
     SearchError,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DataError",
+    "DivergedError",
     "FerablateError",
     "OutOfMemoryError",
     "SearchError",

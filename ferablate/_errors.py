@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DivergedError",
     "FerablateError",
     "OutOfMemoryError",
     "SearchError",
@@ -36,6 +37,15 @@ class TrialError(FerablateError, RuntimeError):
 
 class OutOfMemoryError(TrialError):
     """A trial ran out of device or host memory (a result: "no fit in memory")."""
+
+
+class DivergedError(TrialError):
+    """The training loss became non-finite (NaN or inf): the trial's result would be meaningless."""
+
+    def __init__(self, message: str, *, fold: str | None = None, epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.fold = fold  # fold name (e.g. "f2" or "r1-f2"), when known
+        self.epoch = epoch  # 1-based epoch in which the loss stopped being finite
 
 
 class TrackingError(FerablateError, RuntimeError):

@@ -129,7 +129,13 @@ class TrainConfig(_Frozen):
     epochs: PositiveInt = 5  # epochs per fold
     batch_size: PositiveInt = 10  # faces per optimisation step, per fold
     lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-4  # Adam learning rate
-    seed: int = 0  # seed of fold split, init, shuffling, augmentation and dropout
+    seed: int = 0  # seed of init, shuffling, augmentation and dropout (not of the split: see split_seed)
+    # Seed of the stratified fold split (and of the report protocol's pre-split balancing copies).
+    # Kept apart from `seed` so that a seed re-run is scored on its parent's folds and the two
+    # can be compared fold by fold (paired).
+    split_seed: int = 0
+    repeats: Annotated[int, Field(ge=1, le=10)] = 1  # repeated k-fold: R different stratified splits, R x folds fold models trained packed
+    score_publictest: bool = False  # also score the PublicTest split with every fold model (held-out check of the CV protocol)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with AMX/AVX-512 bf16
     augment: bool = True  # random flip, crop/zoom, brightness and contrast on training faces

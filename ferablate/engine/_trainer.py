@@ -354,7 +354,7 @@ def run_trial(
     images, labels = training
     train = config.train
     return train_plan(
-        config, plan_folds(images, labels, train.folds, config.data.balance, train.seed), callbacks
+        config, plan_folds(images, labels, train.folds, config.data.balance, train.split_seed), callbacks
     )
 
 
