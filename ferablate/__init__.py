@@ -17,6 +17,7 @@ from ferablate._errors import (
     TrackingError,
     TrialError,
 )
+from ferablate._outcome import TrialOutcome, outcome_of
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,7 @@ __all__ = [
     "SearchError",
     "TrackingError",
     "TrialError",
+    "TrialOutcome",
     "__version__",
+    "outcome_of",
 ]

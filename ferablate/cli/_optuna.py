@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,11 +11,12 @@ from ferablate.cli._app import app
 from ferablate.cli._console import console
 from ferablate.cli._options import GraceOpt, HeartbeatOpt, OverridesOpt, StudyOpt, TrackingUriOpt
 
+if TYPE_CHECKING:
+    from ferablate.runner import StudyReport
+
 __all__ = ["DEFAULT_SEARCH_SWEEP", "optuna_command"]
 
 DEFAULT_SEARCH_SWEEP = Path("sweeps/model1_optuna.yaml")
-_SAMPLERS = ("tpe", "random")
-_PRUNERS = ("median", "hyperband", "none")
 
 
 @app.command("optuna")
@@ -29,8 +30,11 @@ def optuna_command(
         str | None, typer.Option("--storage", metavar="URL", help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].")
     ] = None,
     study: StudyOpt = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe | random.")] = "tpe",
-    pruner: Annotated[str, typer.Option("--pruner", help="median | hyperband | none.")] = "median",
+    # Enum-valued, read as text and parsed by the enum: a bad value is one `error:` line.
+    sampler: Annotated[str, typer.Option("--sampler", metavar="tpe|random", help="Optuna sampler.")] = "tpe",
+    pruner: Annotated[
+        str, typer.Option("--pruner", metavar="median|hyperband|none", help="Optuna pruner.")
+    ] = "median",
     timeout: Annotated[float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
     overrides: OverridesOpt = None,
@@ -46,77 +50,49 @@ def optuna_command(
     grace: GraceOpt = None,
 ) -> None:
     """Search SWEEP's space with Optuna (pruning on the per-epoch mean over folds); resumable."""
-    import time
+    from ferablate.config import load_sweep, parse_overrides
+    from ferablate.search import DEFAULT_STORAGE, PrunerKind, SamplerKind
 
-    import optuna
-
-    from ferablate._errors import ConfigError
-    from ferablate.config import load_sweep, parse_overrides, resolve_trial
-    from ferablate.search import DEFAULT_STORAGE, StudySpec, enqueue_base_trial, set_target_trials
-
-    if sampler not in _SAMPLERS:
-        raise ConfigError(f"--sampler '{sampler}': use one of {', '.join(_SAMPLERS)}")
-    if pruner not in _PRUNERS:
-        raise ConfigError(f"--pruner '{pruner}': use one of {', '.join(_PRUNERS)}")
-    sweep_path = sweep or DEFAULT_SEARCH_SWEEP
-    loaded = load_sweep(sweep_path)
+    sampler_kind = SamplerKind.parse(sampler, "--sampler")
+    pruner_kind = PrunerKind.parse(pruner, "--pruner")
+    loaded = load_sweep(sweep or DEFAULT_SEARCH_SWEEP)
     study_name = study or loaded.name
     storage_url = storage or DEFAULT_STORAGE
     if best or export is not None:
         _export_best(storage_url, study_name, export)
         return
-    if not loaded.search:
-        raise ConfigError(f"{sweep_path}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}")
-    patch = parse_overrides(overrides or [])
-    base = resolve_trial(loaded.base, [("--set", patch)] if patch else []).model_dump(mode="json")
-    spec = StudySpec(
-        kind="search",
-        experiment=study_name,
-        base=base,
-        dims=loaded.search,
-        sampler=sampler,  # type: ignore[arg-type]
-        pruner=pruner,  # type: ignore[arg-type]
-        max_parameters=max_parameters,
-    )
 
-    from ferablate.cli._worker import print_worked, work_on_study
+    from ferablate.cli._progress import SweepProgress
+    from ferablate.runner import run_search
 
-    def prepare(opened: optuna.Study, held: StudySpec) -> None:
-        set_target_trials(opened, trials)
-        if enqueue_base_trial(opened, held):  # one of the `trials`: the target is set first
-            console.print("trial 0 is the base config, queued; the sampler picks the rest")
-
-    started = time.monotonic()
-    worked = work_on_study(
-        storage_url,
-        study_name,
-        spec=spec,
-        prepare=prepare,
-        tracking_uri=tracking_uri,
-        timeout=timeout,
-        heartbeat=heartbeat,
-        grace=grace,
-        seed=seed,
-    )
-    print_worked(f"study '{study_name}'", worked, time.monotonic() - started)
-    _print_best(storage_url, study_name)
+    with SweepProgress() as progress:
+        report = run_search(
+            loaded,
+            parse_overrides(overrides or []),
+            trials=trials,
+            storage_url=storage_url,
+            study_name=study_name,
+            sampler=sampler_kind,
+            pruner=pruner_kind,
+            max_parameters=max_parameters,
+            timeout=timeout,
+            seed=seed,
+            tracking_uri=tracking_uri,
+            heartbeat=heartbeat,
+            grace=grace,
+            observer=progress,
+        )
+    _print_study(report)
 
 
-def _print_best(storage_url: str, study_name: str) -> None:
-    import optuna
-    from optuna.trial import TrialState
+def _print_study(report: StudyReport) -> None:
+    from ferablate.cli._worker import print_worked
 
-    from ferablate.search import ATTR, open_storage
-
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
-    trials = study.get_trials(deepcopy=False)
-    counts = {state.name: sum(1 for t in trials if t.state == state) for state in TrialState}
-    console.print("study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n))
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if complete:
-        top = max(complete, key=lambda t: t.value or 0.0)
+    print_worked(f"study '{report.study}'", report)
+    console.print("study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in report.totals.items() if n))
+    if report.best is not None:
         console.print(
-            f"best: trial {top.number} ({top.user_attrs.get(ATTR.TRIAL, '')}) mean val accuracy {top.value:.4f}; "
+            f"best: trial {report.best.number} ({report.best.name}) mean val accuracy {report.best.value:.4f}; "
             f"write it with 'ferablate optuna SWEEP --best'"
         )
 
@@ -124,10 +100,9 @@ def _print_best(storage_url: str, study_name: str) -> None:
 def _export_best(storage_url: str, study_name: str, export: Path | None) -> None:
     import yaml
 
-    from ferablate.search import best_trial_sweep, open_storage, open_study
+    from ferablate.search import best_study_sweep
 
-    study, _ = open_study(open_storage(storage_url), study_name)
-    sweep = best_trial_sweep(study)
+    sweep = best_study_sweep(storage_url, study_name)
     path = export or Path("sweeps") / f"{study_name}-best.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = f"# {sweep['description']}\n# Train it on all of Training and score the test splits: ferablate final {path}\n"

@@ -13,13 +13,15 @@ from ferablate.cli._console import err_console
 if TYPE_CHECKING:
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
-    from ferablate.runner import TrialOutcome
+    from ferablate.runner import StudyReady, TrialReport
+    from ferablate.search import WorkedTrial
 
 __all__ = ["SweepProgress"]
 
 
 class SweepProgress:
-    """A ``SweepObserver`` drawing one progress bar per running trial (to stderr)."""
+    """A ``SweepObserver`` / ``StudyObserver`` drawing one progress bar per running trial and
+    one line per study event (to stderr)."""
 
     def __init__(self) -> None:
         self.progress = Progress(
@@ -74,9 +76,27 @@ class SweepProgress:
         self._task = task
         return _Callback()
 
-    def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
+    def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         if outcome.status == "skipped":
             err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"))
             return
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
         self.progress.update(self._task, where=label)
+
+    def on_study_ready(self, ready: StudyReady) -> None:
+        if ready.queued is not None:
+            err_console.print(
+                escape(
+                    f"study '{ready.study}': queued {len(ready.queued)} trial(s), skipped {len(ready.skipped)} "
+                    f"already finished, queued or running"
+                )
+            )
+        if ready.base_queued:
+            err_console.print("trial 0 is the base config, queued; the sampler picks the rest")
+
+    def on_worked(self, worked: WorkedTrial) -> None:
+        value = f" val acc {worked.value:.4f}" if worked.value is not None else ""
+        note = f" ({worked.message[:100]})" if worked.message and worked.outcome != "finished" else ""
+        err_console.print(
+            escape(f"trial {worked.number} {worked.name}: {worked.outcome.value}{value} in {worked.seconds:.1f}s{note}")
+        )

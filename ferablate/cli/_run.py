@@ -21,7 +21,7 @@ from ferablate.cli._options import (
 
 if TYPE_CHECKING:
     from ferablate.config import Sweep
-    from ferablate.runner import TrialOutcome
+    from ferablate.runner import TrialReport
 
 __all__ = ["run"]
 
@@ -51,18 +51,20 @@ def run(
     if dry_run:
         _print_dry_run(loaded, patch)
         return
-    if storage is not None:  # queue the trials in a shared study; any `ferablate worker` may help
-        from ferablate.cli._worker import run_sweep_on_storage
-
-        worked = run_sweep_on_storage(
-            loaded, patch, storage, study or loaded.name,
-            rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
-            figures=not no_figures,
-        )  # fmt: skip
-        if any(w.state == "FAIL" for w in worked):
-            raise typer.Exit(1)
-        return
     from ferablate.cli._progress import SweepProgress
+
+    if storage is not None:  # queue the trials in a shared study; any `ferablate worker` may help
+        from ferablate.cli._worker import exit_on_failure
+        from ferablate.runner import run_sweep_on_storage
+
+        with SweepProgress() as progress:
+            report = run_sweep_on_storage(
+                loaded, patch, storage, study,
+                rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
+                figures=not no_figures, observer=progress,
+            )  # fmt: skip
+        exit_on_failure(report)
+        return
     from ferablate.runner import run_sweep
 
     with SweepProgress() as progress:
@@ -75,7 +77,7 @@ def run(
             figures=not no_figures,
         )
     _print_results(loaded.name, outcomes)
-    if any(o.status in ("failed",) for o in outcomes):
+    if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -102,7 +104,7 @@ def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
     console.print(table)
 
 
-def _print_results(name: str, outcomes: list[TrialOutcome]) -> None:
+def _print_results(name: str, outcomes: list[TrialReport]) -> None:
     from rich.markup import escape
     from rich.table import Table
 

@@ -12,7 +12,7 @@ from ferablate.cli._console import console, err_console
 from ferablate.cli._options import TrackingUriOpt, VariantOpt
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
+    from ferablate.tracking import RunStore
 
 __all__ = ["viz"]
 
@@ -43,26 +43,21 @@ def viz(
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # 3 tiny downloads
-    from mlflow import MlflowClient
-
-    from ferablate.tracking import resolve_tracking_uri
-    from ferablate.viz import inputs_from_run, parse_figure_names, trial_figures, write_figures
+    from ferablate.tracking import RunStore
+    from ferablate.viz import draw_run_figures, parse_figure_names
 
     names = parse_figure_names(figures)  # fail on a typo before anything is loaded
-    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
-    run_id = _resolve_run_id(client, target, variant)
+    store = RunStore(tracking_uri)
+    run_id = _resolve_run_id(store, target, variant)
     with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
-        inputs = inputs_from_run(client, run_id)
-        drawn = trial_figures(inputs, names, activation_layer=layer, seed=inputs.config.train.seed)
-        folder = out or Path("figures") / run_id
-        paths = write_figures(drawn, folder, dpi)
-    if log:
-        client.log_artifacts(run_id, str(folder), "figures")
+        paths = draw_run_figures(
+            store, run_id, names, out or Path("figures") / run_id, dpi=dpi, activation_layer=layer, log=log
+        )
     for path in paths:
         console.print(str(path))
 
 
-def _resolve_run_id(client: MlflowClient, target: str, variant: str | None) -> str:
+def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
     """A run id as given, or the newest FINISHED trial run of ``variant`` in a sweep file's experiment."""
     from ferablate._errors import ConfigError, TrackingError
 
@@ -73,24 +68,15 @@ def _resolve_run_id(client: MlflowClient, target: str, variant: str | None) -> s
         return target
     from ferablate.cli._resolve import trial_for
     from ferablate.config import load_sweep
-    from ferablate.tracking import TAG
 
     sweep = load_sweep(target)
     trial = trial_for(target, variant)
-    experiment = client.get_experiment_by_name(sweep.name)
-    if experiment is None:
+    if store.experiment_id(sweep.name) is None:
         raise TrackingError(f"{target}: no MLflow experiment '{sweep.name}' in this store; run `ferablate run {target}` first")
-    finished = f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'FINISHED'"
-    for condition in (f"tags.`{TAG.CONFIG_HASH}` = '{trial.config_hash}'", f"tags.`{TAG.VARIANT}` = '{trial.variant}'"):
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"{finished} and {condition}",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+    found = store.newest_finished(sweep.name, config_hash=trial.config_hash, variant=trial.variant)
+    if found is None:
+        raise TrackingError(
+            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment '{sweep.name}'; "
+            f"run `ferablate run {target}` first"
         )
-        if runs:
-            return str(runs[0].info.run_id)
-    raise TrackingError(
-        f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment '{sweep.name}'; "
-        f"run `ferablate run {target}` first"
-    )
+    return found.run_id

@@ -76,11 +76,6 @@ class TrialResult:
         """Mean and std over folds of every final-epoch score (``val_accuracy_mean``, ...)."""
         return mean_std([fold.final.scores() for fold in self.folds])
 
-    def epoch_means(self) -> list[dict[str, float]]:
-        """Per epoch, the mean over folds of every score (the pruning signal)."""
-        epochs = len(self.folds[0].history)
-        return [epoch_mean([fold.history[e] for fold in self.folds]) for e in range(epochs)]
-
     @property
     def best_fold(self) -> int:
         """Index of the fold with the best final validation accuracy (for single-fold figures)."""

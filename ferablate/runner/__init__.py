@@ -1,4 +1,5 @@
-"""Runner layer: sweeps of trials, each trained by the engine and logged by tracking."""
+"""Runner layer: sweeps of trials, each trained by the engine and logged by tracking; the same
+sweeps (and Optuna searches) on a shared study storage that many workers work on."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ from ferablate.runner._final import (
     score_splits,
     test_usages,
 )
+from ferablate.runner._study import (
+    BestTrial,
+    StudyObserver,
+    StudyReady,
+    StudyReport,
+    run_search,
+    run_sweep_on_storage,
+    work_on_study,
+)
 from ferablate.runner._sweep import (
     DataCache,
+    QuietObserver,
     SweepObserver,
-    TrialOutcome,
+    TrialReport,
     execute_trial,
     run_sweep,
     with_figures,
@@ -20,14 +31,22 @@ from ferablate.runner._sweep import (
 
 __all__ = [
     "FINAL_EXPERIMENT",
+    "BestTrial",
     "DataCache",
     "FinalOutcome",
+    "QuietObserver",
+    "StudyObserver",
+    "StudyReady",
+    "StudyReport",
     "SweepObserver",
-    "TrialOutcome",
+    "TrialReport",
     "execute_trial",
     "run_final",
+    "run_search",
     "run_sweep",
+    "run_sweep_on_storage",
     "score_splits",
     "test_usages",
     "with_figures",
+    "work_on_study",
 ]

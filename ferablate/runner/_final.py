@@ -9,17 +9,15 @@ weights ``weights/final.pt`` (a plain state dict: ``torch.load(..., weights_only
 
 from __future__ import annotations
 
-import json
-import tempfile
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ferablate._errors import DataError, FerablateError, OutOfMemoryError
+from ferablate._errors import DataError
 from ferablate._logging import get_logger
+from ferablate._outcome import TrialOutcome
 from ferablate.config import CLASS_NAMES, Trial
 from ferablate.data import ALL_USAGES, FaceData
 from ferablate.engine import (
@@ -31,14 +29,14 @@ from ferablate.engine import (
     train_final,
 )
 from ferablate.runner._sweep import DataCache, with_figures
-from ferablate.tracking import TAG, TrialRun, TrialTracker
+from ferablate.tracking import FINAL_WEIGHTS, TAG, TrialRun, TrialTracker
 
 __all__ = ["FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"]
 
 _log = get_logger(__name__)
 
 FINAL_EXPERIMENT = "final"  # experiment of final runs started from a preset (no sweep)
-WEIGHTS_ARTIFACT = "weights/final.pt"
+WEIGHTS_ARTIFACT = FINAL_WEIGHTS
 _PER_EPOCH = frozenset({"test_accuracy", "test_precision", "test_recall"})
 
 
@@ -97,8 +95,6 @@ class _FinalMetrics(TrialCallback):
         self.run = run
 
     def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
-        from mlflow.entities import Metric
-
         entry = metrics[0]
         values = {
             "train_loss": entry.train_loss,
@@ -107,15 +103,7 @@ class _FinalMetrics(TrialCallback):
             "test_precision": entry.val_precision,
             "test_recall": entry.val_recall,
         }
-        stamp = _now_ms()
-        batch = [Metric(key, value, stamp, epoch) for key, value in values.items()]
-        self.run.client.log_batch(self.run.run_id, metrics=batch, synchronous=True)
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
+        self.run.log_metrics(values, step=epoch)
 
 
 def _write_confusion(directory: Path, key: str, matrix: np.ndarray, title: str) -> None:
@@ -142,42 +130,20 @@ def _log_final(
     confusions: Mapping[str, np.ndarray],
     usage: np.ndarray,
 ) -> None:
-    import torch
-    from mlflow.entities import Metric
-
-    epochs = len(result.folds[0].history)
-    stamp = _now_ms()
     summary = {
         **metrics,
         "train_seconds": result.seconds,
         "faces_per_second": result.faces_per_second,
     }
-    batch = [
-        Metric(key, value, stamp, epochs)
-        for key, value in summary.items()
-        if key not in _PER_EPOCH  # already logged at the last epoch by _FinalMetrics
-    ]
-    for start in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics per batch
-        run.client.log_batch(run.run_id, metrics=batch[start : start + 1000], synchronous=True)
-    fold = result.folds[0]
-    with tempfile.TemporaryDirectory(prefix="ferablate-final-") as tmp:
-        root = Path(tmp)
-        (root / "weights").mkdir()
-        torch.save(fold.state_dict, root / WEIGHTS_ARTIFACT)
-        predictions = {
-            "usage": usage.tolist(),
-            "labels": fold.val_labels.tolist(),
-            "predictions": fold.val_predictions.tolist(),
-        }
-        (root / "predictions.json").write_text(json.dumps(predictions))
-        (root / "history.json").write_text(json.dumps([m.__dict__ for m in fold.history]))
-        (root / "metrics.json").write_text(json.dumps(dict(metrics), indent=2))
-        (root / "config.json").write_text(result.config.model_dump_json(indent=2))
-        figures = root / "confusion"
-        figures.mkdir()
+    # The per-epoch scores are already logged at the last epoch by _FinalMetrics.
+    last = {key: value for key, value in summary.items() if key not in _PER_EPOCH}
+    run.log_metrics(last, step=len(result.folds[0].history))
+
+    def write_confusion(directory: Path) -> None:
         for key, matrix in confusions.items():
-            _write_confusion(figures, key, matrix, f"{run.name}: {key}")
-        run.log_artifacts(root)
+            _write_confusion(directory, key, matrix, f"{run.name}: {key}")
+
+    run.log_final_artifacts(result, metrics, usage, write_confusion)
 
 
 def run_final(
@@ -195,8 +161,9 @@ def run_final(
     Logs one run tagged ``ferablate.role=final`` into ``experiment`` (the sweep's, or
     :data:`FINAL_EXPERIMENT` for a preset). ``on_result`` runs after training, before the run
     is marked FINISHED; with ``figures`` the report's six figures (confusion matrix on the test
-    faces) are logged under ``figures/`` first. A failure marks the run FAILED (``oom`` or
-    ``error``) and is raised: a final model that did not train is no result to go on from.
+    faces) are logged under ``figures/`` first. A failure ends the run as ``outcome_of`` says
+    (FAILED with ``oom``, ``diverged`` or ``error``; KILLED on Ctrl-C) and is raised: a final
+    model that did not train is no result to go on from.
     """
     data = data or DataCache()
     config = trial.config
@@ -227,18 +194,9 @@ def run_final(
         if on_result is not None:
             on_result(run, result)
         _log_final(run, result, metrics, confusions, usage)
-        run.client.set_terminated(run.run_id, status="FINISHED")
-    except OutOfMemoryError as exc:
-        run.fail("oom", str(exc))
-        raise
-    except FerablateError as exc:
-        run.fail("error", str(exc))
-        raise
-    except Exception as exc:
-        run.fail("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
-        raise
-    except BaseException as exc:  # KeyboardInterrupt
-        run.fail("killed", f"{type(exc).__name__}: {exc}", status="KILLED")
+        run.end(TrialOutcome.FINISHED)
+    except BaseException as exc:
+        run.end_from(exc)
         raise
     _log.info("final run %s: test accuracy %.3f", run.run_id, metrics["test_accuracy"])
     return FinalOutcome(trial, run.run_id, metrics, splits, result, confusions)

@@ -1,35 +1,35 @@
 """Run a sweep: expand it, skip finished trials, train the rest, log each to MLflow.
 
 A failing trial is logged FAILED with its reason and the sweep goes on; an out-of-memory
-trial is tagged ``oom`` (the table shows "no fit in memory"). Ctrl-C marks the running trial
-KILLED before it stops the sweep, so the store never holds a run that looks alive but is not.
+trial is tagged ``oom`` (the table shows "no fit in memory"), a diverged one ``diverged``.
+Ctrl-C marks the running trial KILLED before it stops the sweep, so the store never holds a
+run that looks alive but is not.
 """
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from ferablate._errors import FerablateError, OutOfMemoryError
 from ferablate._logging import get_logger
+from ferablate._outcome import TrialOutcome
 from ferablate.config import DataConfig, Sweep, Trial, expand_sweep
 from ferablate.data import FaceData, load_data
 from ferablate.engine import TrialCallback, TrialResult, run_trial
 from ferablate.tracking import TAG, TrialRun, TrialTracker
 
-__all__ = ["DataCache", "SweepObserver", "TrialOutcome", "execute_trial", "run_sweep", "with_figures"]
+__all__ = ["DataCache", "SweepObserver", "TrialReport", "execute_trial", "run_sweep", "with_figures"]
 
 _log = get_logger(__name__)
 
-Status = Literal["finished", "skipped", "failed", "oom", "pruned"]
-
 
 @dataclass
-class TrialOutcome:
+class TrialReport:
+    """What became of one trial of a sweep."""
+
     trial: Trial
-    status: Status
+    status: TrialOutcome  # finished | skipped | failed | oom | diverged (pruned/killed: raised)
     summary: dict[str, float] = field(default_factory=dict)  # mean/std metrics (finished or skipped)
     run_id: str | None = None
     seconds: float = 0.0
@@ -43,15 +43,23 @@ class SweepObserver(Protocol):
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
         """Called before a trial trains; may return a callback for its steps and epochs."""
 
-    def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
+    def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         """Called after every trial, skipped ones included."""
 
 
-class _QuietObserver:
+class QuietObserver:
+    """A :class:`SweepObserver` (and ``StudyObserver``) that reports nothing."""
+
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
         return None
 
-    def on_trial_end(self, outcome: TrialOutcome, position: int, total: int) -> None:
+    def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
+        return None
+
+    def on_study_ready(self, ready: Any) -> None:
+        return None
+
+    def on_worked(self, worked: Any) -> None:
         return None
 
 
@@ -75,47 +83,35 @@ def execute_trial(
     callbacks: Sequence[TrialCallback] = (),
     extra_tags: Mapping[str, str] | None = None,
     on_result: Callable[[TrialRun, TrialResult], None] | None = None,
-) -> TrialOutcome:
+) -> TrialReport:
     """Train one trial into a new MLflow parent run; failures are logged, not raised.
 
     ``on_result`` runs after training and before the run is marked FINISHED (figures hook in
-    here). Exceptions that are not errors of the trial (KeyboardInterrupt, a pruning signal)
-    end the run as KILLED and propagate.
+    here). What ends a trial without being its failure (KeyboardInterrupt, a pruning signal)
+    ends the run as KILLED and propagates.
     """
     faces = data(trial.config.data)
     run = tracker.start(trial, data_hash=faces.content_hash, extra_tags=extra_tags)
-    outcome = TrialOutcome(trial, "failed", run_id=run.run_id)
     try:
         result = run_trial(trial.config, faces.split("Training"), [run, *callbacks])
         if on_result is not None:
             on_result(run, result)
         run.finish(result)
-    except OutOfMemoryError as exc:
-        run.fail("oom", str(exc))
-        outcome.status, outcome.message = "oom", str(exc)
-        return outcome
-    except FerablateError as exc:
-        run.fail("error", str(exc))
-        outcome.message = str(exc)
-        return outcome
-    except Exception as exc:
-        if type(exc).__name__ == "TrialPruned":  # optuna's pruning signal is an Exception subclass
-            run.fail("pruned", f"TrialPruned: {exc}", status="KILLED")
+    except BaseException as exc:
+        ending = run.end_from(exc)
+        if not ending.outcome.is_failure:
             raise
-        reason = f"{type(exc).__name__}: {exc}"
-        run.fail("error", reason + "\n" + traceback.format_exc(limit=8))
-        _log.error("trial %s failed: %s", trial.name, reason)
-        outcome.message = reason
-        return outcome
-    except BaseException as exc:  # KeyboardInterrupt, SystemExit, pruning signals
-        kind = "pruned" if type(exc).__name__ == "TrialPruned" else "killed"
-        run.fail(kind, f"{type(exc).__name__}: {exc}", status="KILLED")
-        raise
-    outcome.status = "finished"
-    outcome.summary = result.summary()
-    outcome.seconds = result.seconds
-    outcome.result = result
-    return outcome
+        if ending.detail:  # not an error ferablate raised on purpose: say so now
+            _log.error("trial %s failed: %s", trial.name, ending.reason)
+        return TrialReport(trial, ending.outcome, run_id=run.run_id, message=ending.reason)
+    return TrialReport(
+        trial,
+        TrialOutcome.FINISHED,
+        summary=result.summary(),
+        run_id=run.run_id,
+        seconds=result.seconds,
+        result=result,
+    )
 
 
 def with_figures(
@@ -142,13 +138,13 @@ def run_sweep(
     data: DataCache | None = None,
     on_result: Callable[[TrialRun, TrialResult], None] | None = None,
     figures: bool = True,
-) -> list[TrialOutcome]:
+) -> list[TrialReport]:
     """Run every trial of ``sweep`` (in order); trials already FINISHED are skipped unless ``rerun``.
 
     With ``figures`` every finished trial's run also gets the report's six figures under
     ``figures/`` (drawn before ``on_result`` runs).
     """
-    observer = observer or _QuietObserver()
+    observer = observer or QuietObserver()
     if figures:
         on_result = with_figures(on_result)
     data = data or DataCache()
@@ -158,17 +154,16 @@ def run_sweep(
     if closed:
         _log.warning("marked %d run(s) of ended processes as KILLED", closed)
     finished = {} if rerun else tracker.finished_trials()
-    outcomes: list[TrialOutcome] = []
+    outcomes: list[TrialReport] = []
     for position, trial in enumerate(trials, start=1):
         done = finished.get(trial.config_hash)
         if done is not None:
-            metrics = done.data.metrics
-            outcome = TrialOutcome(
+            outcome = TrialReport(
                 trial,
-                "skipped",
-                summary={k: v for k, v in metrics.items() if k.endswith(("_mean", "_std"))},
-                run_id=done.info.run_id,
-                message=f"already FINISHED as run {done.info.run_id}",
+                TrialOutcome.SKIPPED,
+                summary={k: v for k, v in done.metrics.items() if k.endswith(("_mean", "_std"))},
+                run_id=done.run_id,
+                message=f"already FINISHED as run {done.run_id}",
             )
         else:
             callback = observer.on_trial_start(trial, position, len(trials))

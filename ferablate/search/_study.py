@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from ferablate._errors import SearchError
+from ferablate._errors import ConfigError, SearchError
 from ferablate._logging import get_logger
 from ferablate.config import SearchDim, Trial, TrialConfig
 from ferablate.search._space import (
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTR",
     "DEFAULT_STORAGE",
+    "PrunerKind",
+    "SamplerKind",
     "StaleTrialHandler",
     "StudySpec",
+    "best_study_sweep",
+    "best_trial",
     "best_trial_sweep",
     "counted_trials",
     "enqueue_base_trial",
@@ -71,6 +76,32 @@ class ATTR:
     FAILURE_REASON = "ferablate.failure_reason"
 
 
+class _Choice(StrEnum):
+    @classmethod
+    def parse(cls, value: str, option: str) -> Self:
+        """The member named ``value``; ConfigError naming ``option`` and the choices if none."""
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(member.value for member in cls)
+            raise ConfigError(f"{option} '{value}': use one of {choices}") from None
+
+
+class SamplerKind(_Choice):
+    """The Optuna sampler of a search study."""
+
+    tpe = "tpe"
+    random = "random"
+
+
+class PrunerKind(_Choice):
+    """The Optuna pruner of a search study (grid studies never prune)."""
+
+    median = "median"
+    hyperband = "hyperband"
+    none = "none"
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """What a study runs; stored in its user attrs."""
@@ -79,9 +110,13 @@ class StudySpec:
     experiment: str
     base: Mapping[str, Any] | None = None  # search only
     dims: tuple[SearchDim, ...] = ()  # search only
-    sampler: Literal["tpe", "random"] = "tpe"
-    pruner: Literal["median", "hyperband", "none"] = "median"
+    sampler: SamplerKind = SamplerKind.tpe
+    pruner: PrunerKind = PrunerKind.median
     max_parameters: int = DEFAULT_MAX_PARAMETERS
+
+    def __post_init__(self) -> None:  # plain strings (user attrs, callers) become the enums
+        object.__setattr__(self, "sampler", SamplerKind.parse(self.sampler, "sampler"))
+        object.__setattr__(self, "pruner", PrunerKind.parse(self.pruner, "pruner"))
 
     def user_attrs(self) -> dict[str, Any]:
         return {
@@ -89,8 +124,8 @@ class StudySpec:
             ATTR.EXPERIMENT: self.experiment,
             ATTR.BASE: json.dumps(self.base, sort_keys=True) if self.base is not None else None,
             ATTR.SPACE: json.dumps(dims_to_json(self.dims)),
-            ATTR.SAMPLER: self.sampler,
-            ATTR.PRUNER: self.pruner,
+            ATTR.SAMPLER: self.sampler.value,
+            ATTR.PRUNER: self.pruner.value,
             ATTR.MAX_PARAMETERS: self.max_parameters,
         }
 
@@ -147,27 +182,14 @@ class StaleTrialHandler:
             _log.warning("could not close the MLflow run of trial %d: %s", trial.number, exc)
 
     def close_runs(self, study: optuna.Study, number: int) -> int:
-        from ferablate.tracking import TAG, TrialTracker
+        from ferablate.tracking import TrialTracker
 
         experiment = study.user_attrs.get(ATTR.EXPERIMENT)
         if not experiment:
             return 0
         tracker = TrialTracker(str(experiment), self.tracking_uri)
-        closed = 0
-        runs = tracker.search(
-            f"tags.`{TAG.STUDY}` = '{study.study_name}' and tags.`{TAG.OPTUNA_TRIAL}` = '{number}'"
-            " and attributes.status = 'RUNNING'"
-        )
-        for run in runs:
-            run_id = run.info.run_id
-            tracker.client.set_tag(run_id, TAG.FAILURE, "killed")
-            tracker.client.set_tag(run_id, TAG.FAILURE_REASON, f"worker stopped sending heartbeats; optuna trial {number} re-queued")
-            for child in tracker.search(f"tags.`{TAG.PARENT}` = '{run_id}'"):
-                if child.info.status == "RUNNING":
-                    tracker.client.set_terminated(child.info.run_id, status="KILLED")
-            tracker.client.set_terminated(run_id, status="KILLED")
-            closed += 1
-        return closed
+        reason = f"worker stopped sending heartbeats; optuna trial {number} re-queued"
+        return tracker.close_study_trial_runs(study.study_name, number, reason)
 
 
 def open_storage(
@@ -207,7 +229,7 @@ def open_storage(
 def _sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
     import optuna
 
-    if spec.sampler == "random":
+    if spec.sampler is SamplerKind.random:
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8)
 
@@ -215,9 +237,9 @@ def _sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
 def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     import optuna
 
-    if spec.pruner == "none" or spec.kind == "grid":
+    if spec.pruner is PrunerKind.none or spec.kind == "grid":
         return optuna.pruners.NopPruner()
-    if spec.pruner == "hyperband":
+    if spec.pruner is PrunerKind.hyperband:
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.epochs(), reduction_factor=3)
     # Prune from epoch 2 on, once 4 trials have finished: epoch 1 is too noisy to judge.
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
@@ -330,14 +352,19 @@ def trial_config(trial: FrozenTrial) -> TrialConfig:
     return TrialConfig.model_validate_json(raw)
 
 
-def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
-    """The best COMPLETE trial as a sweep mapping with one variant ``best`` (for ``ferablate final``)."""
+def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The COMPLETE trial with the highest value; on a tie the earliest (lowest number)."""
     from optuna.trial import TrialState
 
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    if not complete:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+
+
+def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
+    """The best COMPLETE trial as a sweep mapping with one variant ``best`` (for ``ferablate final``)."""
+    best = best_trial(study.get_trials(deepcopy=False))
+    if best is None or best.value is None:
         raise SearchError(f"study '{study.study_name}' has no COMPLETE trial yet; run 'ferablate optuna' first")
-    best = max(complete, key=lambda t: (t.value, -t.number))
     config = trial_config(best)
     return {
         "name": f"{study.study_name}-best",
@@ -348,3 +375,9 @@ def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
         "base": config.model_dump(mode="json"),
         "variants": [{"name": "best"}],
     }
+
+
+def best_study_sweep(storage_url: str, study_name: str) -> dict[str, Any]:
+    """:func:`best_trial_sweep` of study ``study_name`` in the storage at ``storage_url``."""
+    study, _ = open_study(open_storage(storage_url), study_name)
+    return best_trial_sweep(study)

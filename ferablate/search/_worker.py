@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ferablate._errors import ConfigError
 from ferablate._logging import get_logger
+from ferablate._outcome import TrialOutcome, outcome_of
 from ferablate.config import Trial, TrialConfig, config_hash, resolve_trial
 from ferablate.engine import EpochMetrics, TrialCallback
 from ferablate.search._space import parameter_count, suggest_patch
@@ -27,6 +28,7 @@ from ferablate.search._study import ATTR, StudySpec, counted_trials
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
+    from optuna.trial import TrialState
 
 __all__ = [
     "ExecutedTrial",
@@ -34,6 +36,7 @@ __all__ = [
     "TrialExecutor",
     "TrialLeaseLost",
     "WorkedTrial",
+    "optuna_state",
     "work",
 ]
 
@@ -41,9 +44,9 @@ _log = get_logger(__name__)
 
 
 class ExecutedTrial(Protocol):
-    """What the runner reports for one trial (``ferablate.runner.TrialOutcome``)."""
+    """What the runner reports for one trial (``ferablate.runner.TrialReport``)."""
 
-    status: str  # finished | failed | oom
+    status: TrialOutcome  # finished | failed | oom | diverged
     summary: dict[str, float]
     message: str
     run_id: str | None
@@ -65,10 +68,23 @@ class WorkedTrial:
 
     number: int
     name: str
-    state: str  # COMPLETE | PRUNED | FAIL | REJECTED | LOST
-    value: float | None
+    outcome: TrialOutcome  # finished | pruned | rejected | failed | oom | diverged | killed | lost
+    value: float | None  # mean val accuracy (finished trials)
     seconds: float
     message: str = ""
+
+
+def optuna_state(outcome: TrialOutcome) -> TrialState | None:
+    """The one mapping of outcomes to Optuna trial states (None: tell Optuna nothing)."""
+    from optuna.trial import TrialState
+
+    if outcome is TrialOutcome.FINISHED:
+        return TrialState.COMPLETE
+    if outcome in (TrialOutcome.PRUNED, TrialOutcome.REJECTED):  # TPE learns to avoid rejects
+        return TrialState.PRUNED
+    if outcome is TrialOutcome.LOST:  # the trial is no longer ours: its retry reports
+        return None
+    return TrialState.FAIL  # failed, oom ("no fit in memory"), diverged, killed
 
 
 class PruningCallback(TrialCallback):
@@ -210,25 +226,28 @@ def _run_one(
     heartbeat_interval: float,
 ) -> WorkedTrial:
     import optuna
-    from optuna.trial import TrialState
 
     from ferablate.tracking import TAG
 
     started = time.monotonic()
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    name = f"optuna-{trial.number}"
+
+    def done(outcome: TrialOutcome, message: str = "", value: float | None = None) -> WorkedTrial:
+        """Tell Optuna how the trial ended (unless lost) and record it."""
+        state = optuna_state(outcome)
+        if outcome not in (TrialOutcome.FINISHED, TrialOutcome.PRUNED, TrialOutcome.LOST):
+            trial.set_user_attr(ATTR.FAILURE, outcome.value)  # oom is a result: "no fit in memory"
+            trial.set_user_attr(ATTR.FAILURE_REASON, message[:2000])
+        if state is not None:
+            study.tell(trial, value if outcome is TrialOutcome.FINISHED else None, state=state)
+        return WorkedTrial(trial.number, name, outcome, value, time.monotonic() - started, message)
+
     with _Heartbeat(storage, trial_id, heartbeat_interval):
-
-        def done(state: str, value: float | None = None, message: str = "") -> WorkedTrial:
-            return WorkedTrial(trial.number, name, state, value, time.monotonic() - started, message)
-
-        name = f"optuna-{trial.number}"
         try:
             planned = _grid_trial(trial) if spec.kind == "grid" else _search_trial(trial, spec)
-        except ConfigError as exc:
-            trial.set_user_attr(ATTR.FAILURE, "rejected")
-            trial.set_user_attr(ATTR.FAILURE_REASON, str(exc))
-            study.tell(trial, state=TrialState.PRUNED)  # pruned before training: TPE learns to avoid it
-            return done("REJECTED", message=str(exc))
+        except ConfigError as exc:  # rejected before training
+            return done(TrialOutcome.REJECTED, str(exc))
         name = planned.name
         if spec.kind == "search":
             trial.set_user_attr(ATTR.TRIAL, name)
@@ -240,29 +259,26 @@ def _run_one(
         tags = {TAG.STUDY: study.study_name, TAG.OPTUNA_TRIAL: str(trial.number)}
         try:
             try:
-                outcome = execute(planned, callbacks, tags)
-            except optuna.TrialPruned as exc:
-                study.tell(trial, state=TrialState.PRUNED)
-                return done("PRUNED", message=str(exc))
+                executed = execute(planned, callbacks, tags)
             except TrialLeaseLost as exc:
                 _log.warning("trial %s: %s", name, exc)
-                return done("LOST", message=str(exc))
-            except BaseException:
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                return done(TrialOutcome.LOST, str(exc))
+            except BaseException as exc:
+                ending = outcome_of(exc)
+                if ending.outcome is TrialOutcome.PRUNED:
+                    return done(TrialOutcome.PRUNED, str(exc))
+                study.tell(trial, state=optuna_state(ending.outcome), skip_if_finished=True)
                 raise
-            if outcome.run_id:
-                trial.set_user_attr(ATTR.RUN_ID, outcome.run_id)
-            value = outcome.summary.get("val_accuracy_mean")
-            if outcome.status == "finished" and value is not None and not math.isnan(value):
-                study.tell(trial, value)
-                return done("COMPLETE", value)
-            trial.set_user_attr(ATTR.FAILURE, outcome.status)  # oom is a result: "no fit in memory"
-            trial.set_user_attr(ATTR.FAILURE_REASON, outcome.message[:2000])
-            study.tell(trial, state=TrialState.FAIL)
-            return done("FAIL", message=outcome.message)
+            if executed.run_id:
+                trial.set_user_attr(ATTR.RUN_ID, executed.run_id)
+            value = executed.summary.get("val_accuracy_mean")
+            if executed.status is TrialOutcome.FINISHED and value is not None and not math.isnan(value):
+                return done(TrialOutcome.FINISHED, value=value)
+            outcome = TrialOutcome.FAILED if executed.status is TrialOutcome.FINISHED else executed.status
+            return done(outcome, executed.message or "no mean val accuracy")
         except optuna.exceptions.UpdateFinishedTrialError:  # re-queued while we trained
             _log.warning("trial %s ended after it was re-queued as stale; its retry counts", name)
-            return done("LOST", message="ended after the trial was re-queued")
+            return done(TrialOutcome.LOST, "ended after the trial was re-queued")
 
 
 def work(

@@ -1,25 +1,55 @@
-"""Tracking layer: MLflow experiments, trial/fold runs and the tags ferablate relies on."""
+"""Tracking layer: the only package that talks to MLflow.
+
+Writing: :class:`TrialTracker` (an experiment) starts :class:`TrialRun` s (a trial's parent run
+with one nested run per fold). Reading: :class:`RunStore` hands out :class:`StoredRun` /
+:class:`StoredTrial` records and :class:`RunArtifacts`. The artifact layout, the run tags and
+the mapping of a :class:`~ferablate.TrialOutcome` to an MLflow status live here only.
+"""
 
 from __future__ import annotations
 
+from ferablate.tracking._artifacts import (
+    CONFUSION_DIR,
+    FIGURES_DIR,
+    FINAL_WEIGHTS,
+    RunArtifacts,
+    StoredPredictions,
+    fold_weights,
+)
+from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
     TAG,
     artifact_root_for,
     git_commit,
+    mlflow_ending,
     open_experiment,
+    outcome_for_failure_tag,
+    outcome_of_run,
     resolve_tracking_uri,
 )
-from ferablate.tracking._tracker import TrialRun, TrialTracker, config_from_run
+from ferablate.tracking._tracker import TrialRun, TrialTracker
 
 __all__ = [
+    "CONFUSION_DIR",
     "DEFAULT_TRACKING_URI",
+    "FIGURES_DIR",
+    "FINAL_WEIGHTS",
     "TAG",
+    "RunArtifacts",
+    "RunStore",
+    "StoredPredictions",
+    "StoredRun",
+    "StoredTrial",
     "TrialRun",
     "TrialTracker",
     "artifact_root_for",
     "config_from_run",
+    "fold_weights",
     "git_commit",
+    "mlflow_ending",
     "open_experiment",
+    "outcome_for_failure_tag",
+    "outcome_of_run",
     "resolve_tracking_uri",
 ]

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ferablate._errors import TrackingError
+from ferablate._outcome import TrialOutcome
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "TAG",
     "artifact_root_for",
     "git_commit",
+    "mlflow_ending",
+    "now_ms",
     "open_experiment",
+    "outcome_for_failure_tag",
+    "outcome_of_run",
     "resolve_tracking_uri",
+    "search_runs",
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -42,7 +50,7 @@ class TAG:
     DEVICE = "ferablate.device"
     PRECISION = "ferablate.precision"
     FOLD = "ferablate.fold"
-    FAILURE = "ferablate.failure"  # "oom" | "error" | "pruned" | "killed"
+    FAILURE = "ferablate.failure"  # "oom" | "diverged" | "error" | "pruned" | "killed"
     FAILURE_REASON = "ferablate.failure_reason"
     HOST = "ferablate.host"
     PID = "ferablate.pid"
@@ -50,6 +58,79 @@ class TAG:
     OPTUNA_TRIAL = "ferablate.optuna_trial"  # Optuna trial number
     PARENT = "mlflow.parentRunId"
     RUN_NAME = "mlflow.runName"
+
+
+# The one mapping of trial outcomes to MLflow: run status and ``ferablate.failure`` tag.
+_ENDINGS: dict[TrialOutcome, tuple[str, str | None]] = {
+    TrialOutcome.FINISHED: ("FINISHED", None),
+    TrialOutcome.FAILED: ("FAILED", "error"),
+    TrialOutcome.OOM: ("FAILED", "oom"),  # "no fit in memory": a result
+    TrialOutcome.DIVERGED: ("FAILED", "diverged"),
+    TrialOutcome.PRUNED: ("KILLED", "pruned"),
+    TrialOutcome.KILLED: ("KILLED", "killed"),
+    TrialOutcome.LOST: ("KILLED", "killed"),  # the worker lost its lease: ended like a dead one
+}
+_TAGGED: dict[str, TrialOutcome] = {}
+for _outcome, (_status, _tag) in _ENDINGS.items():
+    if _tag is not None:
+        _TAGGED.setdefault(_tag, _outcome)  # "killed" reads back as KILLED
+
+
+def mlflow_ending(outcome: TrialOutcome) -> tuple[str, str | None]:
+    """The MLflow run status and ``ferablate.failure`` tag (None: no tag) of an outcome."""
+    try:
+        return _ENDINGS[outcome]
+    except KeyError:
+        raise ValueError(f"a trial run cannot end as '{outcome}'") from None
+
+
+def outcome_for_failure_tag(tag: str) -> TrialOutcome:
+    """The outcome a ``ferablate.failure`` tag (or an outcome's own name) stands for."""
+    if tag in _TAGGED:
+        return _TAGGED[tag]
+    try:
+        return TrialOutcome(tag)
+    except ValueError:
+        raise ValueError(f"unknown failure '{tag}' (known: {', '.join(_TAGGED)})") from None
+
+
+def outcome_of_run(status: str, failure: str) -> TrialOutcome | None:
+    """How a stored run ended, from its MLflow status and failure tag; None while it runs."""
+    if status == "FINISHED":
+        return TrialOutcome.FINISHED
+    if status in ("RUNNING", "SCHEDULED"):
+        return None
+    if failure in _TAGGED:
+        return _TAGGED[failure]
+    return TrialOutcome.KILLED if status == "KILLED" else TrialOutcome.FAILED
+
+
+def now_ms() -> int:
+    """MLflow's timestamps: milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def search_runs(
+    client: MlflowClient,
+    experiment_ids: list[str],
+    filter_string: str,
+    max_results: int | None = 5000,
+) -> list[Run]:
+    """Runs matching an MLflow filter, newest first, page after page (all with None)."""
+    runs: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            experiment_ids,
+            filter_string=filter_string,
+            max_results=1000 if max_results is None else min(max_results, 1000),
+            order_by=["attributes.start_time DESC"],
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token or (max_results is not None and len(runs) >= max_results):
+            return runs
 
 
 def resolve_tracking_uri(explicit: str | None = None) -> str:

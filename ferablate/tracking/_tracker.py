@@ -10,40 +10,39 @@ import json
 import os
 import socket
 import tempfile
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from ferablate import __version__
 from ferablate._errors import TrackingError
 from ferablate._logging import get_logger
+from ferablate._outcome import TrialEnding, TrialOutcome, outcome_of
 from ferablate.config import Trial, TrialConfig, flatten_config
 from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo, TrialResult, epoch_mean
-from ferablate.tracking._store import TAG, git_commit, open_experiment, resolve_tracking_uri
+from ferablate.tracking._artifacts import write_final_artifacts, write_trial_artifacts
+from ferablate.tracking._runs import StoredRun
+from ferablate.tracking._store import (
+    TAG,
+    git_commit,
+    mlflow_ending,
+    now_ms,
+    open_experiment,
+    outcome_for_failure_tag,
+    resolve_tracking_uri,
+    search_runs,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-__all__ = ["TrialRun", "TrialTracker", "config_from_run"]
+__all__ = ["TrialRun", "TrialTracker"]
 
 _log = get_logger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def config_from_run(run: Run) -> TrialConfig:
-    """The resolved config a run was trained with (from its ``ferablate.config`` tag)."""
-    raw = run.data.tags.get(TAG.CONFIG)
-    if raw is None:
-        raise TrackingError(f"run {run.info.run_id} has no {TAG.CONFIG} tag; was it made by ferablate?")
-    return TrialConfig.model_validate_json(raw)
 
 
 class TrialTracker:
@@ -59,26 +58,13 @@ class TrialTracker:
 
     def search(self, filter_string: str, max_results: int = 5000) -> list[Run]:
         """Runs of this experiment matching an MLflow filter, newest first."""
-        runs: list[Run] = []
-        token: str | None = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=filter_string,
-                max_results=min(max_results, 1000),
-                order_by=["attributes.start_time DESC"],
-                page_token=token,
-            )
-            runs.extend(page)
-            token = page.token
-            if not token or len(runs) >= max_results:
-                return runs
+        return search_runs(self.client, [self.experiment_id], filter_string, max_results)
 
-    def finished_trials(self) -> dict[str, Run]:
+    def finished_trials(self) -> dict[str, StoredRun]:
         """config hash -> newest FINISHED trial run (what a re-run skips)."""
-        finished: dict[str, Run] = {}
+        finished: dict[str, StoredRun] = {}
         for run in self.search(f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'FINISHED'"):
-            finished.setdefault(run.data.tags.get(TAG.CONFIG_HASH, ""), run)
+            finished.setdefault(run.data.tags.get(TAG.CONFIG_HASH, ""), StoredRun.from_mlflow(run))
         return finished
 
     def close_stale_runs(self) -> int:
@@ -89,13 +75,29 @@ class TrialTracker:
             tags = run.data.tags
             if tags.get(TAG.HOST) != host or _pid_alive(int(tags.get(TAG.PID, "0") or 0)):
                 continue
-            self.client.set_tag(run.info.run_id, TAG.FAILURE, "killed")
-            self.client.set_tag(run.info.run_id, TAG.FAILURE_REASON, "process ended mid-trial")
-            for child in self.search(f"tags.`{TAG.PARENT}` = '{run.info.run_id}'"):
-                self.client.set_terminated(child.info.run_id, status="KILLED")
-            self.client.set_terminated(run.info.run_id, status="KILLED")
+            self._kill(run.info.run_id, "process ended mid-trial")
             closed += 1
         return closed
+
+    def close_study_trial_runs(self, study: str, number: int, reason: str) -> int:
+        """Mark the RUNNING runs of Optuna trial ``number`` of ``study`` as KILLED; how many."""
+        runs = self.search(
+            f"tags.`{TAG.STUDY}` = '{study}' and tags.`{TAG.OPTUNA_TRIAL}` = '{number}'"
+            " and attributes.status = 'RUNNING'"
+        )
+        for run in runs:
+            self._kill(run.info.run_id, reason)
+        return len(runs)
+
+    def _kill(self, run_id: str, reason: str) -> None:
+        """End a trial run a dead process left RUNNING (and its RUNNING folds) as KILLED."""
+        status, failure = mlflow_ending(TrialOutcome.KILLED)
+        self.client.set_tag(run_id, TAG.FAILURE, str(failure))
+        self.client.set_tag(run_id, TAG.FAILURE_REASON, reason)
+        for child in self.search(f"tags.`{TAG.PARENT}` = '{run_id}'"):
+            if child.info.status == "RUNNING":
+                self.client.set_terminated(child.info.run_id, status=status)
+        self.client.set_terminated(run_id, status=status)
 
     def start(self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None) -> TrialRun:
         """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, hash)."""
@@ -173,7 +175,11 @@ class _FoldRun:
 
 
 class TrialRun(TrialCallback):
-    """The MLflow side of one running trial; pass it to ``run_trial`` as a callback."""
+    """The MLflow side of one running trial; pass it to ``run_trial`` as a callback.
+
+    Every way a trial ends goes through :meth:`end` (or :meth:`end_from` for an exception),
+    which maps the :class:`~ferablate.TrialOutcome` to the run status and failure tags.
+    """
 
     def __init__(self, tracker: TrialTracker, run_id: str, name: str) -> None:
         self.tracker = tracker
@@ -197,67 +203,72 @@ class TrialRun(TrialCallback):
             self._fold_runs.append(_FoldRun(fold, run.info.run_id))
 
     def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
-        from mlflow.entities import Metric
-
-        stamp = _now_ms()
+        stamp = now_ms()
         for entry in metrics:
-            values = [Metric(k, v, stamp, epoch) for k, v in entry.scores().items()]
-            self.client.log_batch(self._fold_runs[entry.fold].run_id, metrics=values, synchronous=True)
-        means = [Metric(k, v, stamp, epoch) for k, v in epoch_mean(metrics).items()]
-        self.client.log_batch(self.run_id, metrics=means, synchronous=True)
+            _log_metrics(self.client, self._fold_runs[entry.fold].run_id, entry.scores(), epoch, stamp)
+        _log_metrics(self.client, self.run_id, epoch_mean(metrics), epoch, stamp)
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log metric values of the trial's run at ``step`` (the epoch), in batches."""
+        _log_metrics(self.client, self.run_id, metrics, step, now_ms())
+
+    def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def log_result_artifacts(self, result: TrialResult) -> None:
+        """Fold weights (state dicts), validation predictions and the config, in one upload."""
+        self._upload(lambda root: write_trial_artifacts(root, result))
+
+    def log_final_artifacts(
+        self,
+        result: TrialResult,
+        metrics: Mapping[str, float],
+        usage: np.ndarray,
+        write_confusion: Callable[[Path], None] | None = None,
+    ) -> None:
+        """A final run's weights, test predictions, history, scores and confusion matrices."""
+        self._upload(lambda root: write_final_artifacts(root, result, metrics, usage, write_confusion))
+
+    def _upload(self, write: Callable[[Path], None]) -> None:
+        with tempfile.TemporaryDirectory(prefix="ferablate-") as tmp:
+            write(Path(tmp))
+            self.client.log_artifacts(self.run_id, tmp)
 
     # -- ending ---------------------------------------------------------------------------------
 
     def finish(self, result: TrialResult) -> None:
         """Log summary metrics and artifacts, then mark the trial and its folds FINISHED."""
-        from mlflow.entities import Metric
-
-        stamp = _now_ms()
         summary = {
             **result.summary(),
             "train_seconds": result.seconds,
             "faces_per_second": result.faces_per_second,
             "best_fold": float(result.best_fold),
         }
-        self.client.log_batch(
-            self.run_id,
-            metrics=[Metric(k, v, stamp, len(result.folds[0].history)) for k, v in summary.items()],
-            synchronous=True,
-        )
+        self.log_metrics(summary, step=len(result.folds[0].history))
         self.log_result_artifacts(result)
-        self._end("FINISHED")
+        self.end(TrialOutcome.FINISHED)
 
-    def log_result_artifacts(self, result: TrialResult) -> None:
-        """Fold weights (state dicts), validation predictions and the config, in one upload."""
-        with tempfile.TemporaryDirectory(prefix="ferablate-") as tmp:
-            root = Path(tmp)
-            (root / "weights").mkdir()
-            for fold in result.folds:
-                torch.save(fold.state_dict, root / "weights" / f"fold-{fold.fold}.pt")
-            predictions = {
-                f"fold-{fold.fold}": {
-                    "val_indices": fold.val_indices.tolist(),
-                    "labels": fold.val_labels.tolist(),
-                    "predictions": fold.val_predictions.tolist(),
-                }
-                for fold in result.folds
-            }
-            (root / "predictions.json").write_text(json.dumps(predictions))
-            history = [[m.__dict__ for m in fold.history] for fold in result.folds]
-            (root / "history.json").write_text(json.dumps(history))
-            (root / "config.json").write_text(result.config.model_dump_json(indent=2))
-            self.client.log_artifacts(self.run_id, str(root))
-
-    def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
-
-    def fail(self, kind: str, reason: str, status: str = "FAILED") -> None:
-        """End the trial (and its folds) as ``status`` with ``kind``/``reason`` tags."""
+    def end(self, outcome: TrialOutcome, reason: str = "") -> None:
+        """End the trial (and its folds) as ``outcome``: its MLflow status and failure tags."""
         if self._ended:
             return
-        self.client.set_tag(self.run_id, TAG.FAILURE, kind)
-        self.client.set_tag(self.run_id, TAG.FAILURE_REASON, reason[:5000])
+        status, failure = mlflow_ending(outcome)
+        if failure is not None:
+            self.client.set_tag(self.run_id, TAG.FAILURE, failure)
+            self.client.set_tag(self.run_id, TAG.FAILURE_REASON, reason[:5000])
         self._end(status)
+
+    def end_from(self, exc: BaseException) -> TrialEnding:
+        """End the trial as the exception that stopped it says (see ``outcome_of``)."""
+        ending = outcome_of(exc)
+        self.end(ending.outcome, f"{ending.reason}\n{ending.detail}" if ending.detail else ending.reason)
+        return ending
+
+    def fail(self, kind: str, reason: str) -> None:
+        """End the trial as failure ``kind`` (a ``ferablate.failure`` tag: oom, error, ...)."""
+        self.end(outcome_for_failure_tag(kind), reason)
 
     def _end(self, status: str) -> None:
         try:
@@ -269,6 +280,12 @@ class TrialRun(TrialCallback):
         finally:
             self._ended = True
 
-    def set_tags(self, tags: Iterable[tuple[str, str]]) -> None:
-        for key, value in tags:
-            self.client.set_tag(self.run_id, key, value)
+
+def _log_metrics(
+    client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int, stamp: int
+) -> None:
+    from mlflow.entities import Metric
+
+    batch = [Metric(key, value, stamp, step) for key, value in metrics.items()]
+    for start in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=batch[start : start + 1000], synchronous=True)

@@ -15,7 +15,7 @@ from ferablate.viz._network import (
     weights_figure,
 )
 from ferablate.viz._occlusion import occlusion_figure, occlusion_maps
-from ferablate.viz._runs import inputs_from_run
+from ferablate.viz._runs import draw_run_figures, inputs_from_run
 from ferablate.viz._style import COLUMN_WIDTH, DPI, PAGE_WIDTH, figure_style, save_png
 from ferablate.viz._trial import (
     FIGURE_NAMES,
@@ -39,6 +39,7 @@ __all__ = [
     "augmentation_figure",
     "confusion_figure",
     "default_activation_layer",
+    "draw_run_figures",
     "feature_maps",
     "figure_hook",
     "figure_style",

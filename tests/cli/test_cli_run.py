@@ -90,7 +90,7 @@ def test_results_table_keeps_every_column_in_80_columns(monkeypatch: pytest.Monk
 
     from ferablate.cli import _run
     from ferablate.config import Trial, resolve_preset, validate_trial
-    from ferablate.runner import TrialOutcome
+    from ferablate.runner import TrialReport as TrialOutcome
 
     config = validate_trial(resolve_preset({"model": {"preset": "report-model1"}}, "t"), "t")
     name = "report-model1-no-max-pool-after-layer-five-dilation-two"

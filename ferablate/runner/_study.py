@@ -1,0 +1,249 @@
+"""Sweeps and searches on a shared Optuna storage: open the study, queue, work until done.
+
+``ferablate run --storage``, ``ferablate optuna`` and ``ferablate worker`` are these three
+functions; any number of processes on any machines may work on one study at once. Progress
+goes to a :class:`StudyObserver` (a :class:`SweepObserver` with two more hooks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ferablate._errors import ConfigError
+from ferablate.config import Sweep, Trial, expand_sweep, resolve_trial
+from ferablate.engine import TrialCallback
+from ferablate.runner._sweep import (
+    DataCache,
+    QuietObserver,
+    SweepObserver,
+    TrialReport,
+    execute_trial,
+    with_figures,
+)
+from ferablate.search import (
+    ATTR,
+    DEFAULT_MAX_PARAMETERS,
+    DEFAULT_STORAGE,
+    PrunerKind,
+    SamplerKind,
+    StaleTrialHandler,
+    StudySpec,
+    WorkedTrial,
+    best_trial,
+    enqueue_base_trial,
+    enqueue_trials,
+    open_storage,
+    open_study,
+    set_target_trials,
+    work,
+)
+from ferablate.tracking import TAG, TrialTracker
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "BestTrial",
+    "StudyObserver",
+    "StudyReady",
+    "StudyReport",
+    "run_search",
+    "run_sweep_on_storage",
+    "work_on_study",
+]
+
+
+@dataclass(frozen=True)
+class StudyReady:
+    """A study opened (and filled) before this process starts working on it."""
+
+    study: str
+    queued: tuple[str, ...] | None = None  # grid: sweep trials queued now (None: no sweep queued)
+    skipped: tuple[str, ...] = ()  # grid: sweep trials already finished, queued or running
+    base_queued: bool = False  # search: the base config is queued as trial 0
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    number: int
+    name: str
+    value: float  # mean val accuracy over folds
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """What this process did on a study, and where the study stands now."""
+
+    study: str
+    worked: list[WorkedTrial]  # the trials this process ran, in order
+    seconds: float
+    totals: dict[str, int] = field(default_factory=dict)  # Optuna state -> trials, whole study
+    best: BestTrial | None = None  # the study's best trial (one rule: search.best_trial)
+
+
+class StudyObserver(SweepObserver, Protocol):
+    """Progress hooks for study work: a sweep observer that also hears about the study."""
+
+    def on_study_ready(self, ready: StudyReady) -> None:
+        """Called once the study is open and filled, before the first trial."""
+
+    def on_worked(self, worked: WorkedTrial) -> None:
+        """Called after each trial this process ran, with what Optuna was told."""
+
+
+def work_on_study(
+    storage_url: str,
+    study_name: str,
+    *,
+    spec: StudySpec | None = None,
+    prepare: Callable[[optuna.Study, StudySpec], StudyReady] | None = None,
+    tracking_uri: str | None = None,
+    max_trials: int | None = None,
+    timeout: float | None = None,
+    heartbeat: int = 10,
+    grace: int | None = None,
+    seed: int | None = None,
+    figures: bool = True,
+    observer: StudyObserver | None = None,
+) -> StudyReport:
+    """Open (or create, with ``spec``) the study, run ``prepare``, then work until done.
+
+    Trials of grid studies log the report's figures like ``ferablate run`` (unless not
+    ``figures``); search trials do not (figures of 50 samples are rarely looked at).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    observer = observer or QuietObserver()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the observer reports each trial
+    started = time.monotonic()
+    storage = open_storage(
+        storage_url,
+        heartbeat_interval=heartbeat,
+        grace_period=grace,
+        stale_handler=StaleTrialHandler(tracking_uri),
+    )
+    study, held = open_study(storage, study_name, spec, seed=seed)
+    observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
+    tracker = TrialTracker(held.experiment, tracking_uri)
+    data = DataCache()
+    on_result = with_figures() if figures and held.kind == "grid" else None
+    position = 0
+
+    def execute(trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]) -> TrialReport:
+        nonlocal position
+        position += 1
+        total = max(position, len(study.get_trials(deepcopy=False)))
+        bar = observer.on_trial_start(trial, position, total)
+        report = execute_trial(
+            trial,
+            tracker,
+            data,
+            [*callbacks, *([bar] if bar else [])],
+            extra_tags={TAG.SWEEP: held.experiment, **extra_tags},
+            on_result=on_result,
+        )
+        observer.on_trial_end(report, position, total)
+        return report
+
+    worked = work(
+        study, storage, held, execute, max_trials=max_trials, timeout=timeout, on_trial=observer.on_worked
+    )
+    trials = study.get_trials(deepcopy=False)
+    states = [trial.state for trial in trials]
+    totals = {state.name: states.count(state) for state in TrialState if state in states}
+    top = best_trial(trials)
+    best = None
+    if top is not None and top.value is not None:
+        best = BestTrial(top.number, str(top.user_attrs.get(ATTR.TRIAL, "")), top.value)
+    return StudyReport(study_name, worked, time.monotonic() - started, totals, best)
+
+
+def run_sweep_on_storage(
+    sweep: Sweep,
+    overrides: Mapping[str, Any] | None,
+    storage_url: str,
+    study_name: str | None = None,
+    *,
+    rerun: bool = False,
+    tracking_uri: str | None = None,
+    heartbeat: int = 10,
+    grace: int | None = None,
+    figures: bool = True,
+    observer: StudyObserver | None = None,
+) -> StudyReport:
+    """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
+    any ``ferablate worker`` on the same study helps."""
+    trials = expand_sweep(sweep, overrides)
+
+    def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
+        finished = set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
+        queued, skipped = enqueue_trials(study, trials, finished, rerun=rerun)
+        return StudyReady(study.study_name, tuple(queued), tuple(skipped))
+
+    return work_on_study(
+        storage_url,
+        study_name or sweep.name,
+        spec=StudySpec(kind="grid", experiment=sweep.name),
+        prepare=prepare,
+        tracking_uri=tracking_uri,
+        heartbeat=heartbeat,
+        grace=grace,
+        figures=figures,
+        observer=observer,
+    )
+
+
+def run_search(
+    sweep: Sweep,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    trials: int,
+    storage_url: str | None = None,
+    study_name: str | None = None,
+    sampler: SamplerKind = SamplerKind.tpe,
+    pruner: PrunerKind = PrunerKind.median,
+    max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    timeout: float | None = None,
+    seed: int | None = None,
+    tracking_uri: str | None = None,
+    heartbeat: int = 10,
+    grace: int | None = None,
+    observer: StudyObserver | None = None,
+) -> StudyReport:
+    """Add ``trials`` Optuna trials over the sweep's ``search:`` space to its study and run
+    them (a new study starts with the base config); resumable, and workers may join."""
+    name = study_name or sweep.name
+    if not sweep.search:
+        raise ConfigError(f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}")
+    base = resolve_trial(sweep.base, [("--set", dict(overrides))] if overrides else [])
+    spec = StudySpec(
+        kind="search",
+        experiment=name,
+        base=base.model_dump(mode="json"),
+        dims=sweep.search,
+        sampler=sampler,
+        pruner=pruner,
+        max_parameters=max_parameters,
+    )
+
+    def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
+        set_target_trials(study, trials)
+        base_queued = enqueue_base_trial(study, held)  # one of the `trials`: the target is set first
+        return StudyReady(study.study_name, base_queued=base_queued)
+
+    return work_on_study(
+        storage_url or DEFAULT_STORAGE,
+        name,
+        spec=spec,
+        prepare=prepare,
+        tracking_uri=tracking_uri,
+        timeout=timeout,
+        heartbeat=heartbeat,
+        grace=grace,
+        seed=seed,
+        observer=observer,
+    )
