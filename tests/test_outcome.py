@@ -19,7 +19,11 @@ from ferablate.tracking import mlflow_ending, outcome_for_failure_tag, outcome_o
 @pytest.mark.parametrize(
     ("exc", "outcome", "reason"),
     [
-        (DivergedError("loss is nan", fold="r1-f2", epoch=3), TrialOutcome.DIVERGED, "diverged (fold r1-f2, epoch 3): loss is nan"),
+        (
+            DivergedError("loss is nan", fold="r1-f2", epoch=3),
+            TrialOutcome.DIVERGED,
+            "diverged (fold r1-f2, epoch 3): loss is nan",
+        ),
         (OutOfMemoryError("CUDA out of memory"), TrialOutcome.OOM, "CUDA out of memory"),
         (ConfigError("train.folds: too many"), TrialOutcome.FAILED, "train.folds: too many"),
         (optuna.TrialPruned("after epoch 2"), TrialOutcome.PRUNED, "TrialPruned: after epoch 2"),
@@ -28,7 +32,9 @@ from ferablate.tracking import mlflow_ending, outcome_for_failure_tag, outcome_o
         (ValueError("boom"), TrialOutcome.FAILED, "ValueError: boom"),
     ],
 )
-def test_outcome_of_classifies_each_ending(exc: BaseException, outcome: TrialOutcome, reason: str) -> None:
+def test_outcome_of_classifies_each_ending(
+    exc: BaseException, outcome: TrialOutcome, reason: str
+) -> None:
     ending = outcome_of(exc)
     assert (ending.outcome, ending.reason) == (outcome, reason)
     unexpected = isinstance(exc, ValueError) and not isinstance(exc, ConfigError)
@@ -36,7 +42,7 @@ def test_outcome_of_classifies_each_ending(exc: BaseException, outcome: TrialOut
 
 
 def test_pruning_is_recognised_by_type_not_by_name() -> None:
-    class TrialPruned(Exception):  # same name, not Optuna's
+    class TrialPruned(Exception):  # noqa: N818  (same name as Optuna's, another class)
         pass
 
     assert outcome_of(TrialPruned("x")).outcome is TrialOutcome.FAILED
@@ -57,7 +63,9 @@ def test_each_outcome_maps_once_to_mlflow_and_optuna_and_reads_back() -> None:
         assert outcome_of_run(status, failure or "") is outcome
     assert outcome_of_run("RUNNING", "") is None
     assert outcome_for_failure_tag("error") is TrialOutcome.FAILED
-    assert [optuna_state(o) for o in (TrialOutcome.DIVERGED, TrialOutcome.OOM, TrialOutcome.FAILED)] == [fail] * 3
+    assert [
+        optuna_state(o) for o in (TrialOutcome.DIVERGED, TrialOutcome.OOM, TrialOutcome.FAILED)
+    ] == [fail] * 3
     assert optuna_state(TrialOutcome.FINISHED) == optuna.trial.TrialState.COMPLETE
     assert optuna_state(TrialOutcome.REJECTED) == optuna.trial.TrialState.PRUNED
     assert optuna_state(TrialOutcome.LOST) is None

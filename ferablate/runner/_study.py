@@ -133,7 +133,9 @@ def work_on_study(
     on_result = with_figures() if figures and held.kind == "grid" else None
     position = 0
 
-    def execute(trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]) -> TrialReport:
+    def execute(
+        trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]
+    ) -> TrialReport:
         nonlocal position
         position += 1
         total = max(position, len(study.get_trials(deepcopy=False)))
@@ -150,7 +152,13 @@ def work_on_study(
         return report
 
     worked = work(
-        study, storage, held, execute, max_trials=max_trials, timeout=timeout, on_trial=observer.on_worked
+        study,
+        storage,
+        held,
+        execute,
+        max_trials=max_trials,
+        timeout=timeout,
+        on_trial=observer.on_worked,
     )
     trials = study.get_trials(deepcopy=False)
     states = [trial.state for trial in trials]
@@ -180,7 +188,9 @@ def run_sweep_on_storage(
     trials = expand_sweep(sweep, overrides)
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        finished = set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
+        finished = (
+            set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
+        )
         queued, skipped = enqueue_trials(study, trials, finished, rerun=rerun)
         return StudyReady(study.study_name, tuple(queued), tuple(skipped))
 
@@ -218,7 +228,9 @@ def run_search(
     them (a new study starts with the base config); resumable, and workers may join."""
     name = study_name or sweep.name
     if not sweep.search:
-        raise ConfigError(f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}")
+        raise ConfigError(
+            f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}"
+        )
     base = resolve_trial(sweep.base, [("--set", dict(overrides))] if overrides else [])
     spec = StudySpec(
         kind="search",
@@ -232,7 +244,9 @@ def run_search(
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
         set_target_trials(study, trials)
-        base_queued = enqueue_base_trial(study, held)  # one of the `trials`: the target is set first
+        base_queued = enqueue_base_trial(
+            study, held
+        )  # one of the `trials`: the target is set first
         return StudyReady(study.study_name, base_queued=base_queued)
 
     return work_on_study(

@@ -115,7 +115,9 @@ class StoredPredictions:
 
     labels: np.ndarray  # (N,) true class
     predictions: np.ndarray  # (N,) predicted class, last epoch
-    val_indices: np.ndarray | None = None  # trial: indices into the Training split (or balanced pool)
+    val_indices: np.ndarray | None = (
+        None  # trial: indices into the Training split (or balanced pool)
+    )
     usage: np.ndarray | None = None  # final: each test face's split, in split() order
 
 
@@ -130,9 +132,7 @@ class RunArtifacts:
     state_dict: dict[str, torch.Tensor]  # weights of the best fold (final: the final model)
 
 
-def read_run_artifacts(
-    download: Callable[[str, str], str], run_id: str, role: str
-) -> RunArtifacts:
+def read_run_artifacts(download: Callable[[str, str], str], run_id: str, role: str) -> RunArtifacts:
     """Read a run's artifacts through ``download(artifact_path, local_dir) -> local path``."""
     import torch
 

@@ -85,7 +85,9 @@ class StoredTrial(StoredRun):
 
     @classmethod
     def from_runs(cls, run: Run, folds: list[Run]) -> StoredTrial:
-        return cls(**_fields(run), fold_metrics={_fold_name(f): dict(f.data.metrics) for f in folds})
+        return cls(
+            **_fields(run), fold_metrics={_fold_name(f): dict(f.data.metrics) for f in folds}
+        )
 
 
 def _fields(run: Run) -> dict[str, Any]:
@@ -95,7 +97,10 @@ def _fields(run: Run) -> dict[str, Any]:
     return {
         "run_id": run.info.run_id,
         "experiment_id": str(run.info.experiment_id),
-        "name": tags.get(TAG.TRIAL) or tags.get(TAG.VARIANT) or run.info.run_name or run.info.run_id,
+        "name": tags.get(TAG.TRIAL)
+        or tags.get(TAG.VARIANT)
+        or run.info.run_name
+        or run.info.run_id,
         "variant": tags.get(TAG.VARIANT, ""),
         "index": int(index) if index.isdigit() else None,
         "role": tags.get(TAG.ROLE, "trial"),
@@ -123,7 +128,9 @@ def _fold_name(run: Run) -> str:
 class RunStore:
     """Read-only access to the runs of an MLflow store (``--tracking-uri``, else the default)."""
 
-    def __init__(self, tracking_uri: str | None = None, *, client: MlflowClient | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str | None = None, *, client: MlflowClient | None = None
+    ) -> None:
         if client is None:
             from mlflow import MlflowClient
 
@@ -236,5 +243,7 @@ class RunStore:
         experiment_id = self.experiment_id(experiment)
         if experiment_id is None:
             return []
-        where = " and ".join(part for part in (_TRIALS, _FINISHED if finished else "", extra) if part)
+        where = " and ".join(
+            part for part in (_TRIALS, _FINISHED if finished else "", extra) if part
+        )
         return search_runs(self._client, [experiment_id], where, max_results)

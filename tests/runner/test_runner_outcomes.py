@@ -34,13 +34,21 @@ def test_a_diverged_trial_ends_failed_tagged_diverged_and_the_sweep_goes_on(
 
     monkeypatch.setattr(sweep_module, "run_trial", diverging)
     sweep = parse_sweep(
-        {"name": "nan", "base": TINY, "variants": [{"name": "bad", "set": {"train.lr": 0.5}}, {"name": "fine"}]}
+        {
+            "name": "nan",
+            "base": TINY,
+            "variants": [{"name": "bad", "set": {"train.lr": 0.5}}, {"name": "fine"}],
+        }
     )
     bad, fine = run_sweep(sweep, figures=False)
     assert (bad.status, fine.status) == (TrialOutcome.DIVERGED, TrialOutcome.FINISHED)
     assert bad.run_id is not None
     stored = RunStore().get_run(bad.run_id)
-    assert (stored.status, stored.failure, stored.outcome) == ("FAILED", "diverged", TrialOutcome.DIVERGED)
+    assert (stored.status, stored.failure, stored.outcome) == (
+        "FAILED",
+        "diverged",
+        TrialOutcome.DIVERGED,
+    )
     assert "fold f1" in stored.failure_reason and "epoch 2" in stored.failure_reason
     again = run_sweep(sweep, figures=False)  # a diverged trial is no result to skip
     assert [o.status for o in again] == ["diverged", "skipped"]
@@ -63,13 +71,19 @@ def test_ctrl_c_in_a_final_run_ends_it_killed_with_a_reason() -> None:
 
 def test_a_storage_backed_sweep_runs_from_the_library(tmp_path: Path) -> None:
     sweep = parse_sweep(
-        {"name": "lib-grid", "base": TINY, "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}]}
+        {
+            "name": "lib-grid",
+            "base": TINY,
+            "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}],
+        }
     )
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     report = run_sweep_on_storage(sweep, None, storage, figures=False)
     assert sorted(w.name for w in report.worked) == ["a", "b"]
     assert [w.outcome for w in report.worked] == [TrialOutcome.FINISHED] * 2
     assert report.totals == {"COMPLETE": 2}
-    assert report.best is not None and report.best.value == max(w.value or 0.0 for w in report.worked)
+    assert report.best is not None and report.best.value == max(
+        w.value or 0.0 for w in report.worked
+    )
     again = run_sweep_on_storage(sweep, None, storage, figures=False)  # all finished: nothing to do
     assert again.worked == [] and again.totals == {"COMPLETE": 2}

@@ -27,9 +27,13 @@ def test_diverged_is_told_fail_pruned_pruned_and_ctrl_c_fails_and_stops(tmp_path
     study, spec = open_study(storage, "told", StudySpec(kind="grid", experiment="told"))
     enqueue_trials(study, expand_sweep(sweep))
 
-    def execute(trial: Trial, callbacks: Sequence[TrialCallback], tags: Mapping[str, str]) -> TrialReport:
+    def execute(
+        trial: Trial, callbacks: Sequence[TrialCallback], tags: Mapping[str, str]
+    ) -> TrialReport:
         if trial.name == "nan":
-            return TrialReport(trial, TrialOutcome.DIVERGED, message="diverged (fold 0, epoch 1): nan")
+            return TrialReport(
+                trial, TrialOutcome.DIVERGED, message="diverged (fold 0, epoch 1): nan"
+            )
         if trial.name == "pruned":
             raise optuna.TrialPruned("after epoch 1")
         if trial.name == "ctrl-c":
@@ -37,7 +41,11 @@ def test_diverged_is_told_fail_pruned_pruned_and_ctrl_c_fails_and_stops(tmp_path
         return TrialReport(trial, TrialOutcome.FINISHED, summary={"val_accuracy_mean": 0.5})
 
     worked = work(study, storage, spec, execute, max_trials=3)
-    assert [w.outcome for w in worked] == [TrialOutcome.DIVERGED, TrialOutcome.PRUNED, TrialOutcome.FINISHED]
+    assert [w.outcome for w in worked] == [
+        TrialOutcome.DIVERGED,
+        TrialOutcome.PRUNED,
+        TrialOutcome.FINISHED,
+    ]
     with pytest.raises(KeyboardInterrupt):
         work(study, storage, spec, execute)
     trials = study.get_trials()

@@ -21,7 +21,11 @@ FOLD_METRICS = {"val_accuracy", "val_precision", "val_recall", "train_loss", "va
 
 def test_load_trial_gives_identity_and_each_folds_last_epoch_metrics() -> None:
     sweep = parse_sweep(
-        {"name": "store", "base": TINY, "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}]}
+        {
+            "name": "store",
+            "base": TINY,
+            "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}],
+        }
     )
     first, second = run_sweep(sweep, figures=False)
     assert first.result is not None and first.run_id is not None and second.run_id is not None
@@ -30,7 +34,11 @@ def test_load_trial_gives_identity_and_each_folds_last_epoch_metrics() -> None:
     stored = store.load_trial(first.run_id)
     assert (stored.name, stored.variant, stored.config_hash) == ("a", "a", first.trial.config_hash)
     assert stored.config == first.trial.config
-    assert (stored.status, stored.outcome, stored.failure) == ("FINISHED", TrialOutcome.FINISHED, "")
+    assert (stored.status, stored.outcome, stored.failure) == (
+        "FINISHED",
+        TrialOutcome.FINISHED,
+        "",
+    )
     assert stored.data_hash.startswith("synthetic") and stored.index == 0
     assert sorted(stored.fold_metrics) == ["0", "1"]
     for fold in first.result.folds:
@@ -42,7 +50,8 @@ def test_load_trial_gives_identity_and_each_folds_last_epoch_metrics() -> None:
     every = {trial.variant: trial for trial in store.load_trials("store")}
     assert sorted(every) == ["a", "b"] and every["a"].fold_metrics == stored.fold_metrics
 
-    assert store.newest_finished("store", config_hash=first.trial.config_hash).run_id == first.run_id  # type: ignore[union-attr]
+    by_hash = store.newest_finished("store", config_hash=first.trial.config_hash)
+    assert by_hash is not None and by_hash.run_id == first.run_id
     found = store.newest_finished("store", config_hash="no-such-hash", variant="b")
     assert found is not None and found.run_id == second.run_id
     assert store.newest_finished("store", config_hash="no-such-hash") is None
