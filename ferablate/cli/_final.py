@@ -22,19 +22,13 @@ def final_trial(target: str, variant: str | None, patch: dict[str, object]) -> t
     """The trial to train and its experiment: a sweep file's variant (the sweep's
     experiment) or a preset name (experiment ``final``); ``patch`` applies last."""
     from ferablate._errors import ConfigError
-    from ferablate.config import Trial, expand_sweep, load_sweep, resolve_preset, resolve_trial
+    from ferablate.cli._resolve import sweep_trial
+    from ferablate.config import Trial, resolve_preset, resolve_trial
     from ferablate.runner import FINAL_EXPERIMENT
 
     if target.endswith((".yaml", ".yml")) or Path(target).is_file():
-        sweep = load_sweep(target)
-        trials = expand_sweep(sweep, patch)
-        if variant is None:
-            return trials[0], sweep.name
-        for trial in trials:
-            if variant in (trial.name, trial.variant):
-                return trial, sweep.name
-        names = ", ".join(dict.fromkeys(t.variant for t in trials))
-        raise ConfigError(f"{target}: no variant '{variant}' (variants: {names})")
+        sweep, trial = sweep_trial(target, variant, patch)
+        return trial, sweep.name
     if variant is not None:
         raise ConfigError("--variant goes with a sweep file, not a preset name")
     where = f"preset '{target}'"
@@ -91,6 +85,7 @@ def _print_outcome(outcome: FinalOutcome, experiment: str) -> None:
     from rich.table import Table
 
     from ferablate.config import CLASS_NAMES
+    from ferablate.tracking import FINAL_WEIGHTS
 
     keys = (
         ["test", *(split.lower() for split in outcome.splits)]
@@ -115,5 +110,5 @@ def _print_outcome(outcome: FinalOutcome, experiment: str) -> None:
         table.add_row(title, *("—" if value is None else f"{value:.3f}" for value in cells))
     console.print(table)
     console.print(
-        f"weights: runs:/{outcome.run_id}/weights/final.pt (torch.load(..., weights_only=True))"
+        f"weights: runs:/{outcome.run_id}/{FINAL_WEIGHTS} (torch.load(..., weights_only=True))"
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ferablate._errors import ConfigError
 from ferablate.config import (
     ModelConfig,
+    Sweep,
     Trial,
     TrialConfig,
     expand_sweep,
@@ -15,20 +18,27 @@ from ferablate.config import (
     validate_trial,
 )
 
-__all__ = ["model_config_for", "preset_trial", "trial_for"]
+__all__ = ["model_config_for", "preset_trial", "sweep_trial", "trial_for"]
+
+
+def sweep_trial(
+    sweep_path: str | Path, variant: str | None, overrides: Mapping[str, Any] | None = None
+) -> tuple[Sweep, Trial]:
+    """The sweep file and the trial of ``variant`` in it (default: the first), ``overrides`` applied."""
+    sweep = load_sweep(sweep_path)
+    trials = expand_sweep(sweep, overrides)
+    if variant is None:
+        return sweep, trials[0]
+    for trial in trials:
+        if variant in (trial.name, trial.variant):
+            return sweep, trial
+    names = ", ".join(dict.fromkeys(t.variant for t in trials))
+    raise ConfigError(f"{sweep_path}: no variant '{variant}' (variants: {names})")
 
 
 def trial_for(sweep_path: str | Path, variant: str | None) -> Trial:
     """The trial of ``variant`` (default: the first) in the sweep file."""
-    sweep = load_sweep(sweep_path)
-    trials = expand_sweep(sweep)
-    if variant is None:
-        return trials[0]
-    for trial in trials:
-        if variant in (trial.name, trial.variant):
-            return trial
-    names = ", ".join(dict.fromkeys(t.variant for t in trials))
-    raise ConfigError(f"{sweep_path}: no variant '{variant}' (variants: {names})")
+    return sweep_trial(sweep_path, variant)[1]
 
 
 def model_config_for(target: str, variant: str | None) -> ModelConfig:
