@@ -147,6 +147,22 @@ def test_stratified_limit_edges(synthetic: FaceData) -> None:
         stratified_limit(synthetic, 5, seed=0)
 
 
+def test_a_limit_above_the_data_warns_once_and_keeps_every_face(
+    synthetic: FaceData, caplog: pytest.LogCaptureFixture
+) -> None:
+    training = len(synthetic.split("Training")[1])
+    with caplog.at_level("WARNING", logger="ferablate"):
+        assert stratified_limit(synthetic, training, seed=0) is synthetic  # equal: nothing to say
+        assert not caplog.records
+        for _ in range(3):
+            assert stratified_limit(synthetic, 5000, seed=0) is synthetic
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == [
+        f"data.limit=5000 is more than the {training} Training faces of {synthetic.source}; "
+        f"using all {training}"
+    ]
+
+
 # --- FaceData ------------------------------------------------------------------------------
 
 
