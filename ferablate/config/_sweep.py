@@ -317,8 +317,9 @@ def parse_overrides(pairs: Iterable[str], where: str = "--set") -> dict[str, Any
             raise ConfigError(f"{where} '{pair}': expected key=value, e.g. --set train.epochs=2")
         try:
             value = load_yaml(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"{where} '{pair}': the value is not a valid YAML scalar") from None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"{where} '{pair}': the value is not valid YAML ({problem})") from None
         patch[key] = value
     return _check_patch_keys(patch, where)
 
