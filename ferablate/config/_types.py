@@ -75,7 +75,7 @@ class ConvLayerConfig(_Frozen):
 class SequentialConfig(_Frozen):
     """Model 1 family: conv blocks (conv, [batch norm], act, [max-pool], [dropout]) then dense."""
 
-    family: Literal["sequential"] = "sequential"
+    family: Literal["sequential"] = "sequential"  # model family: conv blocks, then dense layers
     preset: str | None = None  # name of the preset this config started from (informational once resolved)
     convs: tuple[ConvLayerConfig, ...] = Field(min_length=1)  # conv blocks, input side first
     dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
@@ -111,7 +111,7 @@ class InceptionBlockConfig(_Frozen):
 class InceptionConfig(_Frozen):
     """Model 2 family: stem conv, inception blocks, a 1x1 head conv, dense layers."""
 
-    family: Literal["inception"] = "inception"
+    family: Literal["inception"] = "inception"  # model family: stem conv, inception blocks, head, dense layers
     preset: str | None = None  # name of the preset this config started from
     stem_channels: PositiveInt = 8  # channels of the stem conv
     stem_kernel: OddKernel = 3  # stem kernel size ("7x7 inc" = 7)
