@@ -63,7 +63,9 @@ class _Shell(BaseModel):
 
 
 class VariantEntry(_Shell):
-    name: Name = Field(description="the variant's name, its row in every table; unique in the sweep")
+    name: Name = Field(
+        description="the variant's name, its row in every table; unique in the sweep"
+    )
     patch: dict[DottedKey, Any] | None = Field(
         default=None, alias="set", description="dotted.key: value pairs set over base"
     )
@@ -156,14 +158,22 @@ def _problem(error: ErrorDetails, raw: dict[str, Any], source: str) -> Problem:
         hint = did_you_mean(rest[-1], _field_names(cls))
         return Problem(f"{head}: unknown {scope} '{rest[-1]}'{hint}", unknown_key=True)
     if kind == "missing":
-        description = cls.model_fields[rest[-1]].description if rest[-1] in cls.model_fields else None
-        return Problem(f"{head}: '{rest[-1]}' is required" + (f" ({description})" if description else ""))
-    message = "must not be empty" if kind == "too_short" else message.replace("Input should", "should")
+        description = (
+            cls.model_fields[rest[-1]].description if rest[-1] in cls.model_fields else None
+        )
+        return Problem(
+            f"{head}: '{rest[-1]}' is required" + (f" ({description})" if description else "")
+        )
+    message = (
+        "must not be empty" if kind == "too_short" else message.replace("Input should", "should")
+    )
     if rest and rest[-1] == "[key]":  # a mapping's key is at fault (grid/search: the entry's own)
         key = error.get("input")
         return Problem(f"{head} {message}" if len(rest) == 1 else f"{head}: key '{key}' {message}")
     if not rest:  # a validator of the whole entry: its message is a clause or a predicate
-        return Problem(f"{head} {message}" if message.startswith("needs ") else f"{head}: {message}")
+        return Problem(
+            f"{head} {message}" if message.startswith("needs ") else f"{head}: {message}"
+        )
     if kind == "value_error" and rest == ["variants"]:
         return Problem(f"{source}: {message}")  # the validator named the variant itself
     return Problem(f"{head}: '{'.'.join(rest)}' {message}")

@@ -39,7 +39,10 @@ __all__ = [
     "validate_trial",
 ]
 
-_FAMILIES: dict[str, type[BaseModel]] = {"sequential": SequentialConfig, "inception": InceptionConfig}
+_FAMILIES: dict[str, type[BaseModel]] = {
+    "sequential": SequentialConfig,
+    "inception": InceptionConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,13 @@ _POOL_FIX = "set pool: false here or on an earlier layer"
 def _pools(model: SequentialConfig | InceptionConfig) -> list[tuple[str, str]]:
     """The model's 2x2 max-pools in order, as (dotted key that adds it, how to remove it)."""
     if isinstance(model, SequentialConfig):
-        return [(f"model.convs.{i}.pool", _POOL_FIX) for i, conv in enumerate(model.convs) if conv.pool]
+        return [
+            (f"model.convs.{i}.pool", _POOL_FIX) for i, conv in enumerate(model.convs) if conv.pool
+        ]
     pools = [("model.stem_kernel", _POOL_FIX)]  # the stem always pools (48 -> 24)
-    pools += [(f"model.blocks.{i}.pool", _POOL_FIX) for i, block in enumerate(model.blocks) if block.pool]
+    pools += [
+        (f"model.blocks.{i}.pool", _POOL_FIX) for i, block in enumerate(model.blocks) if block.pool
+    ]
     if model.head_channels:
         pools.append(("model.head_channels", "set head_channels: 0 or pool: false on a block"))
     return pools

@@ -21,11 +21,17 @@ def test_committed_page_is_the_generated_one() -> None:
 
 def test_every_key_has_a_row_with_type_default_and_description() -> None:
     page = config_reference_markdown()
-    rows = {line.split(" | ")[0].strip("| `"): line for line in page.splitlines() if line.startswith("| `")}
+    rows = {
+        line.split(" | ")[0].strip("| `"): line
+        for line in page.splitlines()
+        if line.startswith("| `")
+    }
     for family in ("sequential", "inception"):
-        model = {"family": family, "convs": [{"channels": 4}]} if family == "sequential" else {
-            "family": family, "blocks": [{"branches": [2, 2, 2, 2], "out": 4}]
-        }
+        model = (
+            {"family": family, "convs": [{"channels": 4}]}
+            if family == "sequential"
+            else {"family": family, "blocks": [{"branches": [2, 2, 2, 2], "out": 4}]}
+        )
         config: TrialConfig = validate_trial({"model": model}, "t")
         for key in flatten_config(config):
             generic = ".".join("N" if part.isdigit() else part for part in key.split("."))
@@ -40,6 +46,10 @@ def test_every_key_has_a_row_with_type_default_and_description() -> None:
 
 def test_module_entry_point_prints_the_page() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ferablate.config"], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-m", "ferablate.config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert result.stdout == config_reference_markdown()

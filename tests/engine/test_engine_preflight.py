@@ -39,7 +39,9 @@ def test_a_class_smaller_than_the_folds_names_class_counts_and_fix() -> None:
 
 
 def test_report_balancing_fills_small_classes_before_the_split() -> None:
-    check_trial(_config({"balance": "report"}, folds=5), _labels(1, 1, 5))  # copies bring every class to 5 before splitting
+    check_trial(
+        _config({"balance": "report"}, folds=5), _labels(1, 1, 5)
+    )  # copies bring every class to 5 before splitting
 
 
 def test_final_training_needs_no_folds_but_some_faces() -> None:
@@ -78,7 +80,9 @@ def test_run_with_too_few_faces_for_the_folds_is_one_line_exit_2_and_no_run(tmp_
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: trial base: train.folds=5"), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: trial base: train.folds=5"), (
+        result.stderr
+    )
     assert "data.limit=10" in lines[0]
 
     from mlflow.tracking import MlflowClient
