@@ -18,8 +18,10 @@ from ferablate.config._sweep import (
     parse_sweep,
     resolve_preset,
     resolve_trial,
+    search_space_problems,
 )
 from ferablate.config._types import (
+    IMAGE_SIZE,
     NUM_CLASSES,
     ConvLayerConfig,
     DataConfig,
@@ -30,12 +32,14 @@ from ferablate.config._types import (
     TrainConfig,
     TrialConfig,
 )
-from ferablate.config._validate import known_keys, validate_trial
+from ferablate.config._validate import feature_map_problem, validate_trial
+from ferablate.config._yaml import UniqueKeyLoader, load_yaml
 
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 __all__ = [
     "CLASS_NAMES",
+    "IMAGE_SIZE",
     "MODEL_PRESETS",
     "NUM_CLASSES",
     "ConvLayerConfig",
@@ -49,18 +53,21 @@ __all__ = [
     "TrainConfig",
     "Trial",
     "TrialConfig",
+    "UniqueKeyLoader",
     "Variant",
     "apply_patch",
     "config_hash",
     "diff_configs",
     "expand_sweep",
+    "feature_map_problem",
     "flatten_config",
-    "known_keys",
     "load_sweep",
+    "load_yaml",
     "parse_overrides",
     "parse_sweep",
     "preset_model_dict",
     "resolve_preset",
     "resolve_trial",
+    "search_space_problems",
     "validate_trial",
 ]

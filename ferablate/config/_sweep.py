@@ -20,7 +20,7 @@ last variant fails before the first trial trains.
 from __future__ import annotations
 
 import copy
-import difflib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -33,8 +33,16 @@ import yaml
 
 from ferablate._errors import ConfigError
 from ferablate.config._presets import preset_model_dict
+from ferablate.config._sweepfile import SearchEntry, dotted_key, shell_problems
 from ferablate.config._types import TrialConfig
-from ferablate.config._validate import validate_trial
+from ferablate.config._validate import (
+    Problem,
+    config_error,
+    problems_of,
+    trial_problems,
+    validate_trial,
+)
+from ferablate.config._yaml import load_yaml
 
 __all__ = [
     "SearchDim",
@@ -50,6 +58,7 @@ __all__ = [
     "parse_overrides",
     "parse_sweep",
     "resolve_trial",
+    "search_space_problems",
 ]
 
 _SWEEP_KEYS = ("name", "description", "base", "variants", "grid", "search")
@@ -112,134 +121,115 @@ class Trial:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file (``yaml.safe_load``); every trial is resolved once."""
+    """Read and validate a sweep file (safe YAML, duplicate keys refused); every trial is
+    resolved once."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such sweep file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); a sweep file is YAML text"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the sweep file ({exc.strerror or exc})") from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: not valid YAML{at}: {problem}") from None
+        raise ConfigError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
     return parse_sweep(raw, source=str(path))
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character or a bad encoding
+        return f" at character {exc.position}: {exc.reason}"
+    mark = getattr(exc, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {getattr(exc, 'problem', None) or 'invalid YAML'}"
+
+
 def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
-    """Validate an already-parsed sweep mapping (see :func:`load_sweep`)."""
+    """Validate an already-parsed sweep mapping (see :func:`load_sweep`).
+
+    Every problem is reported, one line each in one ConfigError: those of the file's shell
+    and of its base config together; else those of every variant that does not resolve and
+    of the search space.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a sweep file is a mapping with keys {', '.join(_SWEEP_KEYS)}")
-    for key in raw:
-        if key not in _SWEEP_KEYS:
-            raise ConfigError(f"{source}: unknown top-level key '{key}'{_hint(key, _SWEEP_KEYS)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{source}: 'name' (the MLflow experiment) must be a non-empty string")
-    base = raw.get("base")
-    if not isinstance(base, dict):
-        raise ConfigError(f"{source}: 'base' must be a mapping with data, model and train sections")
-    base = resolve_preset(copy.deepcopy(base), f"{source}: base")
+    shell, problems = shell_problems(raw, source)
+    base: dict[str, Any] = {}
+    if isinstance(raw.get("base"), dict):
+        base, base_problems = _base_problems(raw["base"], f"{source}: base")
+        problems += base_problems
+    if shell is None or problems:
+        raise config_error(problems)
+    variants = tuple(Variant(name=entry.name, patch=dict(entry.patch or {})) for entry in shell.variants or ())
     sweep = Sweep(
-        name=name.strip(),
+        name=shell.name,
         base=base,
-        variants=_parse_variants(raw.get("variants"), source),
-        grid=_parse_grid(raw.get("grid"), source),
-        search=_parse_search(raw.get("search"), source),
+        variants=variants or (Variant(name="base"),),
+        grid=tuple((key, tuple(values)) for key, values in (shell.grid or {}).items()),
+        search=tuple(_search_dim(key, entry) for key, entry in (shell.search or {}).items()),
         source=source,
-        description=str(raw.get("description") or ""),
+        description=shell.description,
     )
-    validate_trial(copy.deepcopy(base), f"{source}: base")
-    expand_sweep(sweep)  # resolve every trial now: errors surface at load, naming the variant
+    problems = [problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)]
+    problems += search_space_problems(sweep.base, sweep.search, source)
+    if problems:
+        raise config_error(problems)
     return sweep
 
 
-def _hint(key: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f" (valid: {', '.join(valid)})"
+def _base_problems(base: dict[str, Any], where: str) -> tuple[dict[str, Any], list[Problem]]:
+    try:
+        resolved = resolve_preset(copy.deepcopy(base), where)
+    except ConfigError as exc:
+        return base, [Problem(str(exc))]
+    return resolved, trial_problems(copy.deepcopy(resolved), where)[1]
 
 
-def _parse_variants(raw: object, source: str) -> tuple[Variant, ...]:
-    if raw is None:
-        return (Variant(name="base"),)
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{source}: 'variants' must be a non-empty list of {{name, set}} entries")
-    variants: list[Variant] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(raw):
-        where = f"{source}: variants[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: each variant is a mapping with 'name' and optional 'set'")
-        for key in entry:
-            if key not in ("name", "set"):
-                raise ConfigError(f"{where}: unknown key '{key}'{_hint(key, ('name', 'set'))}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}: 'name' must be a non-empty string")
-        if name in seen:
-            raise ConfigError(f"{where}: duplicate variant name '{name}'; variant names are rows, make them unique")
-        seen.add(name)
-        patch = entry.get("set") or {}
-        if not isinstance(patch, dict):
-            raise ConfigError(f"{where} ('{name}'): 'set' must be a mapping of dotted.key: value")
-        variants.append(Variant(name=name, patch=_check_patch_keys(patch, f"{where} ('{name}')")))
-    return tuple(variants)
+def _variant_problems(sweep: Sweep, variant: Variant) -> list[Problem]:
+    """Resolve every trial of ``variant`` now: errors surface at load, naming the variant."""
+    try:
+        expand_sweep(dataclasses.replace(sweep, variants=(variant,)))
+    except ConfigError as exc:
+        return problems_of(exc)
+    return []
+
+
+def _search_dim(key: str, entry: SearchEntry) -> SearchDim:
+    if entry.choices is not None:
+        return SearchDim(key=key, choices=tuple(entry.choices))
+    return SearchDim(key=key, low=entry.low, high=entry.high, log=entry.log, step=entry.step)
+
+
+def search_space_problems(
+    base: Mapping[str, Any], dims: Sequence[SearchDim], source: str
+) -> list[Problem]:
+    """Every search key that is no config key and every choice or range end that is no valid
+    value there, checked against ``base`` (at load, before any study exists)."""
+    problems: list[Problem] = []
+    for dim in dims:
+        values = dim.choices if dim.choices is not None else (dim.low, dim.high)
+        for value in values:
+            try:
+                resolve_trial(base, [(f"{source}: search", {dim.key: value})])
+            except ConfigError as exc:
+                problems += problems_of(exc)
+                break  # one line per search key: an unknown key fails for every value alike
+    return problems
 
 
 def _check_patch_keys(patch: Mapping[Any, Any], where: str) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for key, value in patch.items():
-        if not isinstance(key, str) or not key or key.split(".")[0] not in ("data", "model", "train"):
-            raise ConfigError(
-                f"{where}: key '{key}' must be a dotted key starting with data., model. or train."
-            )
-        checked[key] = value
+        try:
+            checked[dotted_key(key)] = value
+        except ValueError as exc:
+            raise ConfigError(f"{where}: key '{key}' {exc}") from None
     return checked
-
-
-def _parse_grid(raw: object, source: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: 'grid' must be a mapping of dotted.key: [values]")
-    grid = _check_patch_keys(raw, f"{source}: grid")
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: grid key '{key}' needs a non-empty list of values")
-    return tuple((key, tuple(values)) for key, values in grid.items())
-
-
-def _parse_search(raw: object, source: str) -> tuple[SearchDim, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"{source}: 'search' must be a mapping of dotted.key: {{low, high, log}} or {{choices}}")
-    dims: list[SearchDim] = []
-    for key, spec in _check_patch_keys(raw, f"{source}: search").items():
-        where = f"{source}: search key '{key}'"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{where}: give {{low, high[, log, step]}} or {{choices: [...]}}")
-        unknown = set(spec) - {"low", "high", "log", "step", "choices"}
-        if unknown:
-            bad = sorted(unknown)[0]
-            raise ConfigError(f"{where}: unknown field '{bad}'{_hint(bad, ('low', 'high', 'log', 'step', 'choices'))}")
-        if "choices" in spec:
-            choices = spec["choices"]
-            if set(spec) != {"choices"} or not isinstance(choices, list) or not choices:
-                raise ConfigError(f"{where}: 'choices' must be a non-empty list and stand alone")
-            dims.append(SearchDim(key=key, choices=tuple(choices)))
-            continue
-        low, high = spec.get("low"), spec.get("high")
-        numbers = (int, float)
-        if not isinstance(low, numbers) or not isinstance(high, numbers) or isinstance(low, bool):
-            raise ConfigError(f"{where}: 'low' and 'high' must both be numbers")
-        if low >= high:
-            raise ConfigError(f"{where}: 'low' ({low}) must be below 'high' ({high})")
-        log = bool(spec.get("log", False))
-        if log and low <= 0:
-            raise ConfigError(f"{where}: a log range needs low > 0, got {low}")
-        dims.append(SearchDim(key=key, low=low, high=high, log=log, step=spec.get("step")))
-    return tuple(dims)
 
 
 # -- patches ---------------------------------------------------------------------------------
@@ -326,9 +316,10 @@ def parse_overrides(pairs: Iterable[str], where: str = "--set") -> dict[str, Any
         if not sep or not key:
             raise ConfigError(f"{where} '{pair}': expected key=value, e.g. --set train.epochs=2")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"{where} '{pair}': the value is not a valid YAML scalar") from None
+            value = load_yaml(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"{where} '{pair}': the value is not valid YAML ({problem})") from None
         patch[key] = value
     return _check_patch_keys(patch, where)
 

@@ -1,7 +1,8 @@
 """Frozen, validated config types: one trial = ``data`` + ``model`` + ``train``.
 
-Every field has a default and a comment saying what it is; the README's key reference is
-written from these. Unknown keys are errors (``extra="forbid"``): a typo must never silently
+Every field has a default and a comment saying what it is: those comments are the field
+descriptions of the generated reference ``docs/configuration.md`` (``python -m ferablate.config``),
+so write them for a reader of that page. Unknown keys are errors (``extra="forbid"``): a typo must never silently
 fall back to a default.
 """
 
@@ -12,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "IMAGE_SIZE",
     "NUM_CLASSES",
     "ConvLayerConfig",
     "DataConfig",
@@ -24,6 +26,7 @@ __all__ = [
 ]
 
 NUM_CLASSES = 7  # FER2013: angry disgust fear happy sad surprise neutral
+IMAGE_SIZE = 48  # FER2013 faces are 48x48 grayscale: the networks' input side
 
 
 class _Frozen(BaseModel):
@@ -32,7 +35,7 @@ class _Frozen(BaseModel):
 
 def _odd(value: int) -> int:
     if value % 2 == 0:
-        raise ValueError(f"kernel sizes must be odd so 'same' padding exists, got {value}")
+        raise ValueError("kernel sizes must be odd so 'same' padding exists")  # the value is shown by the caller
     return value
 
 
@@ -72,7 +75,7 @@ class ConvLayerConfig(_Frozen):
 class SequentialConfig(_Frozen):
     """Model 1 family: conv blocks (conv, [batch norm], act, [max-pool], [dropout]) then dense."""
 
-    family: Literal["sequential"] = "sequential"
+    family: Literal["sequential"] = "sequential"  # model family: conv blocks, then dense layers
     preset: str | None = None  # name of the preset this config started from (informational once resolved)
     convs: tuple[ConvLayerConfig, ...] = Field(min_length=1)  # conv blocks, input side first
     dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
@@ -108,7 +111,7 @@ class InceptionBlockConfig(_Frozen):
 class InceptionConfig(_Frozen):
     """Model 2 family: stem conv, inception blocks, a 1x1 head conv, dense layers."""
 
-    family: Literal["inception"] = "inception"
+    family: Literal["inception"] = "inception"  # model family: stem conv, inception blocks, head, dense layers
     preset: str | None = None  # name of the preset this config started from
     stem_channels: PositiveInt = 8  # channels of the stem conv
     stem_kernel: OddKernel = 3  # stem kernel size ("7x7 inc" = 7)

@@ -1,7 +1,9 @@
 """Turn a raw trial dict into a :class:`TrialConfig`, with errors a person can act on.
 
-Pydantic's errors are precise but long; a researcher needs one line: which file, which
-variant, which dotted key, what is wrong and the closest valid key.
+Pydantic's errors are precise but long; a researcher needs one line per problem: which file,
+which variant, which dotted key, what is wrong and the closest valid key. Every problem of a
+config is reported at once (unknown keys first), as one :class:`ConfigError` whose first line
+stands alone and whose further problems follow one per line.
 """
 
 from __future__ import annotations
@@ -9,62 +11,180 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from ferablate._errors import ConfigError
-from ferablate.config._types import InceptionConfig, SequentialConfig, TrialConfig
+from ferablate.config._types import (
+    IMAGE_SIZE,
+    InceptionConfig,
+    SequentialConfig,
+    TrialConfig,
+)
 
-__all__ = ["closest_key_hint", "known_keys", "validate_trial"]
+__all__ = [
+    "Problem",
+    "closest_key_hint",
+    "config_error",
+    "did_you_mean",
+    "feature_map_problem",
+    "model_classes",
+    "ordered_errors",
+    "problems_of",
+    "trial_problems",
+    "validate_trial",
+]
 
-_FAMILIES: dict[str, type[BaseModel]] = {"sequential": SequentialConfig, "inception": InceptionConfig}
+_FAMILIES: dict[str, type[BaseModel]] = {
+    "sequential": SequentialConfig,
+    "inception": InceptionConfig,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config, as the line that says so (file/variant/key first)."""
+
+    text: str
+    unknown_key: bool = False  # unknown keys are listed first: they explain missing ones
+
+
+class _ProblemsError(ConfigError):
+    """A ConfigError that keeps its problems, so a caller can gather several errors' lines."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(sorted(problems, key=lambda problem: not problem.unknown_key))
+        first, *rest = [problem.text for problem in self.problems]
+        if rest:
+            first += f" (1 of {len(self.problems)} problems; the others follow)"
+        super().__init__("\n".join([first, *(f"  {line}" for line in rest)]))
+
+
+def config_error(problems: Sequence[Problem]) -> ConfigError:
+    """One error for every problem (unknown keys first): the first line stands alone, each
+    other problem follows on its own line."""
+    return _ProblemsError(problems)
+
+
+def problems_of(exc: ConfigError) -> list[Problem]:
+    """The problems a ConfigError reports (one for an error raised with a plain message)."""
+    return list(exc.problems) if isinstance(exc, _ProblemsError) else [Problem(str(exc))]
 
 
 def validate_trial(raw: dict[str, Any], where: str) -> TrialConfig:
     """Validate ``raw`` as a trial config; ``where`` names the file/variant for the message."""
+    config, problems = trial_problems(raw, where)
+    if config is None:
+        raise config_error(problems)
+    return config
+
+
+def trial_problems(raw: object, where: str) -> tuple[TrialConfig | None, list[Problem]]:
+    """The validated config and no problems, or None and every problem found in ``raw``."""
     try:
-        return TrialConfig.model_validate(raw)
+        config = TrialConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_describe(exc)}") from None
+        return None, [_problem(error, where) for error in ordered_errors(exc)]
+    shape = feature_map_problem(config.model)
+    if shape is not None:
+        key, message = shape
+        return None, [Problem(f"{where}: key '{key}': {message}")]
+    return config, []
 
 
-def _describe(exc: ValidationError) -> str:
-    error = exc.errors()[0]
+def ordered_errors(exc: ValidationError) -> list[ErrorDetails]:
+    """Pydantic's errors with unknown keys first (a typo explains the "missing" that follows)."""
+    return sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+
+
+def _problem(error: ErrorDetails, where: str) -> Problem:
     loc = [part for part in error["loc"] if not _is_family_tag(part, error["loc"])]
     dotted = ".".join(str(part) for part in loc) or "(top level)"
     kind = error["type"]
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if kind == "extra_forbidden":
-        return f"unknown key '{dotted}'{closest_key_hint(error['loc'])}{more}"
+        hint = closest_key_hint(error["loc"])
+        return Problem(f"{where}: unknown key '{dotted}'{hint}", unknown_key=True)
     if kind == "missing":
-        return f"missing key '{dotted}'{more}"
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return f"'{dotted}' needs 'family: sequential|inception' or a 'preset'{more}"
+        return Problem(f"{where}: missing key '{dotted}'")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return Problem(f"{where}: '{dotted}' needs 'family: sequential|inception' or a 'preset'")
     message = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
     got = "" if isinstance(value, (dict, list, tuple)) else f" (got {value!r})"
-    return f"key '{dotted}': {message}{got}{more}"
+    return Problem(f"{where}: key '{dotted}': {message}{got}")
 
 
-def _is_family_tag(part: object, loc: tuple[object, ...]) -> bool:
+def _is_family_tag(part: object, loc: Sequence[object]) -> bool:
     # Pydantic puts the discriminator value into the location of union members.
     return part in _FAMILIES and len(loc) > 1 and loc[0] == "model" and loc[1] == part
 
 
-def _model_classes(annotation: object) -> list[type[BaseModel]]:
+# -- the feature map through the network ------------------------------------------------------
+
+_POOL_FIX = "set pool: false here or on an earlier layer"
+
+
+def _pools(model: SequentialConfig | InceptionConfig) -> list[tuple[str, str]]:
+    """The model's 2x2 max-pools in order, as (dotted key that adds it, how to remove it)."""
+    if isinstance(model, SequentialConfig):
+        return [
+            (f"model.convs.{i}.pool", _POOL_FIX) for i, conv in enumerate(model.convs) if conv.pool
+        ]
+    pools = [("model.stem_kernel", _POOL_FIX)]  # the stem always pools (48 -> 24)
+    pools += [
+        (f"model.blocks.{i}.pool", _POOL_FIX) for i, block in enumerate(model.blocks) if block.pool
+    ]
+    if model.head_channels:
+        pools.append(("model.head_channels", "set head_channels: 0 or pool: false on a block"))
+    return pools
+
+
+def feature_map_problem(model: SequentialConfig | InceptionConfig) -> tuple[str, str] | None:
+    """``(dotted key, message)`` for the first max-pool with nothing left to pool, else None.
+
+    Convolutions keep the side ('same' padding), each 2x2 max-pool halves it (floor), so the
+    shape is arithmetic: no network (and no torch) is needed to find the layer at fault.
+    """
+    side = IMAGE_SIZE
+    for key, fix in _pools(model):
+        if side < 2:
+            return key, (
+                f"the feature map is {side}x{side} before this 2x2 max-pool, too small to pool; {fix}"
+            )
+        side //= 2
+    return None
+
+
+# -- "did you mean" ----------------------------------------------------------------------------
+
+
+def did_you_mean(key: str, valid: Iterable[str], prefix: str = "") -> str:
+    """``"; did you mean 'prefix.closest'?"``, or the valid keys when none is close."""
+    valid = list(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:
+        return f"; valid keys here: {', '.join(valid)}"
+    return f"; did you mean '{prefix}{close[0]}'?"
+
+
+def model_classes(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models inside an annotation (through Annotated, unions, tuples, dicts)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     found: list[type[BaseModel]] = []
     for arg in typing.get_args(annotation):
-        found.extend(_model_classes(arg))
+        found.extend(model_classes(arg))
     if isinstance(annotation, types.UnionType):
         for arg in annotation.__args__:
-            found.extend(_model_classes(arg))
-    return found
+            found.extend(model_classes(arg))
+    return list(dict.fromkeys(found))
 
 
-def _class_at(loc: tuple[object, ...]) -> type[BaseModel] | None:
+def _class_at(loc: Sequence[object]) -> type[BaseModel] | None:
     """The config class whose fields are valid at the parent of ``loc``."""
     cls: type[BaseModel] = TrialConfig
     parts = list(loc[:-1])
@@ -77,7 +197,7 @@ def _class_at(loc: tuple[object, ...]) -> type[BaseModel] | None:
         field = cls.model_fields.get(str(part))
         if field is None:
             return None
-        candidates = _model_classes(field.annotation)
+        candidates = model_classes(field.annotation)
         if not candidates:
             return None
         if len(candidates) > 1 and index < len(parts) and parts[index] in _FAMILIES:
@@ -88,31 +208,10 @@ def _class_at(loc: tuple[object, ...]) -> type[BaseModel] | None:
     return cls
 
 
-def closest_key_hint(loc: tuple[object, ...]) -> str:
-    """``"; did you mean 'model.activation'?"`` for a mistyped key at ``loc``, or ``""``."""
+def closest_key_hint(loc: Sequence[object]) -> str:
+    """``"; did you mean 'model.activation'?"`` for a mistyped trial key at ``loc``, or ``""``."""
     cls = _class_at(loc)
     if cls is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(cls.model_fields), n=1, cutoff=0.5)
-    if not close:
-        return f"; valid keys here: {', '.join(cls.model_fields)}"
-    prefix = [str(p) for p in loc[:-1] if not _is_family_tag(p, loc)]
-    return f"; did you mean '{'.'.join([*prefix, close[0]])}'?"
-
-
-def known_keys() -> list[str]:
-    """Every dotted key a trial config accepts (list items as ``N``), for hints and docs."""
-    keys: list[str] = []
-
-    def walk(cls: type[BaseModel], prefix: str) -> None:
-        for name, field in cls.model_fields.items():
-            classes = _model_classes(field.annotation)
-            if classes:
-                is_list = typing.get_origin(field.annotation) is tuple
-                for sub in dict.fromkeys(classes):
-                    walk(sub, f"{prefix}{name}.N." if is_list else f"{prefix}{name}.")
-            else:
-                keys.append(f"{prefix}{name}")
-
-    walk(TrialConfig, "")
-    return sorted(dict.fromkeys(keys))
+    prefix = "".join(f"{part}." for part in loc[:-1] if not _is_family_tag(part, loc))
+    return did_you_mean(str(loc[-1]), cls.model_fields, prefix)

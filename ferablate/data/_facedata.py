@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ferablate._errors import DataError
-from ferablate.config import CLASS_NAMES, NUM_CLASSES
+from ferablate.config import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ALL_USAGES", "CLASS_NAMES", "IMAGE_SIZE", "TEST_USAGE", "USAGES", "FaceData"]
 
-IMAGE_SIZE = 48  # FER2013 faces are 48x48 grayscale
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")  # FER2013 CSV splits
 TEST_USAGE = "Test"  # the image-folder layout's single test/ split
 ALL_USAGES: tuple[str, ...] = (*USAGES, TEST_USAGE)

@@ -89,6 +89,10 @@ def parse_fer2013_csv(text: bytes, path: Path) -> tuple[np.ndarray, np.ndarray, 
 
     ``usage`` holds indices into USAGES. ``path`` only names the file in error messages.
     """
+    if not text.strip():
+        raise DataError(
+            f"{path}: the file is empty; expected the FER2013 CSV ({HEADER} and one row per face)"
+        )
     buf = np.frombuffer(text, dtype=np.uint8)
     bom = 3 if text[:3] == b"\xef\xbb\xbf" else 0
     newlines = np.flatnonzero(buf == _NEWLINE)

@@ -2,6 +2,8 @@
 
 This is the public image release of the same data (one file per face). Optional
 ``ROOT/publictest/`` and ``ROOT/privatetest/`` folders map to the CSV's two test splits.
+Faces of another size or colour mode are converted to 48x48 grayscale (bilinear resize), and
+one warning per decoding says how many were.
 Decoded arrays are cached, keyed by the listing (relative paths, sizes, mtimes); the data's
 identity (content hash) is the hash of the decoded faces, so a copied tree keeps it.
 """
@@ -106,22 +108,39 @@ def _list_faces(root: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
 
 def _decode_all(files: list[Path]) -> np.ndarray:
     images = np.empty((len(files), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)  # (N, 48, 48)
+    converted: list[tuple[Path, str]] = []
     with ThreadPoolExecutor(max_workers=_DECODE_THREADS) as pool:
-        for index, face in enumerate(pool.map(_decode, files)):
+        for index, (face, original) in enumerate(pool.map(_decode, files)):
             images[index] = face
+            if original is not None:
+                converted.append((files[index], original))
+    if converted:
+        path, original = converted[0]
+        _log.warning(
+            "converted %d of %d images to %dx%d grayscale (the FER2013 face format), e.g. %s (%s)",
+            len(converted),
+            len(files),
+            IMAGE_SIZE,
+            IMAGE_SIZE,
+            path,
+            original,
+        )
     return images
 
 
-def _decode(path: Path) -> np.ndarray:
-    """One face as (48, 48) uint8 grayscale, resized if the file holds another size."""
+def _decode(path: Path) -> tuple[np.ndarray, str | None]:
+    """One face as (48, 48) uint8 grayscale, and what the file held if it had to be converted
+    (e.g. ``"64x64 RGB"``; None for a 48x48 grayscale file)."""
     from PIL import Image, UnidentifiedImageError  # deferred: only this loader needs PIL
 
     try:
         with Image.open(path) as image:
+            original = f"{image.width}x{image.height} {image.mode}"
             gray = image.convert("L")
             if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
                 gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.uint8)
+            as_is = image.mode == "L" and image.size == (IMAGE_SIZE, IMAGE_SIZE)
+            return np.asarray(gray, dtype=np.uint8), None if as_is else original
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DataError(
             f"{path}: unreadable image ({error}); remove or replace the file"

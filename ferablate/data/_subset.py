@@ -7,21 +7,35 @@ import dataclasses
 import numpy as np
 
 from ferablate._errors import DataError
+from ferablate._logging import get_logger
 from ferablate.data._facedata import CLASS_NAMES, FaceData
 
 __all__ = ["stratified_limit"]
+
+_log = get_logger(__name__)
+_warned: set[tuple[str, int]] = set()  # (data, limit) already told about: say it once
 
 
 def stratified_limit(data: FaceData, limit: int, seed: int) -> FaceData:
     """Keep ``limit`` Training faces in their class proportions; the test splits stay whole.
 
-    ``limit`` at or above the Training size returns ``data`` unchanged. Faces keep their
-    original order. A limit too small to hold one face of every class is a DataError.
+    ``limit`` at or above the Training size returns ``data`` unchanged (above it, with a
+    warning, once per data set and limit). Faces keep their original order. A limit too small
+    to hold one face of every class is a DataError.
     """
     from sklearn.model_selection import train_test_split  # deferred: sklearn imports slowly
 
     training = np.flatnonzero(data.usage == "Training")
     if limit >= training.size:
+        if limit > training.size and (data.content_hash, limit) not in _warned:
+            _warned.add((data.content_hash, limit))
+            _log.warning(
+                "data.limit=%d is more than the %d Training faces of %s; using all %d",
+                limit,
+                training.size,
+                data.source,
+                training.size,
+            )
         return data
     labels = data.labels[training]
     classes, class_sizes = np.unique(labels, return_counts=True)

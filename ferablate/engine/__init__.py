@@ -6,6 +6,7 @@ from ferablate.engine._augment import AugmentConfig, augment_batch
 from ferablate.engine._device import Precision, cpu_has_fast_bf16, select_device, select_precision
 from ferablate.engine._folds import FoldPlan, balance_indices, plan_folds, report_balanced_pool
 from ferablate.engine._metrics import METRIC_NAMES, confusion, fold_metrics, mean_std
+from ferablate.engine._preflight import check_trial
 from ferablate.engine._result import (
     EpochMetrics,
     FoldResult,
@@ -36,6 +37,7 @@ __all__ = [
     "augment_batch",
     "autocast_context",
     "balance_indices",
+    "check_trial",
     "confusion",
     "cpu_has_fast_bf16",
     "epoch_mean",

@@ -24,6 +24,7 @@ from ferablate.engine import (
     EpochMetrics,
     TrialCallback,
     TrialResult,
+    check_trial,
     confusion,
     fold_metrics,
     train_final,
@@ -177,6 +178,7 @@ def run_final(
     training, evaluation = faces.split("Training"), faces.split(list(splits))
     if training[1].size == 0:
         raise DataError(f"{faces.source}: no Training faces to train the final model on")
+    check_trial(config, training[1], cross_validated=False, where=f"final {trial.name}")
     tracker = TrialTracker(experiment, tracking_uri)
     run = tracker.start_trial(
         name=f"final/{trial.name}",

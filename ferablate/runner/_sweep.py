@@ -16,7 +16,7 @@ from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 from ferablate.config import DataConfig, Sweep, Trial, expand_sweep
 from ferablate.data import FaceData, load_data
-from ferablate.engine import TrialCallback, TrialResult, run_trial
+from ferablate.engine import TrialCallback, TrialResult, check_trial, run_trial
 from ferablate.tracking import TAG, TrialRun, TrialTracker
 
 __all__ = ["DataCache", "SweepObserver", "TrialReport", "execute_trial", "run_sweep", "with_figures"]
@@ -154,6 +154,8 @@ def run_sweep(
     if closed:
         _log.warning("marked %d run(s) of ended processes as KILLED", closed)
     finished = {} if rerun else tracker.finished_trials()
+    for pending in (trial for trial in trials if trial.config_hash not in finished):  # fail before any run
+        check_trial(pending.config, data(pending.config.data).split("Training")[1], where=f"trial {pending.name}")
     outcomes: list[TrialReport] = []
     for position, trial in enumerate(trials, start=1):
         done = finished.get(trial.config_hash)

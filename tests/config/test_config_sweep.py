@@ -161,3 +161,132 @@ def test_unknown_override_key_names_closest_key(tmp_path: Path) -> None:
 def test_balance_accepts_booleans() -> None:
     sweep = parse_sweep({"name": "s", "base": {**BASE, "data": {"balance": False}}})
     assert expand_sweep(sweep)[0].config.data.balance == "none"
+
+
+def test_every_problem_is_listed_unknown_keys_first(tmp_path: Path) -> None:
+    from ferablate import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nbase: {train: {epocs: 2}}\nvarients: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    first, *rest = str(info.value).splitlines()
+    assert first == (
+        f"{path}: unknown top-level key 'varients'; did you mean 'variants'? "
+        "(1 of 3 problems; the others follow)"
+    )
+    assert [line.strip() for line in rest] == [
+        f"{path}: base: unknown key 'train.epocs'; did you mean 'train.epochs'?",
+        f"{path}: base: missing key 'model'",
+    ]
+
+
+def test_problems_of_several_variants_are_all_listed() -> None:
+    from ferablate import ConfigError
+
+    raw = {
+        "name": "s",
+        "base": BASE,
+        "variants": [
+            {"name": "ok"},
+            {"name": "odd", "set": {"model.convs.0.kernel": 4}},
+            {"name": "typo", "set": {"model.activaton": "elu"}},
+        ],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_sweep(raw, source="s.yaml")
+    lines = [line.strip() for line in str(info.value).splitlines()]
+    assert lines[0].startswith("s.yaml: variant 'typo': unknown key 'model.activaton'")
+    # one value, shown once (it used to read "got 4 (got 4)")
+    assert lines[1] == (
+        "s.yaml: variant 'odd': key 'model.convs.0.kernel': kernel sizes must be odd so 'same' "
+        "padding exists (got 4)"
+    )
+
+
+def test_shell_problems_name_variant_and_key() -> None:
+    from ferablate import ConfigError
+
+    raw = {
+        "name": "s",
+        "base": BASE,
+        "variants": [{"name": "a", "set": {"lr": 0.1}}, {"name": "b", "sett": {}}],
+        "grid": {"train.lr": 0.1},
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_sweep(raw, source="s.yaml")
+    lines = [line.strip() for line in str(info.value).splitlines()]
+    assert lines[0].startswith("s.yaml: variants[1] ('b'): unknown key 'sett'; did you mean 'set'?")
+    assert lines[1:] == [
+        "s.yaml: variants[0] ('a'): key 'lr' must be a dotted key starting with data., model. or train.",
+        "s.yaml: grid key 'train.lr' needs a non-empty list of values",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: x\nbase:\n  model: {preset: baseline-model1}\n  train: {epochs: 2}\n  train: {lr: 0.1}\n",
+            "not valid YAML at line 5, column 3: duplicate key 'train' (first given at line 4)",
+        ),
+        ("name: x\nbase: {model: {preset: baseline-model1}, model: {}}\n", "duplicate key 'model'"),
+    ],
+)
+def test_duplicate_yaml_keys_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    from ferablate import ConfigError
+
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert str(info.value).startswith(f"{path}: ") and expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_merge_keys_still_override() -> None:
+    from ferablate.config import load_yaml
+
+    assert load_yaml("a: &a {x: 1, y: 2}\nb: {<<: *a, x: 3}\n")["b"] == {"x": 3, "y": 2}
+    from ferablate import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--set 'model.dense=\{a: 1, a: 2\}'.*duplicate key 'a'"):
+        parse_overrides(["model.dense={a: 1, a: 2}"])  # the --set value parser refuses them too
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a text file (byte"),
+        (b"name: x\x00\n", "not valid YAML at character"),
+    ],
+)
+def test_binary_sweep_file_is_one_line(tmp_path: Path, content: bytes, expected: str) -> None:
+    from ferablate import ConfigError
+
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
+
+
+def test_bad_sweep_with_two_problems_prints_every_line_once_via_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nbase:\n  train: {epocs: 3}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ferablate", "run", str(bad), "--dry-run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("error: ") and "did you mean 'train.epochs'" in lines[0]
+    assert lines[1].strip().endswith("base: missing key 'model'")

@@ -148,6 +148,14 @@ def test_bad_header_names_the_expected_one(tmp_path: Path, header: str) -> None:
         load_fer2013_csv(_write(tmp_path / "header.csv", text))
 
 
+@pytest.mark.parametrize("name", ["empty.csv", "empty.csv.gz", "blank.csv"])
+def test_an_empty_file_is_one_data_error(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path / name, "\n\n" if name == "blank.csv" else "")
+    with pytest.raises(DataError, match="the file is empty") as info:
+        load_fer2013_csv(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_header_only_and_truncated_gzip_are_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no data rows"):
         load_fer2013_csv(_write(tmp_path / "empty.csv", HEADER + "\n"))

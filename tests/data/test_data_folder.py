@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -64,6 +65,25 @@ def test_other_sizes_and_colour_are_converted(tree: Path) -> None:
     resized = data.images[data.labels == 6][0]  # the 96x96 RGB face
     assert resized.shape == (48, 48)
     assert int(resized.min()) == int(resized.max()) == 90
+
+
+def test_conversions_are_counted_in_one_warning(
+    tree: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rgb = np.zeros((64, 64, 3), dtype=np.uint8)
+    rgb[..., 0] = 255  # pure red: luminance 0.299 * 255 = 76
+    _save(tree / "train" / "sad" / "rgb.png", rgb, "RGB")
+    # an earlier in-process CLI call may have stopped propagation to caplog's root handler
+    monkeypatch.setattr(logging.getLogger("ferablate"), "propagate", True)
+    with caplog.at_level("WARNING", logger="ferablate"):
+        data = load_image_folder(tree)
+    assert data.images.shape == (7, 48, 48)
+    face = data.images[data.labels == 4][0]
+    assert int(face.min()) == int(face.max()) == 76  # grayscale by luminance, resized
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("converted 2 of 7 images to 48x48 grayscale")
+    assert "96x96 RGB" in messages[0]  # names an example and what it held
 
 
 def test_counts_use_the_test_split_name(tree: Path) -> None:

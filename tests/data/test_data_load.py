@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,24 @@ def test_stratified_limit_edges(synthetic: FaceData) -> None:
     assert stratified_limit(synthetic, 10**6, seed=0) is synthetic
     with pytest.raises(DataError, match=r"data.limit=5 cannot hold every class"):
         stratified_limit(synthetic, 5, seed=0)
+
+
+def test_a_limit_above_the_data_warns_once_and_keeps_every_face(
+    synthetic: FaceData, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training = len(synthetic.split("Training")[1])
+    # an earlier in-process CLI call may have stopped propagation to caplog's root handler
+    monkeypatch.setattr(logging.getLogger("ferablate"), "propagate", True)
+    with caplog.at_level("WARNING", logger="ferablate"):
+        assert stratified_limit(synthetic, training, seed=0) is synthetic  # equal: nothing to say
+        assert not caplog.records
+        for _ in range(3):
+            assert stratified_limit(synthetic, 5000, seed=0) is synthetic
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == [
+        f"data.limit=5000 is more than the {training} Training faces of {synthetic.source}; "
+        f"using all {training}"
+    ]
 
 
 # --- FaceData ------------------------------------------------------------------------------

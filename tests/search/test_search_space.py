@@ -167,3 +167,44 @@ def test_ui_binds_to_localhost_by_default() -> None:
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("--backend-store-uri") + 1] == "sqlite:///x/mlflow.db"
     assert "--default-artifact-root" in argv
+
+
+@pytest.mark.parametrize(
+    ("space", "expected"),
+    [
+        ({"train.lrr": {"low": 1e-4, "high": 1e-2}}, "search: unknown key 'train.lrr'; did you mean 'train.lr'?"),
+        (
+            {"model.activation": {"choices": ["relu", "swish"]}},
+            "search: key 'model.activation': Input should be 'relu' or 'elu' (got 'swish')",
+        ),
+        ({"train.batch_size": {"low": 0, "high": 64}}, "search: key 'train.batch_size': Input should be greater than 0 (got 0)"),
+        ({"model.convs.5.pool": {"choices": [True, False]}}, "index 5 is out of range, the list has 3 item(s)"),
+    ],
+)
+def test_search_space_is_checked_against_the_config_at_load(space: dict[str, object], expected: str) -> None:
+    from ferablate._errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_sweep({**TINY, "search": space}, source="s.yaml")
+    assert str(info.value).startswith("s.yaml: ") and expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_invalid_search_space_is_exit_2_before_any_study_exists(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({**TINY, "search": {"model.activation": {"choices": ["relu", "swish"]}}}))
+    storage = tmp_path / "optuna.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "ferablate", "optuna", str(sweep), "--storage", f"sqlite:///{storage}", "-n", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'swish'" in lines[0], result.stderr
+    assert not storage.exists()  # no study was created

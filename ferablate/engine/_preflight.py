@@ -1,0 +1,48 @@
+"""Checks of a trial against its data before anything is trained or tracked.
+
+What can be known before the first step must fail before the first run is written: a network
+whose max-pools leave nothing to pool, or folds that cannot hold a face of every class. Both are
+plain arithmetic on the config and the Training labels (no torch), so a runner calls
+:func:`check_trial` for every pending trial right after loading the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferablate._errors import ConfigError, DataError
+from ferablate.config import CLASS_NAMES, NUM_CLASSES, TrialConfig, feature_map_problem
+
+__all__ = ["check_trial"]
+
+
+def check_trial(
+    config: TrialConfig, labels: np.ndarray, *, cross_validated: bool = True, where: str = ""
+) -> None:
+    """Raise ConfigError (DataError for no faces) naming the key to change, if ``config``
+    cannot train on Training faces with ``labels`` ((N,) int, class indices).
+
+    ``cross_validated``: the trial splits the faces into ``train.folds`` stratified folds, so
+    every class present needs at least that many faces (after the report protocol's pre-split
+    copies, which bring every class up to the largest). ``where`` prefixes the message.
+    """
+    prefix = f"{where}: " if where else ""
+    shape = feature_map_problem(config.model)
+    if shape is not None:
+        key, message = shape
+        raise ConfigError(f"{prefix}key '{key}': {message}")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES)
+    if not counts.any():
+        raise DataError(f"{prefix}no Training faces to train on")
+    if not cross_validated:
+        return
+    folds, present = config.train.folds, np.flatnonzero(counts)
+    smallest = int(present[np.argmin(counts[present])])
+    faces = int(counts.max() if config.data.balance == "report" else counts[smallest])
+    if faces < folds:
+        limit = f" at data.limit={config.data.limit}" if config.data.limit is not None else ""
+        raise ConfigError(
+            f"{prefix}train.folds={folds} needs at least {folds} Training faces of every class, "
+            f"but '{CLASS_NAMES[smallest]}' has {faces} of {int(counts.sum())} faces{limit}; "
+            "raise data.limit or lower train.folds"
+        )
