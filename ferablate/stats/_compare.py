@@ -74,6 +74,7 @@ class Comparison:
     note: str = ""  # "unpaired: different split", "collapsed folds: variant f3", ...
     test: TestName = "corrected-t"
     level: float = 0.95  # level of the interval (1 - alpha)
+    rope: float | None = None  # bayes only: half-width of the region of practical equivalence
 
     def record(self) -> dict[str, object]:
         """The CSV row: :data:`COMPARISON_COLUMNS` to values (``None`` for an empty cell)."""
@@ -194,6 +195,7 @@ def compare(
             **names, n=0, delta=None, ci_low=None, ci_high=None, p_value=None, p_better=None,
             p_equivalent=None, p_worse=None, paired=False, verdict="no evidence",
             note="; ".join(filter(None, [other, collapsed])), test=test, level=level,
+            rope=rope if test == "bayes" else None,
         )  # fmt: skip
     summary, pairing = _summary(baseline, base, variant, other)
     notes = [pairing, collapsed]
@@ -229,6 +231,7 @@ def compare(
         note="; ".join(filter(None, notes)),
         test=test,
         level=level,
+        rope=rope if test == "bayes" else None,
     )
 
 

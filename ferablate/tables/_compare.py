@@ -115,7 +115,7 @@ def comparison_caption(comparisons: Sequence[Comparison]) -> str:
         f"{first.level:.0%} {_TEST_WORDS[first.test]}{_paired_folds(comparisons)}"
     )
     if first.test == "bayes":
-        caption += "; P(equiv.): |Δ| within the region of practical equivalence"
+        caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
     return caption
 
 

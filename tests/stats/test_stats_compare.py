@@ -196,7 +196,8 @@ def test_compare_all_compares_every_variant_with_the_baseline_in_order() -> None
     )
     against_better = compare_all(trials, "better", test="bayes")
     assert [row.variant for row in against_better] == ["base", "failed", "seed-1"]
-    assert against_better[0].verdict == "worse"
+    assert against_better[0].verdict == "worse" and against_better[0].rope == 0.01
+    assert rows[0].rope is None
 
 
 def test_an_unknown_baseline_names_the_variants() -> None:
