@@ -8,6 +8,7 @@ that says what a reader must know about the row (unpaired, collapsed folds, zero
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -54,7 +55,7 @@ COMPARISON_COLUMNS = (
 BAYES_DECISION = 0.95
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """One variant against the baseline on one metric (Δ = variant − baseline)."""
 
@@ -62,13 +63,13 @@ class Comparison:
     baseline: str
     metric: str
     n: int  # paired folds (R·k); unpaired: folds of the trial with fewer; 0: no results
-    delta: float | None  # mean difference
-    ci_low: float | None  # interval of delta: confidence (corrected-t) or credible (bayes)
-    ci_high: float | None
-    p_value: float | None  # corrected-t only: two-sided
-    p_better: float | None  # bayes only: P(delta > rope)
-    p_equivalent: float | None  # bayes only: P(|delta| <= rope)
-    p_worse: float | None  # bayes only: P(delta < -rope)
+    delta: float | None = None  # mean difference
+    ci_low: float | None = None  # interval of delta: confidence (corrected-t) or credible (bayes)
+    ci_high: float | None = None
+    p_value: float | None = None  # corrected-t only: two-sided
+    p_better: float | None = None  # bayes only: P(delta > rope)
+    p_equivalent: float | None = None  # bayes only: P(|delta| <= rope)
+    p_worse: float | None = None  # bayes only: P(delta < -rope)
     paired: bool
     verdict: Verdict
     note: str = ""  # "unpaired: different split", "collapsed folds: variant f3", ...
@@ -189,14 +190,18 @@ def compare(
         raise _baseline_error(baseline.variant, base)
     other = _fold_scores(variant, metric)
     collapsed = _collapsed_note(baseline, variant)
-    names = {"variant": variant.variant, "baseline": baseline.variant, "metric": metric}
+    row = functools.partial(
+        Comparison,
+        variant=variant.variant,
+        baseline=baseline.variant,
+        metric=metric,
+        test=test,
+        level=level,
+        rope=rope if test == "bayes" else None,
+    )
     if isinstance(other, str):
-        return Comparison(
-            **names, n=0, delta=None, ci_low=None, ci_high=None, p_value=None, p_better=None,
-            p_equivalent=None, p_worse=None, paired=False, verdict="no evidence",
-            note="; ".join(filter(None, [other, collapsed])), test=test, level=level,
-            rope=rope if test == "bayes" else None,
-        )  # fmt: skip
+        note = "; ".join(filter(None, [other, collapsed]))
+        return row(n=0, paired=False, verdict="no evidence", note=note)
     summary, pairing = _summary(baseline, base, variant, other)
     notes = [pairing, collapsed]
     if summary.var == 0.0:
@@ -216,8 +221,7 @@ def compare(
         verdict = "no evidence"
         if result.p_value < alpha and summary.mean != 0.0:
             verdict = "better" if summary.mean > 0 else "worse"
-    return Comparison(
-        **names,
+    return row(
         n=summary.n,
         delta=summary.mean,
         ci_low=interval[0],
@@ -229,9 +233,6 @@ def compare(
         paired=summary.paired,
         verdict=verdict,
         note="; ".join(filter(None, notes)),
-        test=test,
-        level=level,
-        rope=rope if test == "bayes" else None,
     )
 
 

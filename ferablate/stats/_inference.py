@@ -3,7 +3,10 @@
 Both tests start from the same summary of "variant minus baseline": a mean, a variance of that
 mean corrected for the overlap of cross-validation training sets (Nadeau & Bengio 2003), and
 degrees of freedom. ``corrected-t`` reads a Student t distribution (scipy) from it; ``bayes`` is
-baycomp's correlated t-test posterior (Benavoli et al. 2017).
+baycomp's correlated t-test posterior (Benavoli et al. 2017). baycomp computes its own summary
+from the paired scores with the correction 1/(k − 1) (k = n / runs), which is n_val/n_train of
+a stratified k-fold split up to rounding; when n_val/n_train are known and differ, the two tests
+differ by that much. Unpaired, baycomp's ``Posterior`` is built on the Welch-style summary below.
 
 Paired (same folds): the differences d_i of the n = R·k folds give mean d̄, sample variance s²
 (ddof 1), corrected variance (1/n + n_val/n_train)·s², df = n − 1 (for repeated k-fold this is
