@@ -18,6 +18,12 @@ from ferablate.tables._cells import (
     conv_cell,
     format_number,
 )
+from ferablate.tables._compare import (
+    add_delta_column,
+    comparison_frame,
+    delta_caption,
+    render_comparisons,
+)
 from ferablate.tables._render import (
     escape_latex,
     latex_document,
@@ -44,10 +50,13 @@ __all__ = [
     "ArchitectureCells",
     "RowStatus",
     "TableRow",
+    "add_delta_column",
     "architecture_cells",
     "block_cell",
     "build_tables",
+    "comparison_frame",
     "conv_cell",
+    "delta_caption",
     "escape_latex",
     "experiment_rows",
     "experiment_tables",
@@ -56,6 +65,7 @@ __all__ = [
     "layer_table_frame",
     "metric_cells",
     "reference_config",
+    "render_comparisons",
     "render_csv",
     "render_frame_csv",
     "render_frame_latex",

@@ -49,6 +49,9 @@ _LATEX_SPECIALS = {
     "—": "---",
     "–": "--",
     "×": r"$\times$",
+    "Δ": r"$\Delta$",  # comparison tables (tables/_compare.py)
+    "†": r"$^{\dagger}$",
+    "−": r"$-$",
 }
 _LATEX_PATTERN = re.compile("|".join(re.escape(char) for char in _LATEX_SPECIALS))
 _PACKAGES = ("booktabs", "longtable")

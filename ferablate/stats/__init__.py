@@ -1,0 +1,43 @@
+"""Statistics layer: which ablation rows actually changed something (pure; no torch, no MLflow).
+
+Input: one :class:`TrialScores` per trial (per-fold last-epoch metrics and the key of the fold
+split they were scored on, :func:`split_key`). Output: one :class:`Comparison` per variant
+against a baseline (:func:`compare`, :func:`compare_all`), Δ = variant − baseline.
+
+- ``corrected-t`` (default): the corrected resampled t-test of Nadeau & Bengio (2003), variance
+  of the per-fold differences inflated by n_val/n_train, df = n − 1; over all R·k differences
+  for repeated k-fold (Bouckaert & Frank 2004). Verdict ``better``/``worse`` when p < alpha.
+- ``bayes``: the Bayesian correlated t-test of Benavoli et al. (2017), baycomp's
+  ``CorrelatedTTest``, with a region of practical equivalence ``rope``: P(worse),
+  P(equivalent), P(better); a verdict when one of them reaches 0.95.
+
+Folds are paired only when both trials have the same split key and fold names; otherwise the
+row is unpaired (Welch-style, see ``_inference``) and its note says ``unpaired: different split``.
+"""
+
+from __future__ import annotations
+
+from ferablate.stats._compare import (
+    BAYES_DECISION,
+    COMPARISON_COLUMNS,
+    Comparison,
+    TestName,
+    Verdict,
+    compare,
+    compare_all,
+)
+from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid, split_key
+
+__all__ = [
+    "BAYES_DECISION",
+    "COMPARISON_COLUMNS",
+    "Comparison",
+    "FoldGrid",
+    "TestName",
+    "TrialScores",
+    "Verdict",
+    "compare",
+    "compare_all",
+    "fold_grid",
+    "split_key",
+]

@@ -1,0 +1,280 @@
+"""Compare every variant of a sweep with a baseline, fold by fold where the folds are shared.
+
+A :class:`Comparison` is one row of ``ferablate compare``: its fields are the CSV columns
+(:data:`COMPARISON_COLUMNS`, ``None`` where the test gives no such value) plus a ``note``
+that says what a reader must know about the row (unpaired, collapsed folds, zero variance).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from ferablate._errors import ConfigError
+from ferablate.stats._inference import (
+    DifferenceSummary,
+    bayes_test,
+    corrected_t_test,
+    paired_summary,
+    unpaired_summary,
+)
+from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid
+
+__all__ = [
+    "BAYES_DECISION",
+    "COMPARISON_COLUMNS",
+    "Comparison",
+    "TestName",
+    "Verdict",
+    "compare",
+    "compare_all",
+]
+
+TestName = Literal["corrected-t", "bayes"]
+Verdict = Literal["better", "worse", "equivalent", "no evidence"]
+
+COMPARISON_COLUMNS = (
+    "variant",
+    "baseline",
+    "metric",
+    "n",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_better",
+    "p_equivalent",
+    "p_worse",
+    "paired",
+    "verdict",
+)
+# A Bayesian verdict needs this much posterior probability (Benavoli et al. 2017 use 0.95).
+BAYES_DECISION = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """One variant against the baseline on one metric (Δ = variant − baseline)."""
+
+    variant: str
+    baseline: str
+    metric: str
+    n: int  # paired folds (R·k); unpaired: folds of the trial with fewer; 0: no results
+    delta: float | None = None  # mean difference
+    ci_low: float | None = None  # interval of delta: confidence (corrected-t) or credible (bayes)
+    ci_high: float | None = None
+    p_value: float | None = None  # corrected-t only: two-sided
+    p_better: float | None = None  # bayes only: P(delta > rope)
+    p_equivalent: float | None = None  # bayes only: P(|delta| <= rope)
+    p_worse: float | None = None  # bayes only: P(delta < -rope)
+    paired: bool
+    verdict: Verdict
+    note: str = ""  # "unpaired: different split", "collapsed folds: variant f3", ...
+    test: TestName = "corrected-t"
+    level: float = 0.95  # level of the interval (1 - alpha)
+    rope: float | None = None  # bayes only: half-width of the region of practical equivalence
+
+    def record(self) -> dict[str, object]:
+        """The CSV row: :data:`COMPARISON_COLUMNS` to values (``None`` for an empty cell)."""
+        return {column: getattr(self, column) for column in COMPARISON_COLUMNS}
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the interval of delta lies entirely above or below zero."""
+        if self.ci_low is None or self.ci_high is None:
+            return False
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def _check_options(test: str, rope: float, alpha: float) -> None:
+    if test not in get_args(TestName):
+        raise ConfigError(f"unknown test {test!r}; choose one of: {', '.join(get_args(TestName))}")
+    if not rope >= 0:
+        raise ConfigError(f"rope must be >= 0 (a width in metric units, e.g. 0.01), got {rope}")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie between 0 and 1 (e.g. 0.05), got {alpha}")
+
+
+def _fold_scores(trial: TrialScores, metric: str) -> tuple[dict[str, float], FoldGrid] | str:
+    """The trial's usable scores of ``metric`` and their grid, or why there are none."""
+    if trial.status != "finished":
+        return f"no results ({trial.status})"
+    scores = dict(trial.scores.get(metric, {}))
+    if not scores:
+        return f"no {metric} scores"
+    if len(scores) < 2:
+        return f"only {len(scores)} fold: no variance"
+    try:
+        grid = fold_grid(scores)
+    except ConfigError as error:
+        return str(error)
+    return scores, grid
+
+
+def _baseline_error(name: str, problem: str) -> ConfigError:
+    return ConfigError(
+        f"baseline {name!r} cannot be compared against: {problem}; "
+        "run it first or choose another --baseline"
+    )
+
+
+def _ratio(grid: FoldGrid, *trials: TrialScores) -> float:
+    """n_val / n_train of the first trial that knows both, else 1/(k − 1) (stratified k-fold)."""
+    for trial in trials:
+        if trial.n_train and trial.n_val:
+            return trial.n_val / trial.n_train
+    return 1.0 / (grid.folds - 1)
+
+
+def _collapsed_note(baseline: TrialScores, variant: TrialScores) -> str:
+    parts = [
+        f"{role} {', '.join(sorted(trial.collapsed))}"
+        for role, trial in (("variant", variant), ("baseline", baseline))
+        if trial.collapsed
+    ]
+    return "collapsed folds: " + "; ".join(parts) if parts else ""
+
+
+def _summary(
+    baseline: TrialScores,
+    base: tuple[dict[str, float], FoldGrid],
+    variant: TrialScores,
+    other: tuple[dict[str, float], FoldGrid],
+) -> tuple[DifferenceSummary, str]:
+    """Paired summary when both trials share split and folds, else unpaired with the reason."""
+    (base_scores, base_grid), (variant_scores, variant_grid) = base, other
+    if baseline.split_key == variant.split_key and set(base_scores) == set(variant_scores):
+        names = base_grid.names
+        summary = paired_summary(
+            [base_scores[name] for name in names],
+            [variant_scores[name] for name in names],
+            _ratio(base_grid, baseline, variant),
+            base_grid.repeats,
+        )
+        return summary, ""
+    reason = (
+        "different split" if baseline.split_key != variant.split_key else "different fold names"
+    )
+    summary = unpaired_summary(
+        [base_scores[name] for name in base_grid.names],
+        [variant_scores[name] for name in variant_grid.names],
+        _ratio(base_grid, baseline),
+        _ratio(variant_grid, variant),
+    )
+    return summary, f"unpaired: {reason}"
+
+
+def compare(
+    baseline: TrialScores,
+    variant: TrialScores,
+    *,
+    metric: str = "val_accuracy",
+    test: TestName = "corrected-t",
+    rope: float = 0.01,
+    alpha: float = 0.05,
+) -> Comparison:
+    """``variant`` against ``baseline`` on ``metric`` (see the package docstring for the tests).
+
+    ``rope`` (bayes only) is the half-width of the region of practical equivalence in metric
+    units; ``alpha`` is the corrected-t significance level, and intervals are at 1 − alpha.
+    A baseline without usable scores is a :class:`ConfigError`; a variant without them gives
+    a row with ``n = 0``, no numbers and the reason in ``note``.
+    """
+    _check_options(test, rope, alpha)
+    level = 1.0 - alpha
+    base = _fold_scores(baseline, metric)
+    if isinstance(base, str):
+        raise _baseline_error(baseline.variant, base)
+    other = _fold_scores(variant, metric)
+    collapsed = _collapsed_note(baseline, variant)
+    row = functools.partial(
+        Comparison,
+        variant=variant.variant,
+        baseline=baseline.variant,
+        metric=metric,
+        test=test,
+        level=level,
+        rope=rope if test == "bayes" else None,
+    )
+    if isinstance(other, str):
+        note = "; ".join(filter(None, [other, collapsed]))
+        return row(n=0, paired=False, verdict="no evidence", note=note)
+    summary, pairing = _summary(baseline, base, variant, other)
+    notes = [pairing, collapsed]
+    if summary.var == 0.0:
+        notes.append(
+            "identical scores" if summary.mean == 0.0 else "zero variance: constant difference"
+        )
+    p_value: float | None = None
+    probabilities: tuple[float | None, float | None, float | None] = (None, None, None)
+    if test == "bayes":
+        bayes = bayes_test(summary, rope, level)
+        interval = (bayes.ci_low, bayes.ci_high)
+        probabilities = (bayes.p_better, bayes.p_equivalent, bayes.p_worse)
+        verdict = _bayes_verdict(bayes.p_better, bayes.p_equivalent, bayes.p_worse)
+    else:
+        result = corrected_t_test(summary, level)
+        interval, p_value = (result.ci_low, result.ci_high), result.p_value
+        verdict = "no evidence"
+        if result.p_value < alpha and summary.mean != 0.0:
+            verdict = "better" if summary.mean > 0 else "worse"
+    return row(
+        n=summary.n,
+        delta=summary.mean,
+        ci_low=interval[0],
+        ci_high=interval[1],
+        p_value=p_value,
+        p_better=probabilities[0],
+        p_equivalent=probabilities[1],
+        p_worse=probabilities[2],
+        paired=summary.paired,
+        verdict=verdict,
+        note="; ".join(filter(None, notes)),
+    )
+
+
+def _bayes_verdict(p_better: float, p_equivalent: float, p_worse: float) -> Verdict:
+    if p_better >= BAYES_DECISION:
+        return "better"
+    if p_worse >= BAYES_DECISION:
+        return "worse"
+    if p_equivalent >= BAYES_DECISION:
+        return "equivalent"
+    return "no evidence"
+
+
+def compare_all(
+    trials: Sequence[TrialScores],
+    baseline: str | None = None,
+    *,
+    metric: str = "val_accuracy",
+    test: TestName = "corrected-t",
+    rope: float = 0.01,
+    alpha: float = 0.05,
+) -> list[Comparison]:
+    """Every other trial against ``baseline`` (a variant name; default: the first trial), in order."""
+    _check_options(test, rope, alpha)
+    names = [trial.variant for trial in trials]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"trial names must be unique to compare, repeated: {', '.join(duplicates)}"
+        )
+    if not trials:
+        raise ConfigError("no trials to compare")
+    chosen = baseline if baseline is not None else names[0]
+    if chosen not in names:
+        close = difflib.get_close_matches(chosen, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown baseline {chosen!r}{hint}; choose one of: {', '.join(names)}")
+    reference = trials[names.index(chosen)]
+    if isinstance(problem := _fold_scores(reference, metric), str):
+        raise _baseline_error(chosen, problem)
+    return [
+        compare(reference, trial, metric=metric, test=test, rope=rope, alpha=alpha)
+        for trial in trials
+        if trial.variant != chosen
+    ]
