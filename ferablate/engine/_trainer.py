@@ -324,9 +324,7 @@ def _train_epoch(ctx: _Context, group: _FoldGroup, epoch: int, step_offset: int)
 
 
 @torch.inference_mode()
-def _evaluate(
-    ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]
-) -> list[_Evaluation]:
+def _evaluate(ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]) -> list[_Evaluation]:
     """Per fold of the group, its model on its own pool ``indices`` (e.g. its validation faces)."""
     group.model.eval()
     sizes = [len(own) for own in indices]
@@ -354,12 +352,12 @@ def _evaluate(
     ]
 
 
-def _raise_if_diverged(ctx: _Context, epoch: int, losses: dict[int, float], kind: str) -> None:
+def _raise_if_diverged(plan: FoldPlan, epoch: int, losses: dict[int, float], kind: str) -> None:
     """A non-finite loss invalidates the trial: name its first such fold (read once an epoch)."""
     for fold in sorted(losses):
         if not math.isfinite(losses[fold]):
-            spec = ctx.plan.specs[fold]
-            label = str(spec.fold) if ctx.plan.repeats == 1 else spec.name
+            spec = plan.specs[fold]
+            label = str(spec.fold) if plan.repeats == 1 else spec.name
             value = "NaN" if math.isnan(losses[fold]) else "infinite"
             raise DivergedError(
                 f"{kind} loss became {value} in fold {label} at epoch {epoch} "
@@ -549,9 +547,7 @@ def _prepare(
     )
 
 
-def _run_epoch(
-    ctx: _Context, epoch: int
-) -> tuple[list[EpochMetrics], dict[int, _Evaluation]]:
+def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int, _Evaluation]]:
     """Train every group one epoch, then validate: each fold's metrics and evaluation."""
     offset = 0
     for group, steps in zip(ctx.groups, ctx.steps_per_group, strict=True):
@@ -561,12 +557,12 @@ def _run_epoch(
     for group in ctx.groups:  # one host sync per group and epoch reads every step's loss
         means = (group.loss_sum / max(group.loss_count, 1)).tolist()
         train_losses.update(zip(group.folds, means, strict=True))
-    _raise_if_diverged(ctx, epoch, train_losses, "training")
+    _raise_if_diverged(ctx.plan, epoch, train_losses, "training")
     evaluations: dict[int, _Evaluation] = {}
     for group in ctx.groups:
         own = [ctx.plan.val_indices[fold] for fold in group.folds]
         evaluations.update(zip(group.folds, _evaluate(ctx, group, own), strict=True))
-    _raise_if_diverged(ctx, epoch, {f: e.loss for f, e in evaluations.items()}, "validation")
+    _raise_if_diverged(ctx.plan, epoch, {f: e.loss for f, e in evaluations.items()}, "validation")
     metrics = [
         EpochMetrics(
             fold=fold,
