@@ -51,6 +51,8 @@ class FoldPlan:
     val_indices: tuple[np.ndarray, ...]  # per fold, never balanced
     repeats: int = 1  # stratified splits in the plan; fold r * k + f is fold f of split r
     originals: int | None = None  # pool faces before the report protocol's copies; None: all
+    # Held-out (images, labels) that every fold model scores after training (PublicTest)
+    publictest: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def folds(self) -> int:

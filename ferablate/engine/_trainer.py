@@ -19,6 +19,7 @@ where a non-finite loss (divergence) is caught, without a host sync per step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -394,9 +395,9 @@ def run_trial(
     plan = plan_folds(
         images, labels, train.folds, config.data.balance, train.split_seed, train.repeats
     )
-    return train_plan(
-        config, plan, callbacks, publictest=publictest if train.score_publictest else None
-    )
+    if train.score_publictest:
+        plan = dataclasses.replace(plan, publictest=publictest)
+    return train_plan(config, plan, callbacks)
 
 
 def train_final(
@@ -425,20 +426,16 @@ def train_final(
 
 
 def train_plan(
-    config: TrialConfig,
-    plan: FoldPlan,
-    callbacks: Sequence[TrialCallback] = (),
-    *,
-    publictest: tuple[np.ndarray, np.ndarray] | None = None,
+    config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback] = ()
 ) -> TrialResult:
     """Train every fold of ``plan`` (epoch-major, packed per ``train.pack_folds``); then score
-    ``publictest`` (images, labels) with every fold model when given.
+    ``plan.publictest`` with every fold model when the plan holds it.
 
     OOM errors become :class:`OutOfMemoryError`; other exceptions propagate.
     """
     try:
         with _cudnn_autotuned(config.train.device):
-            return _train_plan(config, plan, callbacks, publictest)
+            return _train_plan(config, plan, callbacks)
     except (OutOfMemoryError, TrialError):
         raise
     except Exception as exc:
@@ -462,12 +459,9 @@ def _cudnn_autotuned(requested: str) -> Iterator[None]:
 
 
 def _train_plan(
-    config: TrialConfig,
-    plan: FoldPlan,
-    callbacks: Sequence[TrialCallback],
-    publictest: tuple[np.ndarray, np.ndarray] | None,
+    config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback]
 ) -> TrialResult:
-    ctx = _prepare(config, plan, callbacks, publictest)
+    ctx = _prepare(config, plan, callbacks)
     for callback in callbacks:
         callback.on_trial_start(ctx.info)
     histories: dict[int, list[EpochMetrics]] = {fold: [] for fold in range(plan.folds)}
@@ -482,18 +476,13 @@ def _train_plan(
     return _collect(ctx, histories, last, time.perf_counter() - started)
 
 
-def _prepare(
-    config: TrialConfig,
-    plan: FoldPlan,
-    callbacks: Sequence[TrialCallback],
-    publictest: tuple[np.ndarray, np.ndarray] | None,
-) -> _Context:
+def _prepare(config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback]) -> _Context:
     """Device, precision, the faces on the device and the fold groups' models and optimisers."""
     train = config.train
     device = select_device(train.device)
     precision = select_precision(train.precision, device)
     images, labels = plan.images, plan.labels.astype(np.int64)
-    publictest_indices = None
+    publictest, publictest_indices = plan.publictest, None
     if publictest is not None:  # scored after training: its faces go after the plan's
         publictest_indices = np.arange(len(publictest[1])) + len(labels)
         images = np.concatenate([images, publictest[0]])
