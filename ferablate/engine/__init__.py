@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from ferablate.engine._augment import AugmentConfig, augment_batch
 from ferablate.engine._device import Precision, cpu_has_fast_bf16, select_device, select_precision
-from ferablate.engine._folds import FoldPlan, balance_indices, plan_folds, report_balanced_pool
-from ferablate.engine._metrics import METRIC_NAMES, confusion, fold_metrics, mean_std
+from ferablate.engine._folds import (
+    FoldPlan,
+    FoldSpec,
+    balance_indices,
+    plan_folds,
+    repeat_seed,
+    report_balanced_pool,
+)
+from ferablate.engine._metrics import (
+    COLLAPSE_LOSS_FRACTION,
+    METRIC_NAMES,
+    FoldStatus,
+    confusion,
+    fold_metrics,
+    fold_status,
+    mean_std,
+)
 from ferablate.engine._preflight import check_trial
 from ferablate.engine._result import (
     EpochMetrics,
@@ -25,11 +40,14 @@ from ferablate.engine._trainer import (
 )
 
 __all__ = [
+    "COLLAPSE_LOSS_FRACTION",
     "METRIC_NAMES",
     "AugmentConfig",
     "EpochMetrics",
     "FoldPlan",
     "FoldResult",
+    "FoldSpec",
+    "FoldStatus",
     "Precision",
     "TrialCallback",
     "TrialInfo",
@@ -42,9 +60,11 @@ __all__ = [
     "cpu_has_fast_bf16",
     "epoch_mean",
     "fold_metrics",
+    "fold_status",
     "is_out_of_memory",
     "mean_std",
     "plan_folds",
+    "repeat_seed",
     "report_balanced_pool",
     "run_trial",
     "seed_for",

@@ -5,6 +5,11 @@ each *training* fold; the duplicates differ because training faces are augmented
 and validation folds stay untouched (no leakage). ``balance="report"`` reproduces the report:
 augmented copies are drawn *before* splitting (7 x 7,215 = 50,505 faces on full FER2013), so
 copies of a validation face can sit in the training folds.
+
+``repeats=R`` gives repeated k-fold: R stratified splits of the same faces (split ``r`` seeded by
+:func:`repeat_seed`; ``r = 0`` is the plain k-fold split), R x k folds in one plan, fold
+``r * k + f`` being fold ``f`` of repeat ``r``. The report protocol's copies are drawn once,
+before any split.
 """
 
 from __future__ import annotations
@@ -18,7 +23,24 @@ from sklearn.model_selection import StratifiedKFold
 from ferablate._errors import DataError
 from ferablate.engine._augment import augment_batch
 
-__all__ = ["FoldPlan", "balance_indices", "plan_folds", "report_balanced_pool"]
+__all__ = [
+    "FoldPlan",
+    "FoldSpec",
+    "balance_indices",
+    "plan_folds",
+    "repeat_seed",
+    "report_balanced_pool",
+]
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    """Which fold a fold model is: its place in the plan and its name in tracking."""
+
+    index: int  # position in the plan (0 .. repeats * k - 1): FoldResult.fold, EpochMetrics.fold
+    repeat: int  # 0-based split the fold belongs to
+    fold: int  # 0-based fold within its repeat
+    name: str  # "fold-<fold>" with one repeat (as before repeats existed), else "r<repeat>-f<fold>"
 
 
 @dataclass(frozen=True)
@@ -27,10 +49,34 @@ class FoldPlan:
     labels: np.ndarray  # (M,) int64
     train_indices: tuple[np.ndarray, ...]  # per fold, balanced as configured
     val_indices: tuple[np.ndarray, ...]  # per fold, never balanced
+    repeats: int = 1  # stratified splits in the plan; fold r * k + f is fold f of split r
+    originals: int | None = None  # pool faces before the report protocol's copies; None: all
+    # Held-out (images, labels) that every fold model scores after training (PublicTest)
+    publictest: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def folds(self) -> int:
+        """Fold models in the plan (repeats x k)."""
         return len(self.val_indices)
+
+    @property
+    def specs(self) -> tuple[FoldSpec, ...]:
+        """One :class:`FoldSpec` per fold of the plan, in plan order."""
+        k = self.folds // self.repeats
+        return tuple(
+            FoldSpec(
+                index, index // k, index % k,
+                f"fold-{index}" if self.repeats == 1 else f"r{index // k}-f{index % k}",
+            )
+            for index in range(self.folds)
+        )  # fmt: skip
+
+    def distinct_faces(self, indices: np.ndarray) -> int:
+        """Distinct original faces among ``indices``: no balancing repeat or report copy counts
+        (the n_train / n_val of the corrected resampled t-test)."""
+        if self.originals is not None:
+            indices = indices[indices < self.originals]
+        return len(np.unique(indices))
 
 
 def balance_indices(
@@ -66,11 +112,26 @@ def report_balanced_pool(
     return np.concatenate([images, *augmented]), np.concatenate([labels, labels[copies]])
 
 
+def repeat_seed(split_seed: int, repeat: int) -> int:
+    """Seed of split ``repeat``: ``split_seed`` itself for the first, derived ones after it."""
+    if repeat == 0:
+        return split_seed
+    return int(np.random.SeedSequence([split_seed, repeat]).generate_state(1)[0])
+
+
 def plan_folds(
-    images: np.ndarray, labels: np.ndarray, folds: int, balance: str, seed: int
+    images: np.ndarray,
+    labels: np.ndarray,
+    folds: int,
+    balance: str,
+    seed: int,
+    repeats: int = 1,
 ) -> FoldPlan:
-    """Seeded stratified k-fold split of the Training faces, balanced per ``balance``."""
+    """Seeded stratified k-fold split of the Training faces (``repeats`` times), balanced per
+    ``balance``."""
+    originals = None
     if balance == "report":
+        originals = len(labels)
         images, labels = report_balanced_pool(images, labels, seed)
     smallest = int(np.unique(labels, return_counts=True)[1].min()) if len(labels) else 0
     if smallest < folds:
@@ -78,12 +139,14 @@ def plan_folds(
             f"too few Training faces for {folds} folds ({len(labels)} faces, smallest class "
             f"{smallest}); raise data.limit or lower train.folds"
         )
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    rng = np.random.default_rng(seed + 1)
     train_parts, val_parts = [], []
-    for train_idx, val_idx in splitter.split(np.zeros(len(labels)), labels):
-        if balance == "fold":
-            train_idx = balance_indices(train_idx, labels, rng)
-        train_parts.append(train_idx)
-        val_parts.append(val_idx)
-    return FoldPlan(images, labels, tuple(train_parts), tuple(val_parts))
+    for repeat in range(repeats):
+        split = repeat_seed(seed, repeat)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split)
+        rng = np.random.default_rng(split + 1)
+        for train_idx, val_idx in splitter.split(np.zeros(len(labels)), labels):
+            if balance == "fold":
+                train_idx = balance_indices(train_idx, labels, rng)
+            train_parts.append(train_idx)
+            val_parts.append(val_idx)
+    return FoldPlan(images, labels, tuple(train_parts), tuple(val_parts), repeats, originals)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ferablate.config import TrialConfig
-from ferablate.engine._folds import FoldPlan
-from ferablate.engine._metrics import mean_std
+from ferablate.engine._folds import FoldPlan, FoldSpec
+from ferablate.engine._metrics import FoldStatus, mean_std
 
 __all__ = ["EpochMetrics", "FoldResult", "TrialCallback", "TrialInfo", "TrialResult", "epoch_mean"]
 
@@ -41,15 +41,21 @@ def epoch_mean(metrics: Sequence[EpochMetrics]) -> dict[str, float]:
 
 @dataclass
 class FoldResult:
-    fold: int
+    fold: int  # index in the plan, 0 .. repeats * k - 1 (EpochMetrics.fold)
+    name: str  # "fold-<i>" with one repeat, "r<repeat>-f<fold>" with several (run names)
+    repeat: int  # 0-based split this fold belongs to
     history: list[EpochMetrics]  # one entry per epoch, in order
     train_size: int  # training faces per epoch (after balancing)
-    val_indices: (
-        np.ndarray
-    )  # indices into TrialResult.plan.images (the Training split, or the report-balanced pool)
+    n_train_distinct: int  # distinct original training faces (no balancing copies): t-test n_train
+    n_val_distinct: int  # distinct original validation faces: the t-test's n_val
+    # indices into TrialResult.plan.images (the Training split, or the report-balanced pool)
+    val_indices: np.ndarray
     val_labels: np.ndarray
     val_predictions: np.ndarray  # predicted class per validation face, last epoch
     state_dict: dict[str, torch.Tensor]  # final weights, plain (folds=1) layout, on CPU
+    status: FoldStatus = "ok"  # "collapsed": stayed at chance (see engine.fold_status)
+    # publictest_accuracy / _precision / _recall of this fold's model (train.score_publictest)
+    publictest: dict[str, float] | None = None
 
     @property
     def final(self) -> EpochMetrics:
@@ -77,6 +83,19 @@ class TrialResult:
         return mean_std([fold.final.scores() for fold in self.folds])
 
     @property
+    def collapsed_folds(self) -> list[FoldResult]:
+        """The folds that stayed at chance (``status == "collapsed"``), in plan order."""
+        return [fold for fold in self.folds if fold.status == "collapsed"]
+
+    def publictest_summary(self) -> dict[str, float]:
+        """Mean over fold models of each PublicTest score (``publictest_accuracy_mean``, ...);
+        empty unless the trial ran with ``train.score_publictest``."""
+        scores = [fold.publictest for fold in self.folds if fold.publictest is not None]
+        if not scores:
+            return {}
+        return {k: v for k, v in mean_std(scores).items() if k.endswith("_mean")}
+
+    @property
     def best_fold(self) -> int:
         """Index of the fold with the best final validation accuracy (for single-fold figures)."""
         return int(np.argmax([fold.final.val_accuracy for fold in self.folds]))
@@ -86,13 +105,15 @@ class TrialResult:
 class TrialInfo:
     """Told to callbacks before the first step."""
 
-    folds: int
+    folds: int  # fold models: repeats x k
     epochs: int
     steps_per_epoch: int  # optimisation steps per epoch over all fold groups
     train_sizes: Sequence[int]
     device: str
     precision: str
     packed: bool
+    fold_specs: tuple[FoldSpec, ...] = ()  # per fold (EpochMetrics.fold indexes it): its name
+    repeats: int = 1
 
 
 class TrialCallback:

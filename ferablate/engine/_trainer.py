@@ -8,29 +8,36 @@ epoch 2, ...) so a per-epoch mean over folds exists for pruning.
 
 Every fold starts from the weights a plain model gets from ``seed_for(seed, fold)`` and reads
 its faces in an order drawn from the same per-fold seed, so packed and one-by-one training
-see the same data and the same initialisation.
+see the same data and the same initialisation. With ``train.repeats`` = R the plan holds
+R x k folds and ``fold`` is the plan index ``r * k + f``: repeats get their own seeds, and
+repeat 0 trains exactly the folds of a trial without repeats.
+
+The per-fold training loss is summed on the device and read once per epoch, which is also
+where a non-finite loss (divergence) is caught, without a host sync per step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ferablate._errors import OutOfMemoryError, TrialError
+from ferablate._errors import DataError, DivergedError, OutOfMemoryError, TrialError
 from ferablate._logging import get_logger
 from ferablate.config import NUM_CLASSES, TrialConfig
 from ferablate.engine._augment import augment_batch
 from ferablate.engine._device import Precision, select_device, select_precision
 from ferablate.engine._folds import FoldPlan, balance_indices, plan_folds
-from ferablate.engine._metrics import fold_metrics
+from ferablate.engine._metrics import fold_metrics, fold_status
 from ferablate.engine._result import EpochMetrics, FoldResult, TrialCallback, TrialInfo, TrialResult
 from ferablate.models import create_model, pack_fold_states, unpack_fold_state
 
@@ -269,93 +276,128 @@ class _GraphedStep:
         self.graph = graph
 
 
-def _train_epoch(
-    group: _FoldGroup,
-    order: np.ndarray,
-    pool: torch.Tensor,
-    pool_labels: torch.Tensor,
-    config: TrialConfig,
-    device: torch.device,
-    precision: Precision,
-    epoch: int,
-    step_offset: int,
-    total_steps: int,
-    callbacks: Sequence[TrialCallback],
-) -> None:
+@dataclass(frozen=True)
+class _Context:
+    """What one trial's training reads everywhere, set up once by :func:`_prepare`."""
+
+    config: TrialConfig
+    plan: FoldPlan
+    device: torch.device
+    precision: Precision
+    pool: torch.Tensor  # (M + P, 48, 48) uint8 on the device: plan faces, then PublicTest faces
+    pool_labels: torch.Tensor  # (M + P,) int64 on the device
+    labels: np.ndarray  # (M + P,) int64 on the host
+    publictest: np.ndarray | None  # pool indices of the PublicTest faces (score_publictest)
+    eval_batch: int  # faces per evaluation step and fold
+    groups: tuple[_FoldGroup, ...]
+    steps_per_group: tuple[int, ...]
+    info: TrialInfo
+    callbacks: Sequence[TrialCallback]
+
+
+class _Evaluation(NamedTuple):
+    """One fold model's predictions on a set of faces."""
+
+    labels: np.ndarray
+    predictions: np.ndarray
+    loss: float  # mean cross-entropy
+
+
+def _train_epoch(ctx: _Context, group: _FoldGroup, epoch: int, step_offset: int) -> None:
+    train = ctx.config.train
+    order = _epoch_order(ctx.plan, group, train.seed, epoch, train.batch_size)
     group.model.train()
     group.loss_sum.zero_()
     group.loss_count = 0
-    for step, (x, y) in enumerate(
-        _training_batches(order, pool, pool_labels, group, config.train.augment), start=1
-    ):
+    batches = _training_batches(order, ctx.pool, ctx.pool_labels, group, train.augment)
+    for step, (x, y) in enumerate(batches, start=1):
         if group.graphed is not None:
             group.graphed(x, y)
         else:
-            _optimisation_step(group, x, y, device, precision)
+            _optimisation_step(group, x, y, ctx.device, ctx.precision)
         group.loss_count += 1
-        if callbacks:
+        if ctx.callbacks:
             loss = None
             if step % _LOSS_REPORT_EVERY == 0:  # the only host sync of the loop
                 loss = float(group.loss_sum.mean()) / group.loss_count
-            for callback in callbacks:
-                callback.on_step(epoch, step_offset + step, total_steps, loss)
+            for callback in ctx.callbacks:
+                callback.on_step(epoch, step_offset + step, ctx.info.steps_per_epoch, loss)
 
 
 @torch.inference_mode()
-def _evaluate(
-    group: _FoldGroup,
-    plan: FoldPlan,
-    pool: torch.Tensor,
-    pool_labels: torch.Tensor,
-    device: torch.device,
-    precision: Precision,
-    eval_batch: int,
-) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Per fold of the group: (labels, predictions, mean CE loss) on its validation faces."""
+def _evaluate(ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]) -> list[_Evaluation]:
+    """Per fold of the group, its model on its own pool ``indices`` (e.g. its validation faces)."""
     group.model.eval()
-    sizes = [len(plan.val_indices[f]) for f in group.folds]
+    sizes = [len(own) for own in indices]
     longest = max(sizes)
     padded = np.stack(
-        [np.resize(plan.val_indices[f], longest) for f in group.folds], axis=1
+        [np.resize(own, longest) for own in indices], axis=1
     )  # (M, k): short folds repeat their own faces; the repeats are cut off below
-    index = torch.from_numpy(padded).to(device)
+    index = torch.from_numpy(padded).to(ctx.device)
     predictions, losses = [], []
-    for start in range(0, longest, eval_batch):
-        chunk = index[start : start + eval_batch]  # (E, k)
-        x = pool[chunk].float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        with autocast_context(device, precision):
+    for start in range(0, longest, ctx.eval_batch):
+        chunk = index[start : start + ctx.eval_batch]  # (E, k)
+        x = ctx.pool[chunk].float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        with autocast_context(ctx.device, ctx.precision):
             logits = _per_fold_logits(group.model(x), group.k)  # (E, k, 7)
-        y = pool_labels[chunk]
+        y = ctx.pool_labels[chunk]
         losses.append(
             F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
         )
         predictions.append(logits.argmax(dim=-1))
     all_predictions = torch.cat(predictions).cpu().numpy()  # (M, k)
     all_losses = torch.cat(losses).cpu().numpy()
-    results = []
-    for j, fold in enumerate(group.folds):
-        n = sizes[j]
-        labels = plan.labels[plan.val_indices[fold]]
-        results.append((labels, all_predictions[:n, j], float(all_losses[:n, j].mean())))
-    return results
+    return [
+        _Evaluation(ctx.labels[own], all_predictions[:n, j], float(all_losses[:n, j].mean()))
+        for j, (own, n) in enumerate(zip(indices, sizes, strict=True))
+    ]
+
+
+def _raise_if_diverged(plan: FoldPlan, epoch: int, losses: dict[int, float], kind: str) -> None:
+    """A non-finite loss invalidates the trial: name its first such fold (read once an epoch)."""
+    for fold in sorted(losses):
+        if not math.isfinite(losses[fold]):
+            spec = plan.specs[fold]
+            label = str(spec.fold) if plan.repeats == 1 else spec.name
+            value = "NaN" if math.isnan(losses[fold]) else "infinite"
+            raise DivergedError(
+                f"{kind} loss became {value} in fold {label} at epoch {epoch} "
+                "(lower train.lr, check model.dropout)",
+                fold=spec.name,
+                epoch=epoch,
+            )
 
 
 def run_trial(
     config: TrialConfig,
     training: tuple[np.ndarray, np.ndarray],
     callbacks: Sequence[TrialCallback] = (),
+    *,
+    publictest: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TrialResult:
     """Train and validate every fold of ``config`` on ``training`` = (images uint8 (N,48,48), labels).
 
+    ``train.repeats`` > 1 trains repeats x folds fold models (repeated k-fold). With
+    ``train.score_publictest`` every fold model also scores ``publictest`` (the PublicTest
+    split's (images, labels)), which must then hold faces.
+
     Raises :class:`OutOfMemoryError` when the device or host runs out of memory (a result the
-    tables show as "no fit in memory"), :class:`TrialError` for other training failures.
-    Exceptions raised by callbacks (e.g. a pruning signal) propagate unchanged.
+    tables show as "no fit in memory"), :class:`DivergedError` when a fold's loss becomes
+    non-finite. Exceptions raised by callbacks (e.g. a pruning signal) propagate unchanged.
     """
     images, labels = training
     train = config.train
-    return train_plan(
-        config, plan_folds(images, labels, train.folds, config.data.balance, train.split_seed), callbacks
+    if train.score_publictest and (publictest is None or len(publictest[1]) == 0):
+        raise DataError(
+            "train.score_publictest=true but the data has no PublicTest faces; "
+            "use a FER2013 CSV or set train.score_publictest=false"
+        )
+    plan = plan_folds(
+        images, labels, train.folds, config.data.balance, train.split_seed, train.repeats
     )
+    if train.score_publictest:
+        plan = dataclasses.replace(plan, publictest=publictest)
+    return train_plan(config, plan, callbacks)
 
 
 def train_final(
@@ -386,7 +428,8 @@ def train_final(
 def train_plan(
     config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback] = ()
 ) -> TrialResult:
-    """Train every fold of ``plan`` (epoch-major, packed per ``train.pack_folds``).
+    """Train every fold of ``plan`` (epoch-major, packed per ``train.pack_folds``); then score
+    ``plan.publictest`` with every fold model when the plan holds it.
 
     OOM errors become :class:`OutOfMemoryError`; other exceptions propagate.
     """
@@ -418,26 +461,46 @@ def _cudnn_autotuned(requested: str) -> Iterator[None]:
 def _train_plan(
     config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback]
 ) -> TrialResult:
+    ctx = _prepare(config, plan, callbacks)
+    for callback in callbacks:
+        callback.on_trial_start(ctx.info)
+    histories: dict[int, list[EpochMetrics]] = {fold: [] for fold in range(plan.folds)}
+    last: dict[int, _Evaluation] = {}
+    started = time.perf_counter()
+    for epoch in range(1, config.train.epochs + 1):
+        metrics, last = _run_epoch(ctx, epoch)
+        for entry in metrics:
+            histories[entry.fold].append(entry)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, metrics)
+    return _collect(ctx, histories, last, time.perf_counter() - started)
+
+
+def _prepare(config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallback]) -> _Context:
+    """Device, precision, the faces on the device and the fold groups' models and optimisers."""
     train = config.train
     device = select_device(train.device)
     precision = select_precision(train.precision, device)
-    pool = torch.from_numpy(np.ascontiguousarray(plan.images)).to(device)  # (M, 48, 48) uint8
-    pool_labels = torch.from_numpy(plan.labels.astype(np.int64)).to(device)
-
+    images, labels = plan.images, plan.labels.astype(np.int64)
+    publictest, publictest_indices = plan.publictest, None
+    if publictest is not None:  # scored after training: its faces go after the plan's
+        publictest_indices = np.arange(len(publictest[1])) + len(labels)
+        images = np.concatenate([images, publictest[0]])
+        labels = np.concatenate([labels, publictest[1].astype(np.int64)])
     eval_batch = train.eval_batch_size or (
         _EVAL_BATCH_CUDA if device.type == "cuda" else _EVAL_BATCH_CPU
     )
     fold_ids = tuple(range(plan.folds))
     layout = [fold_ids] if train.pack_folds else [(f,) for f in fold_ids]
-    groups = [_build_group(config, folds, device) for folds in layout]
+    groups = tuple(_build_group(config, folds, device) for folds in layout)
     if device.type == "cuda" and _CUDA_GRAPHS:
         for group in groups:
             group.graphed = _GraphedStep(group, device, precision)
     torch.manual_seed(train.seed)  # dropout masks
-    steps_per_group = [
+    steps_per_group = tuple(
         math.ceil(max(len(plan.train_indices[f]) for f in g.folds) / train.batch_size)
         for g in groups
-    ]
+    )
     info = TrialInfo(
         folds=plan.folds,
         epochs=train.epochs,
@@ -446,63 +509,103 @@ def _train_plan(
         device=str(device),
         precision=precision,
         packed=train.pack_folds,
+        fold_specs=plan.specs,
+        repeats=plan.repeats,
     )
-    for callback in callbacks:
-        callback.on_trial_start(info)
     _log.debug(
         "trial: %d folds on %s (%s), %d steps/epoch",
-        train.folds,
+        plan.folds,
         device,
         precision,
         info.steps_per_epoch,
     )
+    return _Context(
+        config=config,
+        plan=plan,
+        device=device,
+        precision=precision,
+        pool=torch.from_numpy(np.ascontiguousarray(images)).to(device),
+        pool_labels=torch.from_numpy(labels).to(device),
+        labels=labels,
+        publictest=publictest_indices,
+        eval_batch=eval_batch,
+        groups=groups,
+        steps_per_group=steps_per_group,
+        info=info,
+        callbacks=callbacks,
+    )
 
-    histories: dict[int, list[EpochMetrics]] = {f: [] for f in fold_ids}
-    last_eval: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-    started = time.perf_counter()
-    for epoch in range(1, train.epochs + 1):
-        offset = 0
-        for group, steps in zip(groups, steps_per_group, strict=True):
-            order = _epoch_order(plan, group, train.seed, epoch, train.batch_size)
-            _train_epoch(
-                group, order, pool, pool_labels, config, device, precision,
-                epoch, offset, info.steps_per_epoch, callbacks,
-            )  # fmt: skip
-            offset += steps
-        metrics = []
-        for group in groups:
-            train_losses = (group.loss_sum / max(group.loss_count, 1)).tolist()
-            evaluated = _evaluate(group, plan, pool, pool_labels, device, precision, eval_batch)
-            for j, fold in enumerate(group.folds):
-                y_true, y_pred, val_loss = evaluated[j]
-                last_eval[fold] = evaluated[j]
-                scores = fold_metrics(y_true, y_pred)
-                entry = EpochMetrics(
-                    fold=fold, epoch=epoch, train_loss=train_losses[j], val_loss=val_loss, **scores
-                )
-                histories[fold].append(entry)
-                metrics.append(entry)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, metrics)
-    seconds = time.perf_counter() - started
 
+def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int, _Evaluation]]:
+    """Train every group one epoch, then validate: each fold's metrics and evaluation."""
+    offset = 0
+    for group, steps in zip(ctx.groups, ctx.steps_per_group, strict=True):
+        _train_epoch(ctx, group, epoch, offset)
+        offset += steps
+    train_losses: dict[int, float] = {}
+    for group in ctx.groups:  # one host sync per group and epoch reads every step's loss
+        means = (group.loss_sum / max(group.loss_count, 1)).tolist()
+        train_losses.update(zip(group.folds, means, strict=True))
+    _raise_if_diverged(ctx.plan, epoch, train_losses, "training")
+    evaluations: dict[int, _Evaluation] = {}
+    for group in ctx.groups:
+        own = [ctx.plan.val_indices[fold] for fold in group.folds]
+        evaluations.update(zip(group.folds, _evaluate(ctx, group, own), strict=True))
+    _raise_if_diverged(ctx.plan, epoch, {f: e.loss for f, e in evaluations.items()}, "validation")
+    metrics = [
+        EpochMetrics(
+            fold=fold,
+            epoch=epoch,
+            train_loss=train_losses[fold],
+            val_loss=evaluation.loss,
+            **fold_metrics(evaluation.labels, evaluation.predictions),
+        )
+        for fold, evaluation in sorted(evaluations.items())
+    ]
+    return metrics, evaluations
+
+
+def _collect(
+    ctx: _Context,
+    histories: dict[int, list[EpochMetrics]],
+    last: dict[int, _Evaluation],
+    seconds: float,
+) -> TrialResult:
+    """Each fold's plain weights, final predictions, status and PublicTest scores."""
+    plan, specs = ctx.plan, ctx.plan.specs
     fold_results = []
-    for group in groups:
+    for group in ctx.groups:
         state = {name: tensor.detach().cpu() for name, tensor in group.model.state_dict().items()}
+        scored = None
+        if ctx.publictest is not None:
+            scored = _evaluate(ctx, group, [ctx.publictest] * group.k)
         for j, fold in enumerate(group.folds):
-            plain = unpack_fold_state(state, j, group.k) if group.k > 1 else dict(state)
-            y_true, y_pred, _ = last_eval[fold]
+            evaluation = last[fold]
+            publictest = None
+            if scored is not None:
+                scores = fold_metrics(scored[j].labels, scored[j].predictions)
+                publictest = {k.replace("val_", "publictest_", 1): v for k, v in scores.items()}
             fold_results.append(
                 FoldResult(
                     fold=fold,
+                    name=specs[fold].name,
+                    repeat=specs[fold].repeat,
                     history=histories[fold],
                     train_size=len(plan.train_indices[fold]),
+                    n_train_distinct=plan.distinct_faces(plan.train_indices[fold]),
+                    n_val_distinct=plan.distinct_faces(plan.val_indices[fold]),
                     val_indices=plan.val_indices[fold],
-                    val_labels=y_true,
-                    val_predictions=y_pred,
-                    state_dict=plain,
+                    val_labels=evaluation.labels,
+                    val_predictions=evaluation.predictions,
+                    state_dict=unpack_fold_state(state, j, group.k) if group.k > 1 else state,
+                    status=fold_status(
+                        histories[fold][-1].train_loss, evaluation.labels, evaluation.predictions
+                    ),
+                    publictest=publictest,
                 )
             )
     fold_results.sort(key=lambda result: result.fold)
-    faces = sum(len(t) for t in plan.train_indices) * train.epochs
-    return TrialResult(config, fold_results, str(device), precision, seconds, faces, plan=plan)
+    faces = sum(len(t) for t in plan.train_indices) * ctx.config.train.epochs
+    return TrialResult(
+        ctx.config, fold_results, str(ctx.device), ctx.precision, seconds, faces, plan=plan
+    )

@@ -8,11 +8,14 @@ import torch
 
 from ferablate import ConfigError
 from ferablate.engine import (
+    COLLAPSE_LOSS_FRACTION,
     augment_batch,
     fold_metrics,
+    fold_status,
     is_out_of_memory,
     mean_std,
     plan_folds,
+    repeat_seed,
     select_device,
     select_precision,
 )
@@ -68,7 +71,9 @@ def test_too_few_faces_for_the_folds() -> None:
 
     labels = _labels([10, 2, 10, 10, 10, 10, 10])
     with pytest.raises(DataError, match=r"train\.folds"):
-        plan_folds(np.zeros((len(labels), 48, 48), np.uint8), labels, folds=5, balance="fold", seed=0)
+        plan_folds(
+            np.zeros((len(labels), 48, 48), np.uint8), labels, folds=5, balance="fold", seed=0
+        )
 
 
 def test_fold_metrics_are_macro_averages() -> None:
@@ -122,6 +127,61 @@ def test_separable_resampling_matches_grid_sample() -> None:
 
 def test_out_of_memory_classification() -> None:
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
-    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    assert is_out_of_memory(
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
+        )
+    )
     assert is_out_of_memory(MemoryError())
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+# -- repeated k-fold and fold sizes ------------------------------------------------------------
+
+
+def test_repeats_are_distinct_stratified_splits_and_repeat_zero_is_the_plain_split() -> None:
+    labels = _labels([50, 10, 40, 100, 60, 30, 55])
+    images = np.zeros((len(labels), 48, 48), np.uint8)
+    plain = plan_folds(images, labels, folds=5, balance="fold", seed=3)
+    repeated = plan_folds(images, labels, folds=5, balance="fold", seed=3, repeats=3)
+    assert repeated.folds == 15 and repeated.repeats == 3
+    for a, b in zip(plain.val_indices + plain.train_indices,
+                    repeated.val_indices[:5] + repeated.train_indices[:5], strict=True):  # fmt: skip
+        assert np.array_equal(a, b)  # repeat 0 is today's split, balancing copies included
+    for r in range(3):
+        own = repeated.val_indices[5 * r : 5 * r + 5]
+        assert sorted(np.concatenate(own).tolist()) == list(range(len(labels)))
+    assert not np.array_equal(repeated.val_indices[0], repeated.val_indices[5])
+    assert not np.array_equal(repeated.val_indices[5], repeated.val_indices[10])
+    assert repeat_seed(3, 0) == 3 and len({repeat_seed(3, r) for r in range(3)}) == 3
+    assert [s.name for s in repeated.specs[4:6]] == ["r0-f4", "r1-f0"]
+    assert [s.name for s in plain.specs[:2]] == ["fold-0", "fold-1"]
+
+
+def test_distinct_fold_sizes_ignore_balancing_copies() -> None:
+    labels = _labels([20, 5, 10, 40, 15, 12, 30])  # 132 faces
+    images = np.random.default_rng(0).integers(0, 256, (len(labels), 48, 48), dtype=np.uint8)
+    fold = plan_folds(images, labels, folds=4, balance="fold", seed=0)
+    for train, val in zip(fold.train_indices, fold.val_indices, strict=True):
+        assert len(train) > fold.distinct_faces(train) == 132 - len(val)  # copies not counted
+        assert fold.distinct_faces(val) == len(val)
+    report = plan_folds(images, labels, folds=4, balance="report", seed=0, repeats=2)
+    assert len(report.labels) == 7 * 40 and report.originals == 132  # copies drawn once
+    for train, val in zip(report.train_indices, report.val_indices, strict=True):
+        assert report.distinct_faces(train) + report.distinct_faces(val) == 132
+        assert report.distinct_faces(val) < len(val)  # the fold also validates copies
+    for r in range(2):
+        n_val = [report.distinct_faces(v) for v in report.val_indices[4 * r : 4 * r + 4]]
+        assert sum(n_val) == 132  # each original face validated once per repeat
+
+
+def test_fold_status_flags_chance_loss_or_one_predicted_class() -> None:
+    y_true = np.array([0, 1, 2, 3, 4, 5, 6, 0])
+    varied = np.array([0, 1, 2, 3, 4, 5, 0, 0])
+    assert COLLAPSE_LOSS_FRACTION * np.log(7) == pytest.approx(1.8875, abs=1e-4)
+    assert fold_status(1.50, y_true, varied) == "ok"
+    assert fold_status(1.88, y_true, varied) == "ok"  # just below 0.97 ln 7
+    assert fold_status(1.89, y_true, varied) == "collapsed"
+    assert fold_status(1.946, y_true, varied) == "collapsed"  # the real FER2013 fold: ln 7
+    assert fold_status(1.20, y_true, np.full(8, 3)) == "collapsed"  # one class for every face
+    assert fold_status(1.20, np.full(4, 2), np.full(4, 2)) == "ok"  # one class is all there is

@@ -1,7 +1,10 @@
-"""Fold packing in the engine: folds stay independent, and packed == one-by-one in distribution."""
+"""Fold packing in the engine: folds stay independent, and packed == one-by-one in distribution;
+the same for the R x k folds of repeated k-fold."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +14,10 @@ import torch
 from ferablate import ConfigError
 from ferablate.config import TrialConfig, resolve_preset, validate_trial
 from ferablate.engine import (
+    EpochMetrics,
     FoldPlan,
+    TrialCallback,
+    TrialInfo,
     TrialResult,
     autocast_context,
     plan_folds,
@@ -31,47 +37,28 @@ def _config(**train: Any) -> TrialConfig:
     return validate_trial(resolve_preset(raw, "test"), "test")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """One thread: oneDNN's reductions then run in one fixed order (and tests share 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def faces() -> tuple[np.ndarray, np.ndarray]:
-    """700 noisy faces of 7 class templates: learnable in a few seconds, but not trivially."""
-    rng = np.random.default_rng(0)
-    labels = rng.permutation(np.arange(700) % 7)
-    rows, cols = np.mgrid[0:48, 0:48]
-    templates = np.stack(
-        [128 + 60 * np.sin(cols / (3 + c) + c) * np.cos(rows / (4 + c)) for c in range(7)]
-    )
-    images = templates[labels] + rng.normal(0.0, 60.0, (len(labels), 48, 48))
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
-
-
 def _plan(faces: tuple[np.ndarray, np.ndarray], config: TrialConfig) -> FoldPlan:
     images, labels = faces
-    return plan_folds(images, labels, config.train.folds, config.data.balance, config.train.seed)
+    train = config.train
+    return plan_folds(images, labels, train.folds, config.data.balance, train.seed, train.repeats)
 
 
+@pytest.mark.parametrize(("folds", "repeats"), [(3, 1), (2, 2)])
 def test_one_folds_weights_never_depend_on_another_folds_data(
-    faces: tuple[np.ndarray, np.ndarray],
+    faces: tuple[np.ndarray, np.ndarray], folds: int, repeats: int
 ) -> None:
-    config = _config(epochs=1, augment=True, precision="auto")
+    config = _config(epochs=1, augment=True, precision="auto", folds=folds, repeats=repeats)
     plan = _plan(faces, config)
+    assert plan.folds == folds * repeats
     rng = np.random.default_rng(1)
     other = list(plan.train_indices)
     # Fold 1 trains on other faces (same count, so the step count is unchanged).
     other[1] = rng.choice(
         np.setdiff1d(np.arange(len(plan.labels)), plan.val_indices[1]), len(other[1])
     )
-    changed = FoldPlan(plan.images, plan.labels, tuple(other), plan.val_indices)
+    changed = dataclasses.replace(plan, train_indices=tuple(other))
     first, second = train_plan(config, plan), train_plan(config, changed)
-    for fold in (0, 2):
+    for fold in (f for f in range(plan.folds) if f != 1):
         for key, tensor in first.folds[fold].state_dict.items():
             assert torch.equal(tensor, second.folds[fold].state_dict[key]), f"fold {fold}: {key}"
         assert first.folds[fold].history == second.folds[fold].history
@@ -95,22 +82,67 @@ def test_packed_and_one_by_one_training_agree(faces: tuple[np.ndarray, np.ndarra
     assert abs(accuracy_packed - accuracy_single) < 0.05  # ... and agree within noise
 
 
-def test_packed_equals_one_by_one_without_randomness(faces: tuple[np.ndarray, np.ndarray]) -> None:
+@pytest.mark.parametrize(("folds", "repeats"), [(3, 1), (2, 2)])
+def test_packed_equals_one_by_one_without_randomness(
+    faces: tuple[np.ndarray, np.ndarray], folds: int, repeats: int
+) -> None:
     # No augmentation, no dropout, fp32: both see the same init and batches, so they differ
     # only by floating-point summation order.
-    config = _config(epochs=1, augment=False, precision="fp32")
+    config = _config(epochs=1, augment=False, precision="fp32", folds=folds, repeats=repeats)
     config = config.model_copy(update={"model": config.model.model_copy(update={"dropout": 0.0})})
     packed = _summary_and_splits(config, faces)
     single = _summary_and_splits(
         config.model_copy(update={"train": config.train.model_copy(update={"pack_folds": False})}),
         faces,
     )
+    assert len(packed.folds) == len(single.folds) == folds * repeats
     for a, b in zip(packed.folds, single.folds, strict=True):
         assert np.mean(a.val_predictions == b.val_predictions) > 0.95
         assert a.final.val_loss == pytest.approx(b.final.val_loss, rel=0.02)
         assert a.final.train_loss == pytest.approx(b.final.train_loss, rel=0.02)
         # (No weight-by-weight check: a conv bias before BatchNorm gets a ~0 gradient whose
         # rounding noise Adam scales up to full-size steps, in either layout.)
+
+
+class _Recorder(TrialCallback):
+    def __init__(self) -> None:
+        self.info: TrialInfo | None = None
+        self.epochs: list[list[int]] = []
+
+    def on_trial_start(self, info: TrialInfo) -> None:
+        self.info = info
+
+    def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+        self.epochs.append([m.fold for m in metrics])
+
+
+def test_repeat_zero_trains_exactly_the_folds_of_a_trial_without_repeats(
+    faces: tuple[np.ndarray, np.ndarray],
+) -> None:
+    # One by one, no dropout or augmentation (whose random streams the extra folds shift):
+    # repeat 0 is the plain trial bit for bit, so results from before repeats stay valid.
+    config = _config(epochs=1, augment=False, precision="fp32", folds=2, pack_folds=False)
+    config = config.model_copy(update={"model": config.model.model_copy(update={"dropout": 0.0})})
+    repeated_config = config.model_copy(
+        update={"train": config.train.model_copy(update={"repeats": 2})}
+    )
+    recorder = _Recorder()
+    plain = run_trial(config, faces)
+    repeated = run_trial(repeated_config, faces, [recorder])
+    assert [f.name for f in plain.folds] == ["fold-0", "fold-1"]
+    assert [f.name for f in repeated.folds] == ["r0-f0", "r0-f1", "r1-f0", "r1-f1"]
+    assert [f.repeat for f in repeated.folds] == [0, 0, 1, 1]
+    assert recorder.info is not None and recorder.info.folds == 4
+    assert [s.name for s in recorder.info.fold_specs] == [f.name for f in repeated.folds]
+    assert recorder.epochs == [[0, 1, 2, 3]]
+    for a, b in zip(plain.folds, repeated.folds[:2], strict=False):
+        assert np.array_equal(a.val_indices, b.val_indices)
+        assert a.history == b.history
+        for key, tensor in a.state_dict.items():
+            assert torch.equal(tensor, b.state_dict[key]), key
+    # Repeat 1 is another split, with its own seeds.
+    assert not np.array_equal(repeated.folds[0].val_indices, repeated.folds[2].val_indices)
+    assert repeated.folds[0].history[0].train_loss != repeated.folds[2].history[0].train_loss
 
 
 def test_bf16_and_fp32_reach_the_same_accuracy(faces: tuple[np.ndarray, np.ndarray]) -> None:

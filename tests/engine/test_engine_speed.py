@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from ferablate.engine._trainer import _Adam
 from ferablate.models import Dropout, create_model
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the 2 cores are shared; one thread is faster under load
-    yield
-    torch.set_num_threads(before)
 
 
 def test_fast_dropout_drops_p_scales_the_rest_and_follows_the_seed() -> None:
