@@ -43,7 +43,7 @@ def run(
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
 ) -> None:
-    """Run every trial of SWEEP (5-fold each) and log it to MLflow; finished trials are skipped."""
+    """Run every trial of SWEEP (k-fold, k = train.folds) and log it to MLflow; finished trials are skipped."""
     from ferablate.config import load_sweep, parse_overrides
 
     loaded = load_sweep(sweep)

@@ -23,7 +23,7 @@ def summary(
 ) -> None:
     """Print the layer table (output shapes, parameters) of a preset or a sweep's variant.
 
-    ``--format latex`` gives the report's Figure 7 tables (booktabs longtable).
+    With --format latex: the report's Figure 7 tables (booktabs longtable).
     """
     from ferablate.cli._resolve import model_config_for
     from ferablate.models import layer_table

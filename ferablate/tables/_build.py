@@ -156,6 +156,7 @@ def build_tables(
     """
     import pandas as pd  # deferred: the CLI imports this module on demand only
 
+    title = title.rstrip(".")  # a sweep's description is a sentence; the caption goes on after it
     families = list(dict.fromkeys(row.config.model.family for row in rows))
     tables = []
     for family in families:

@@ -104,6 +104,6 @@ def occlusion_figure(
         assert image is not None
         image_colorbar(fig, image, axes[1, -1], "drop in log p")
         fig.suptitle(
-            f"Occlusion: where hiding a {window}x{window} patch (stride {stride}) lowers log p(class)"
+            f"Occlusion: where hiding each {window}×{window} patch (stride {stride}) lowers log p(class)"
         )
     return fig
