@@ -76,6 +76,9 @@ class SweepProgress:
         self._task = task
         return _Callback()
 
+    def on_trial_stage(self, trial: Trial, stage: str) -> None:
+        return None
+
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         if outcome.status == "skipped":
             err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"))

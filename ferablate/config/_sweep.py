@@ -53,6 +53,7 @@ __all__ = [
     "config_hash",
     "diff_configs",
     "expand_sweep",
+    "experiment_name",
     "flatten_config",
     "load_sweep",
     "parse_overrides",
@@ -322,6 +323,19 @@ def parse_overrides(pairs: Iterable[str], where: str = "--set") -> dict[str, Any
             raise ConfigError(f"{where} '{pair}': the value is not valid YAML ({problem})") from None
         patch[key] = value
     return _check_patch_keys(patch, where)
+
+
+def experiment_name(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> str:
+    """The MLflow experiment that holds ``sweep``'s trials under ``overrides``.
+
+    The sweep's name, unless the overrides switch the data source away from the file's (e.g.
+    ``--set data.source=fer2013`` on a synthetic sweep): then ``<name>-<source>``, so tables
+    never mix trials trained on different kinds of faces.
+    """
+    base_data = sweep.base.get("data") or {}
+    declared = base_data.get("source", "synthetic") if isinstance(base_data, Mapping) else "synthetic"
+    chosen = (overrides or {}).get("data.source", declared)
+    return sweep.name if chosen == declared else f"{sweep.name}-{chosen}"
 
 
 def expand_sweep(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> list[Trial]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import DataConfig, Sweep, Trial, expand_sweep
+from ferablate.config import DataConfig, Sweep, Trial, expand_sweep, experiment_name
 from ferablate.data import FaceData, load_data
 from ferablate.engine import TrialCallback, TrialResult, check_trial, run_trial
 from ferablate.tracking import TAG, TrialRun, TrialTracker
@@ -43,6 +43,9 @@ class SweepObserver(Protocol):
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
         """Called before a trial trains; may return a callback for its steps and epochs."""
 
+    def on_trial_stage(self, trial: Trial, stage: str) -> None:
+        """Called when a trial enters a step outside its epochs ("loading data", "figures", …)."""
+
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         """Called after every trial, skipped ones included."""
 
@@ -51,6 +54,9 @@ class QuietObserver:
     """A :class:`SweepObserver` (and ``StudyObserver``) that reports nothing."""
 
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
+        return None
+
+    def on_trial_stage(self, trial: Trial, stage: str) -> None:
         return None
 
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
@@ -149,7 +155,7 @@ def run_sweep(
         on_result = with_figures(on_result)
     data = data or DataCache()
     trials = expand_sweep(sweep, overrides)
-    tracker = TrialTracker(sweep.name, tracking_uri)
+    tracker = TrialTracker(experiment_name(sweep, overrides), tracking_uri)
     closed = tracker.close_stale_runs()
     if closed:
         _log.warning("marked %d run(s) of ended processes as KILLED", closed)
