@@ -255,6 +255,12 @@ def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- the machine and its compute-only ceiling -----------------------------------------------
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides fp32/bf16 speed
+ISA_ENV = (
+    "ONEDNN_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "OMP_NUM_THREADS",
+)
 
 
 def cpu_info() -> dict[str, Any]:
@@ -274,6 +280,10 @@ def cpu_info() -> dict[str, Any]:
         "cpu": name,
         "cpu_count": os.cpu_count(),
         "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS},
+        # The vector ISA aten actually uses, and any caps set on it: an AVX-512 machine run
+        # with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 stands in for an AVX2-only one.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa_env": {key: os.environ[key] for key in ISA_ENV if key in os.environ},
     }
 
 
@@ -474,7 +484,9 @@ def _print_machine(report: dict[str, Any]) -> None:
     flags = ", ".join(
         f"{flag} {'yes' if has else 'no'}" for flag, has in report["cpu_flags"].items()
     )
-    print(f"machine: {report['cpu']} ({report['cpu_count']} CPUs; {flags}); {report.get('gpu', 'no GPU')}\n"
+    caps = "".join(f", {key}={value}" for key, value in report["isa_env"].items())
+    print(f"machine: {report['cpu']} ({report['cpu_count']} CPUs; {flags}; aten {report['cpu_capability']}{caps}); "
+          f"{report.get('gpu', 'no GPU')}\n"
           f"torch {report['torch']}, {report['threads']} threads, device {report['device']}, "
           f"precision {report['precision']}, load average {report['load_average_start']:.2f}", flush=True)  # fmt: skip
 

@@ -138,6 +138,7 @@ def test_benchmark_script_runs_and_reports_every_figure(
     # every figure carries its machine: CPU, flags, precision, the same run's ceiling
     assert report["cpu"] and report["threads"] == torch.get_num_threads()
     assert set(report["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
+    assert report["cpu_capability"] and isinstance(report["isa_env"], dict)
     assert report["precision"] == report["ceiling"]["precision"] == "fp32"
     assert list(report["ceiling"]["plain_step_faces_per_second"]) == ["2", "4"]
     assert all(rate > 0 for rate in report["ceiling"]["plain_step_faces_per_second"].values())
