@@ -7,6 +7,10 @@ engine), records every top-level module's input with a forward hook, then times 
 alone: forward, and backward with a random output gradient (input gradient on, except for
 the first conv whose input is the faces). Times are the minimum of ``--repeats`` runs (the
 machine is shared). Also times the whole step (forward + backward + Adam) the same way.
+
+On an AVX-512 machine, ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2`` makes oneDNN, aten and MKL use their AVX2 kernels: a stand-in
+(not a measurement) for an AVX2-only CPU such as an AMD EPYC without AVX-512.
 """
 
 from __future__ import annotations
