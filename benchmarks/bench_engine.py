@@ -19,6 +19,12 @@ store is created before the clock starts, as a sweep creates it once) and
 ``ferablate.engine.run_trial`` (tracking off). Faces/s = training faces / wall time of
 training + validation, for both. Class balancing is off (``data.balance: none``) so both
 train the same faces. Works without MLflow installed (tracking is then skipped).
+
+Every run also prints (and writes to ``--out``) the machine it ran on: the CPU model and its
+avx2 / avx512f / avx512_bf16 / amx_bf16 flags, the GPU if any, torch version, threads, the
+precision the engine chose, the load average, and a compute-only ceiling measured in the same
+process: one in-memory step (forward, backward, Adam) of the plain network at batch 10, 50
+and 256 and of the packed 5-fold network at batch 10, in faces/s, at that precision.
 """
 
 from __future__ import annotations
@@ -223,13 +229,13 @@ def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[st
     }
 
 
-def warm_up(device: torch.device, tracking: bool) -> None:
+def warm_up(device: torch.device, precision: str, tracking: bool) -> None:
     """One untimed 1-epoch trial on a few synthetic faces: the first trial in a process pays
     for oneDNN's kernel generation and for lazily imported modules, whichever path runs it.
     """
     data = DataConfig(source="synthetic", synthetic_size=400, balance="none")
     faces = load_data(data)
-    config = engine_config(data, 1, str(device.type), "auto", pack=True)
+    config = engine_config(data, 1, str(device.type), precision, pack=True)
     engine_untracked(config, faces)
     if tracking:
         with tempfile.TemporaryDirectory(prefix="ferablate-bench-mlruns-") as store:
@@ -244,6 +250,87 @@ def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "tracking_seconds" in runs[-1]:
         mean["tracking_seconds"] = float(np.mean([run["tracking_seconds"] for run in runs]))
     return mean
+
+
+# -- the machine and its compute-only ceiling -----------------------------------------------
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides fp32/bf16 speed
+ISA_ENV = (
+    "ONEDNN_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "OMP_NUM_THREADS",
+)
+
+
+def cpu_info() -> dict[str, Any]:
+    """CPU model name and whether it has each of ``CPU_FLAGS`` (from /proc/cpuinfo on Linux)."""
+    name, flags = platform.processor() or platform.machine(), set[str]()
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and name == (platform.processor() or platform.machine()):
+            name = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return {
+        "cpu": name,
+        "cpu_count": os.cpu_count(),
+        "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS},
+        # The vector ISA aten actually uses, and any caps set on it: an AVX-512 machine run
+        # with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 stands in for an AVX2-only one.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "isa_env": {key: os.environ[key] for key in ISA_ENV if key in os.environ},
+    }
+
+
+def step_rate(device: torch.device, precision: str, folds: int, batch: int, steps: int) -> float:
+    """Faces/s of one in-memory optimisation step of MODEL (forward, backward, Adam): the best
+    of ``steps`` timed steps after two untimed ones. ``folds=1`` is the plain network (the
+    ceiling a fold loop cannot beat); ``folds>1`` the packed one, ``folds*batch`` faces a step.
+    """
+    from ferablate.engine import autocast_context
+
+    torch.manual_seed(0)
+    model = create_model(MODEL, folds=folds).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(batch, folds, 48, 48, device=device).contiguous(
+        memory_format=torch.channels_last
+    )  # (B, k, 48, 48)
+    y = torch.randint(0, 7, (batch * folds,), device=device)
+    best = float("inf")
+    for step in range(steps + 2):
+        started = time.perf_counter()
+        with autocast_context(device, precision):  # type: ignore[arg-type]
+            logits = model(x).reshape(-1, 7).float()  # (B*k, 7)
+        optimizer.zero_grad()
+        F.cross_entropy(logits, y).backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if step >= 2:
+            best = min(best, time.perf_counter() - started)
+    return batch * folds / best
+
+
+def compute_ceiling(
+    device: torch.device, precision: str, batches: list[int], steps: int
+) -> dict[str, Any]:
+    """The plain network's step rate at each batch size and the packed 5-fold step's at BATCH,
+    in this process and at the engine's precision: every engine figure next to its machine's
+    ceiling.
+    """
+    plain = {str(batch): step_rate(device, precision, 1, batch, steps) for batch in batches}
+    packed = step_rate(device, precision, FOLDS, BATCH, steps)
+    return {
+        "precision": precision,
+        "plain_step_faces_per_second": plain,
+        "packed_step_faces_per_second": packed,
+        "steps": steps,
+    }
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -302,6 +389,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--repeats", type=int, default=2, help="engine runs, untracked and tracked alternately"
     )
+    parser.add_argument(
+        "--ceiling-batches",
+        default="10,50,256",
+        help="batch sizes of the plain compute-only ceiling (comma-separated; empty: skip)",
+    )
+    parser.add_argument(
+        "--ceiling-steps", type=int, default=5, help="timed steps per ceiling figure (best kept)"
+    )
     parser.add_argument("--skip-plain", action="store_true")
     parser.add_argument("--no-tracking", action="store_true", help="skip the MLflow run")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -319,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "command": " ".join([sys.executable, *sys.argv]),
         "faces": len(labels), "epochs": args.epochs, "folds": FOLDS, "batch": BATCH, "model": MODEL,
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), **cpu_info(),
         "device": str(device), "data": load,
         "load_average_start": os.getloadavg()[0],
     }  # fmt: skip
@@ -327,9 +422,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              path=None if load["source"] == "synthetic" else str(args.data),
                              limit=args.faces, balance="none", synthetic_size=args.faces)  # fmt: skip
     config = engine_config(data_config, args.epochs, str(device.type), args.precision, pack=True)
+    from ferablate.engine import select_precision
+
+    report["precision"] = select_precision(args.precision, device)
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+    _print_machine(report)
 
     tracking = importlib.util.find_spec("mlflow") is not None and not args.no_tracking
-    warm_up(device, tracking)
+    warm_up(device, args.precision, tracking)
     untracked_runs, tracked_runs = [], []
     for _ in range(args.repeats):  # alternating, so drift of the machine hits both alike
         untracked_runs.append(engine_untracked(config, faces))
@@ -361,6 +462,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["ratio_untracked_vs_plain"] = (
             report["engine_untracked"]["faces_per_second"] / report["plain"]["faces_per_second"]
         )
+    batches = [int(b) for b in args.ceiling_batches.split(",") if b.strip()]
+    if batches:
+        report["ceiling"] = compute_ceiling(
+            device, report["precision"], batches, args.ceiling_steps
+        )
+        report["ceiling"]["load_average"] = os.getloadavg()[0]
     report["load_average_end"] = os.getloadavg()[0]
     _print_summary(report)
     if args.out:
@@ -373,9 +480,32 @@ def _print_row(name: str, row: dict[str, Any]) -> None:
           f"val acc {row['val_accuracy_mean']:.3f}", flush=True)  # fmt: skip
 
 
+def _print_machine(report: dict[str, Any]) -> None:
+    flags = ", ".join(
+        f"{flag} {'yes' if has else 'no'}" for flag, has in report["cpu_flags"].items()
+    )
+    caps = "".join(f", {key}={value}" for key, value in report["isa_env"].items())
+    print(f"machine: {report['cpu']} ({report['cpu_count']} CPUs; {flags}; aten {report['cpu_capability']}{caps}); "
+          f"{report.get('gpu', 'no GPU')}\n"
+          f"torch {report['torch']}, {report['threads']} threads, device {report['device']}, "
+          f"precision {report['precision']}, load average {report['load_average_start']:.2f}", flush=True)  # fmt: skip
+
+
 def _print_summary(report: dict[str, Any]) -> None:
     print(f"\nmodel {report['model']}, {report['folds']} folds, batch {report['batch']}, {report['faces']} faces, "
-          f"{report['epochs']} epochs, {report['device']}, torch {report['torch']}, {report['threads']} threads")  # fmt: skip
+          f"{report['epochs']} epochs, {report['device']}, {report['precision']}, torch {report['torch']}, "
+          f"{report['threads']} threads, load average {report['load_average_start']:.2f} -> {report['load_average_end']:.2f}")  # fmt: skip
+    _print_machine(report)
+    if "ceiling" in report:
+        ceiling = report["ceiling"]
+        rates = " / ".join(
+            f"{rate:.0f}" for rate in ceiling["plain_step_faces_per_second"].values()
+        )
+        sizes = "/".join(ceiling["plain_step_faces_per_second"])
+        print(
+            f"{'ceiling: plain step at batch ' + sizes:42s} {rates} faces/s ({ceiling['precision']}, in memory)"
+        )
+        print(f"{'ceiling: packed 5-fold step at batch 10':42s} {ceiling['packed_step_faces_per_second']:.0f} faces/s")  # fmt: skip
     for key, label in [
         (
             "ratio_tracked_vs_plain",

@@ -122,9 +122,18 @@ def test_benchmark_script_runs_and_reports_every_figure(
     bench = _load_benchmark(monkeypatch)
     out = tmp_path / "bench.json"
     report = bench.main(["--faces", "350", "--epochs", "1", "--data", str(tmp_path / "absent.csv"),
-                         "--device", "cpu", "--repeats", "1", "--out", str(out)])  # fmt: skip
+                         "--device", "cpu", "--precision", "fp32", "--repeats", "1",
+                         "--ceiling-batches", "2,4", "--ceiling-steps", "1", "--out", str(out)])  # fmt: skip
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert report["data"] == {"source": "synthetic"}
+    # every figure carries its machine: CPU, flags, precision, the same run's ceiling
+    assert report["cpu"] and report["threads"] == torch.get_num_threads()
+    assert set(report["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}
+    assert report["cpu_capability"] and isinstance(report["isa_env"], dict)
+    assert report["precision"] == report["ceiling"]["precision"] == "fp32"
+    assert list(report["ceiling"]["plain_step_faces_per_second"]) == ["2", "4"]
+    assert all(rate > 0 for rate in report["ceiling"]["plain_step_faces_per_second"].values())
+    assert report["ceiling"]["packed_step_faces_per_second"] > 0
     for key in ("engine_untracked", "plain"):
         assert report[key]["faces"] == 280 * 5  # 4/5 of 350 faces, 5 folds, 1 epoch
         assert report[key]["faces_per_second"] > 0
@@ -144,6 +153,8 @@ def test_benchmark_runs_without_mlflow(monkeypatch: pytest.MonkeyPatch, tmp_path
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` now raises ImportError
     report = bench.main(["--faces", "350", "--epochs", "1", "--data", str(tmp_path / "absent.csv"),
-                         "--device", "cpu", "--repeats", "1", "--skip-plain"])  # fmt: skip
+                         "--device", "cpu", "--repeats", "1", "--skip-plain",
+                         "--ceiling-batches", ""])  # fmt: skip
     assert report["engine_untracked"]["faces"] == 280 * 5
+    assert "ceiling" not in report and report["precision"] in ("fp32", "bf16")
     assert "engine_tracked" not in report and "tracking_overhead_wall" not in report

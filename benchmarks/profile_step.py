@@ -1,0 +1,138 @@
+"""Per-module profile of one packed training step (forward + backward of each module alone).
+
+    python benchmarks/profile_step.py --precision fp32 --repeats 30
+
+Builds the fold-packed model (``report-model1``, 5 folds, batch 10, channels_last, like the
+engine), records every top-level module's input with a forward hook, then times each module
+alone: forward, and backward with a random output gradient (input gradient on, except for
+the first conv whose input is the faces). Times are the minimum of ``--repeats`` runs (the
+machine is shared). Also times the whole step (forward + backward + Adam) the same way.
+
+On an AVX-512 machine, ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2`` makes oneDNN, aten and MKL use their AVX2 kernels: a stand-in
+(not a measurement) for an AVX2-only CPU such as an AMD EPYC without AVX-512.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ferablate.engine._trainer import _Adam, autocast_context  # noqa: E402
+from ferablate.models import create_model  # noqa: E402
+
+
+def best_of(call: Callable[[], Any], repeats: int) -> float:
+    """Minimum wall time of ``repeats`` calls, in ms (after two warm-up calls)."""
+    call()
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return 1000 * min(times)
+
+
+def modules_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [
+        (f"{part}.{name}", module)
+        for part in ("features", "classifier")
+        for name, module in getattr(model, part).named_children()
+    ]
+
+
+def profile(
+    model_name: str, folds: int, batch: int, precision: str, repeats: int
+) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    model = create_model(model_name, folds=folds).to(memory_format=torch.channels_last).train()
+    device = torch.device("cpu")
+    dtype_precision: Any = precision
+    x = torch.rand(batch, folds, 48, 48).contiguous(memory_format=torch.channels_last)
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0]))
+        for name, module in modules_of(model)
+    ]
+    with autocast_context(device, dtype_precision):
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    rows = []
+    for name, module in modules_of(model):
+        source = inputs[name].detach()
+        needs_grad = name != "features.0"
+        inp = source.clone(memory_format=torch.preserve_format).requires_grad_(needs_grad)
+
+        def forward(module: nn.Module = module, inp: torch.Tensor = inp) -> torch.Tensor:
+            with autocast_context(device, dtype_precision):
+                return module(inp)
+
+        out = forward()
+        grad = torch.randn_like(out)
+
+        def fwd_bwd(
+            forward: Callable[[], torch.Tensor] = forward, grad: torch.Tensor = grad
+        ) -> None:
+            forward().backward(grad)
+
+        with torch.no_grad():
+            fwd_ms = best_of(lambda forward=forward: forward(), repeats)  # type: ignore[misc]
+        fwd_bwd_ms = best_of(fwd_bwd, repeats)
+        rows.append({
+            "module": name, "kind": repr(module).split("\n")[0][:60],
+            "in": tuple(source.shape), "out": tuple(out.shape),
+            "fwd_ms": fwd_ms, "fwd_bwd_ms": fwd_bwd_ms,
+        })  # fmt: skip
+    optimizer = _Adam(model, 1e-4)
+    y = torch.randint(0, 7, (batch, folds))
+
+    def step() -> None:
+        with autocast_context(device, dtype_precision):
+            logits = model(x).view(batch, folds, 7).float()
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), y.flatten(), reduction="none"
+        )
+        optimizer.zero_grad()
+        loss.view(-1, folds).mean(0).sum().backward()
+        optimizer.step()
+
+    rows.append({"module": "STEP (fwd+bwd+Adam)", "kind": "", "in": (), "out": (),
+                 "fwd_ms": float("nan"), "fwd_bwd_ms": best_of(step, repeats)})  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="report-model1")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
+    rows = profile(args.model, args.folds, args.batch, args.precision, args.repeats)
+    print(f"{args.model} folds={args.folds} batch={args.batch} {args.precision} "
+          f"threads={torch.get_num_threads()} load {load:.2f} -> {os.getloadavg()[0]:.2f}")  # fmt: skip
+    total = sum(r["fwd_bwd_ms"] for r in rows[:-1])
+    for r in rows:
+        share = 100 * r["fwd_bwd_ms"] / total  # the STEP row: step time / sum of modules
+        print(f"{r['module']:22s} {r['kind'][:44]:44s} {r['in']!s:22s} "
+              f"fwd {r['fwd_ms']:7.3f}  fwd+bwd {r['fwd_bwd_ms']:7.3f} ms  {share:5.1f}%")  # fmt: skip
+    print(f"sum of modules fwd+bwd {total:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
