@@ -17,6 +17,7 @@ from ferablate.runner._sweep import (
     run_sweep,
     with_figures,
 )
+from ferablate.runner._ui_server import UiPlan, UiServer, plan_ui, serve_ui
 
 __all__ = [
     "FINAL_EXPERIMENT",
@@ -24,10 +25,14 @@ __all__ = [
     "FinalOutcome",
     "SweepObserver",
     "TrialOutcome",
+    "UiPlan",
+    "UiServer",
     "execute_trial",
+    "plan_ui",
     "run_final",
     "run_sweep",
     "score_splits",
+    "serve_ui",
     "test_usages",
     "with_figures",
 ]
