@@ -21,13 +21,19 @@ def ui(
     ] = None,
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
     host: Annotated[
-        str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the UI to your network.")
+        str,
+        typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the UI to your network."),
     ] = "127.0.0.1",
     tracking_uri: TrackingUriOpt = None,
-    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show the server's own output.")] = False,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in a browser.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show the server's own output.")
+    ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the server command and the page, start nothing.")
+        bool,
+        typer.Option("--dry-run", help="Print the server command and the page, start nothing."),
     ] = False,
 ) -> None:
     """Serve the MLflow UI (one worker, Ctrl-C stops it all) on SWEEP's runs, best accuracy first."""
@@ -35,7 +41,9 @@ def ui(
 
     from ferablate.runner import plan_ui, serve_ui
 
-    plan = plan_ui(sweep, tracking_uri=tracking_uri, host=host, port=port, verbose=verbose, dry_run=dry_run)
+    plan = plan_ui(
+        sweep, tracking_uri=tracking_uri, host=host, port=port, verbose=verbose, dry_run=dry_run
+    )
     if dry_run:
         env = [f"{key}={value}" for key, value in plan.command.env.items()]
         typer.echo(shlex.join(["env", *env, *plan.command.argv]))

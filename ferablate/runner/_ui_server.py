@@ -134,7 +134,9 @@ def _check_port_free(url: str) -> None:
         try:
             probe.bind((host, int(port)))
         except OSError as exc:
-            raise TrackingError(f"port {port} on {host} is in use ({exc.strerror}); pass --port") from exc
+            raise TrackingError(
+                f"port {port} on {host} is in use ({exc.strerror}); pass --port"
+            ) from exc
 
 
 def _new_log() -> Path:
@@ -158,7 +160,9 @@ def _wait_until_answering(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise TrackingError(f"the MLflow UI server exited with code {process.returncode}{_see(log_path)}")
+            raise TrackingError(
+                f"the MLflow UI server exited with code {process.returncode}{_see(log_path)}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -166,7 +170,9 @@ def _wait_until_answering(
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    raise TrackingError(f"the MLflow UI server did not answer {url} within {timeout:.0f} s{_see(log_path)}")
+    raise TrackingError(
+        f"the MLflow UI server did not answer {url} within {timeout:.0f} s{_see(log_path)}"
+    )
 
 
 def _see(log_path: Path | None) -> str:

@@ -65,7 +65,9 @@ def ui_server_command(
     (an ~30 s start on 2 cores); the UI needs none of them.
     """
     if tracking_uri.startswith(("http://", "https://")):
-        raise TrackingError(f"tracking URI '{tracking_uri}' is a tracking server: open it in a browser")
+        raise TrackingError(
+            f"tracking URI '{tracking_uri}' is a tracking server: open it in a browser"
+        )
     env = {
         _STORE_ENV: tracking_uri,
         _REGISTRY_ENV: tracking_uri,
@@ -81,12 +83,18 @@ def ui_server_command(
     if not verbose:
         argv += ["--log-level", "warning", "--no-access-log"]
     display_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return UiServerCommand([*argv, "mlflow.server.fastapi_app:app"], env, f"http://{display_host}:{port}")
+    return UiServerCommand(
+        [*argv, "mlflow.server.fastapi_app:app"], env, f"http://{display_host}:{port}"
+    )
 
 
-def runs_view_state(param_keys: Sequence[str], metric_keys: Sequence[str] = TRIAL_METRICS) -> dict[str, Any]:
+def runs_view_state(
+    param_keys: Sequence[str], metric_keys: Sequence[str] = TRIAL_METRICS
+) -> dict[str, Any]:
     """The shared-view JSON: trial runs by mean validation accuracy, metrics and params shown."""
-    columns = [f"metrics.`{key}`" for key in metric_keys] + [f"params.`{key}`" for key in param_keys]
+    columns = [f"metrics.`{key}`" for key in metric_keys] + [
+        f"params.`{key}`" for key in param_keys
+    ]
     return {
         "searchFilter": f"tags.`{TAG.ROLE}` = 'trial'",  # parents only; fold runs nest below
         "orderByKey": f"metrics.`{metric_keys[0]}`" if metric_keys else "attributes.start_time",
@@ -136,15 +144,22 @@ def save_runs_view(tracking_uri: str, experiment: str, *, dry_run: bool = False)
     Reads the trial runs to find the ablated params (those whose values differ between trials);
     marks an experiment made before ferablate tagged them as a model-training experiment.
     """
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(f"no MLflow store at {tracking_uri}; run a sweep first or pass --tracking-uri")
+    if (
+        tracking_uri.startswith("sqlite:///")
+        and not Path(tracking_uri.removeprefix("sqlite:///")).is_file()
+    ):
+        raise TrackingError(
+            f"no MLflow store at {tracking_uri}; run a sweep first or pass --tracking-uri"
+        )
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = ", ".join(e.name for e in client.search_experiments(max_results=20)) or "none"
-        raise TrackingError(f"no experiment '{experiment}' in {tracking_uri} (experiments: {names})")
+        raise TrackingError(
+            f"no experiment '{experiment}' in {tracking_uri} (experiments: {names})"
+        )
     experiment_id = str(found.experiment_id)
     runs = client.search_runs([experiment_id], f"tags.`{TAG.ROLE}` = 'trial'", max_results=5000)
     param_keys = ablated_params(run.data.params for run in runs)
@@ -165,4 +180,3 @@ def ablated_params(params_per_run: Iterable[Mapping[str, str]]) -> tuple[str, ..
     keys = sorted({key for params in runs for key in params})
     varying = [key for key in keys if len({params.get(key) for params in runs}) > 1]
     return tuple(varying[:_MAX_PARAM_COLUMNS])
-
