@@ -1,8 +1,7 @@
-"""``ferablate ui``: launch the MLflow UI on the project's store (issue 4)."""
+"""``ferablate ui [SWEEP]``: the MLflow UI on the project's store, landing on a sweep's runs."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -11,38 +10,54 @@ from ferablate.cli._app import app
 from ferablate.cli._console import err_console
 from ferablate.cli._options import TrackingUriOpt
 
-__all__ = ["mlflow_ui_argv", "ui"]
-
-
-def mlflow_ui_argv(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
-    """The ``mlflow ui`` command line serving ``tracking_uri`` (artifacts beside a SQLite DB)."""
-    from ferablate.tracking import artifact_root_for
-
-    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
-    root = artifact_root_for(tracking_uri)
-    if root is not None:
-        argv += ["--default-artifact-root", root]
-    return [*argv, "--host", host, "--port", str(port)]
+__all__ = ["ui"]
 
 
 @app.command()
 def ui(
+    sweep: Annotated[
+        str | None,
+        typer.Argument(help="Sweep file or experiment name whose runs to open.", metavar="[SWEEP]"),
+    ] = None,
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
     host: Annotated[
-        str, typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the UI to your network.")
+        str,
+        typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the UI to your network."),
     ] = "127.0.0.1",
     tracking_uri: TrackingUriOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command and exit.")] = False,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in a browser.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show the server's own output.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the server command and the page, start nothing."),
+    ] = False,
 ) -> None:
-    """Open the MLflow UI on the project's store (bound to 127.0.0.1 unless --host says otherwise)."""
-    import os
+    """Serve the MLflow UI (one worker, Ctrl-C stops it all) on SWEEP's runs, best accuracy first."""
     import shlex
 
-    from ferablate.tracking import resolve_tracking_uri
+    from ferablate.runner import plan_ui, serve_ui
 
-    argv = mlflow_ui_argv(resolve_tracking_uri(tracking_uri), host, port)
+    plan = plan_ui(
+        sweep, tracking_uri=tracking_uri, host=host, port=port, verbose=verbose, dry_run=dry_run
+    )
     if dry_run:
-        typer.echo(shlex.join(argv))
+        env = [f"{key}={value}" for key, value in plan.command.env.items()]
+        typer.echo(shlex.join(["env", *env, *plan.command.argv]))
+        typer.echo(plan.page_url)
         return
-    err_console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
-    os.execv(argv[0], argv)  # the UI replaces this process: Ctrl-C and exit codes are its own
+    err_console.print(f"starting the MLflow UI on {plan.command.url} …")
+    try:
+        with serve_ui(plan) as server:
+            typer.echo(f"ready ({server.ready_after:.1f} s): {server.page_url}")
+            err_console.print("Ctrl-C stops it")
+            if open_browser:
+                import webbrowser
+
+                webbrowser.open(server.page_url)
+            server.wait()
+    except KeyboardInterrupt:
+        err_console.print("stopped")

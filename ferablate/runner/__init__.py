@@ -28,6 +28,7 @@ from ferablate.runner._sweep import (
     run_sweep,
     with_figures,
 )
+from ferablate.runner._ui_server import UiPlan, UiServer, plan_ui, serve_ui
 
 __all__ = [
     "FINAL_EXPERIMENT",
@@ -40,12 +41,16 @@ __all__ = [
     "StudyReport",
     "SweepObserver",
     "TrialReport",
+    "UiPlan",
+    "UiServer",
     "execute_trial",
+    "plan_ui",
     "run_final",
     "run_search",
     "run_sweep",
     "run_sweep_on_storage",
     "score_splits",
+    "serve_ui",
     "test_usages",
     "with_figures",
     "work_on_study",

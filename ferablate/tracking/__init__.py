@@ -29,6 +29,14 @@ from ferablate.tracking._store import (
     resolve_tracking_uri,
 )
 from ferablate.tracking._tracker import TrialRun, TrialTracker
+from ferablate.tracking._ui import (
+    RunsView,
+    UiServerCommand,
+    experiment_name_for,
+    runs_page_url,
+    save_runs_view,
+    ui_server_command,
+)
 
 __all__ = [
     "CONFUSION_DIR",
@@ -38,13 +46,16 @@ __all__ = [
     "TAG",
     "RunArtifacts",
     "RunStore",
+    "RunsView",
     "StoredPredictions",
     "StoredRun",
     "StoredTrial",
     "TrialRun",
     "TrialTracker",
+    "UiServerCommand",
     "artifact_root_for",
     "config_from_run",
+    "experiment_name_for",
     "fold_weights",
     "git_commit",
     "mlflow_ending",
@@ -52,4 +63,7 @@ __all__ = [
     "outcome_for_failure_tag",
     "outcome_of_run",
     "resolve_tracking_uri",
+    "runs_page_url",
+    "save_runs_view",
+    "ui_server_command",
 ]

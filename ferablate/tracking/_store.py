@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "MODEL_TRAINING_KIND",
     "TAG",
     "artifact_root_for",
     "git_commit",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+# MLflow 3's UI opens an experiment with this tag in model-training mode (runs), not GenAI traces.
+MODEL_TRAINING_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 class TAG:
@@ -165,7 +168,7 @@ def open_experiment(client: MlflowClient, uri: str, name: str) -> str:
             return str(experiment.experiment_id)
         root = artifact_root_for(uri)
         location = f"{root}/{_safe_dir(name)}" if root else None
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(client.create_experiment(name, artifact_location=location, tags=MODEL_TRAINING_KIND))
     except TrackingError:
         raise
     except Exception as exc:

@@ -165,8 +165,8 @@ def test_ui_binds_to_localhost_by_default() -> None:
     assert result.exit_code == 0, result.output
     argv = result.output.split()
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
-    assert argv[argv.index("--backend-store-uri") + 1] == "sqlite:///x/mlflow.db"
-    assert "--default-artifact-root" in argv
+    assert "_MLFLOW_SERVER_FILE_STORE=sqlite:///x/mlflow.db" in argv  # env of the server command
+    assert any(arg.startswith("_MLFLOW_SERVER_ARTIFACT_ROOT=file://") for arg in argv)
 
 
 @pytest.mark.parametrize(
