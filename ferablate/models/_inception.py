@@ -9,9 +9,9 @@ from ferablate.models._layers import (
     INPUT_SIZE,
     Dropout,
     FerNet,
+    assemble_net,
     conv2d,
     conv_block,
-    dense_head,
     fold_cat,
     make_activation,
     pooled_size,
@@ -105,12 +105,4 @@ def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
         )
         layers.append(nn.MaxPool2d(2))
         channels = config.head_channels
-    classifier = dense_head(
-        channels * size * size,
-        config.dense,
-        folds=folds,
-        activation=config.activation,
-        dropout=config.dropout,
-        dense_dropout=config.dense_dropout,
-    )
-    return FerNet(nn.Sequential(*layers), classifier, folds)
+    return assemble_net(layers, channels * size * size, config, folds)

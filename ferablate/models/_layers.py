@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ferablate._errors import ConfigError
-from ferablate.config import NUM_CLASSES
+from ferablate.config import NUM_CLASSES, InceptionConfig, SequentialConfig
 
 __all__ = [
     "ELU",
@@ -33,6 +33,7 @@ __all__ = [
     "FerNet",
     "FoldFlatten",
     "FoldLinear",
+    "assemble_net",
     "conv2d",
     "conv_block",
     "dense_head",
@@ -286,6 +287,21 @@ def dense_head(
         in_features = width
     layers.append(_linear(in_features, NUM_CLASSES, folds))
     return nn.Sequential(*layers)
+
+
+def assemble_net(
+    features: list[nn.Module], in_features: int, config: SequentialConfig | InceptionConfig, folds: int
+) -> FerNet:
+    """``features`` then the config's dense head over their ``in_features`` flattened values."""
+    classifier = dense_head(
+        in_features,
+        config.dense,
+        folds=folds,
+        activation=config.activation,
+        dropout=config.dropout,
+        dense_dropout=config.dense_dropout,
+    )
+    return FerNet(nn.Sequential(*features), classifier, folds)
 
 
 def _linear(in_features: int, out_features: int, folds: int) -> nn.Module:

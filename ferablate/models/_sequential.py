@@ -9,8 +9,8 @@ from ferablate.models._layers import (
     INPUT_SIZE,
     Dropout,
     FerNet,
+    assemble_net,
     conv_block,
-    dense_head,
     pooled_size,
 )
 from ferablate.models._registry import register_model
@@ -40,12 +40,4 @@ def build_sequential(config: SequentialConfig, folds: int = 1) -> FerNet:
         if conv.dropout and config.dropout > 0:
             layers.append(Dropout(config.dropout))
         channels = conv.channels
-    classifier = dense_head(
-        channels * size * size,
-        config.dense,
-        folds=folds,
-        activation=config.activation,
-        dropout=config.dropout,
-        dense_dropout=config.dense_dropout,
-    )
-    return FerNet(nn.Sequential(*layers), classifier, folds)
+    return assemble_net(layers, channels * size * size, config, folds)
