@@ -78,10 +78,7 @@ def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
     norm, act = config.batch_norm, config.activation
     layers: list[nn.Module] = [
         *conv_block(
-            1,
-            config.stem_channels,
-            config.stem_kernel,
-            folds=folds,
+            conv2d(1, config.stem_channels, config.stem_kernel, folds=folds),
             batch_norm=norm,
             activation=act,
         ),
@@ -97,9 +94,8 @@ def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
             layers.append(Dropout(config.dropout))
         channels = block.out
     if config.head_channels:
-        layers += conv_block(
-            channels, config.head_channels, 1, folds=folds, batch_norm=norm, activation=act
-        )
+        head = conv2d(channels, config.head_channels, 1, folds=folds)
+        layers += conv_block(head, batch_norm=norm, activation=act)
         size = pooled_size(
             size, "model.head_channels", fix="set head_channels: 0 or pool: false on a block"
         )

@@ -237,23 +237,11 @@ def conv2d(
     )
 
 
-def conv_block(
-    in_channels: int,
-    out_channels: int,
-    kernel: int,
-    *,
-    folds: int,
-    batch_norm: bool,
-    activation: str,
-    dilation: int = 1,
-    groups: int = 1,
-) -> list[nn.Module]:
-    """conv, [BatchNorm], activation."""
-    layers: list[nn.Module] = [
-        conv2d(in_channels, out_channels, kernel, folds=folds, dilation=dilation, groups=groups)
-    ]
+def conv_block(conv: nn.Conv2d, *, batch_norm: bool, activation: str) -> list[nn.Module]:
+    """``conv`` (from :func:`conv2d`), [BatchNorm], activation."""
+    layers: list[nn.Module] = [conv]
     if batch_norm:
-        layers.append(nn.BatchNorm2d(folds * out_channels))
+        layers.append(nn.BatchNorm2d(conv.out_channels))
     layers.append(make_activation(activation))
     return layers
 

@@ -10,6 +10,7 @@ from ferablate.models._layers import (
     Dropout,
     FerNet,
     assemble_net,
+    conv2d,
     conv_block,
     pooled_size,
 )
@@ -24,16 +25,15 @@ def build_sequential(config: SequentialConfig, folds: int = 1) -> FerNet:
     layers: list[nn.Module] = []
     channels, size = 1, INPUT_SIZE
     for index, conv in enumerate(config.convs):
-        layers += conv_block(
+        packed = conv2d(
             channels,
             conv.channels,
             conv.kernel,
             folds=folds,
-            batch_norm=config.batch_norm,
-            activation=config.activation,
             dilation=conv.dilation,
             groups=conv.groups,
         )
+        layers += conv_block(packed, batch_norm=config.batch_norm, activation=config.activation)
         if conv.pool:
             size = pooled_size(size, f"model.convs.{index}.pool")
             layers.append(nn.MaxPool2d(2))
