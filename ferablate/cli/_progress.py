@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ferablate.cli._console import err_console
 
@@ -77,7 +84,7 @@ class SweepProgress:
             console=err_console,
             transient=False,
         )
-        self._tasks: dict[str, int] = {}  # trial name -> its bar
+        self._tasks: dict[str, TaskID] = {}  # trial name -> its bar
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
