@@ -7,6 +7,7 @@ from ferablate.cli import (  # noqa: F401
     _final,
     _optuna,
     _run,
+    _status,
     _summary,
     _table,
     _ui,

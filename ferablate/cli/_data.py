@@ -18,17 +18,18 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("info")
 def info(path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image-folder root.")]) -> None:
-    """Print face counts per Usage x class."""
+    """Print face counts per class x Usage."""
     from rich.table import Table
 
     from ferablate.data import load_path
 
     faces = load_path(path)
-    counts = faces.counts()
+    counts = faces.counts().T  # classes as rows: the table fits 80 columns (a log file's width)
     table = Table(title=f"{path.name} ({faces.source}; content hash {faces.content_hash})")
-    table.add_column("Usage", no_wrap=True, min_width=len("PrivateTest"))
-    for column in counts.columns:
-        table.add_column(str(column), justify="right")
-    for usage, row in counts.iterrows():
-        table.add_row(str(usage), *(f"{int(v):,}" for v in row))
+    # Class names and numbers are never cut: no wrap, no ellipsis; a too-narrow console folds.
+    table.add_column("class", no_wrap=True, overflow="fold", min_width=len("surprise"))
+    for usage in counts.columns:
+        table.add_column(str(usage), justify="right", no_wrap=True, overflow="fold", min_width=len(f"{int(counts[usage].max()):,}"))
+    for name, row in counts.iterrows():
+        table.add_row(str(name), *(f"{int(v):,}" for v in row))
     console.print(table)

@@ -66,10 +66,10 @@ def final(
         patch["train.epochs"] = epochs
     trial, experiment = final_trial(target, variant, patch)
 
-    from ferablate.cli._progress import SweepProgress
+    from ferablate.cli._progress import sweep_progress
     from ferablate.runner import run_final
 
-    with SweepProgress() as progress:
+    with sweep_progress() as progress:
         callback = progress.on_trial_start(trial, 1, 1)
         outcome = run_final(
             trial,

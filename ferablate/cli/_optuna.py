@@ -62,10 +62,10 @@ def optuna_command(
         _export_best(storage_url, study_name, export)
         return
 
-    from ferablate.cli._progress import SweepProgress
+    from ferablate.cli._progress import sweep_progress
     from ferablate.runner import run_search
 
-    with SweepProgress() as progress:
+    with sweep_progress() as progress:
         report = run_search(
             loaded,
             parse_overrides(overrides or []),

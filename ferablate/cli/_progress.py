@@ -1,12 +1,25 @@
-"""Rich progress for sweeps: trial i/n, fold(s), epoch, step bar, running loss."""
+"""Sweep progress on stderr: a rich live display in a terminal, plain timestamped lines elsewhere.
+
+:func:`sweep_progress` picks one. Redirected output (nohup, CI, a scheduler's log file) gets
+one flushed line per trial start/end, epoch and post-training step, so a log read while the
+sweep runs says where it is; a rich bar there would appear only when the sweep ends.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from ferablate.cli._console import err_console
 
@@ -16,7 +29,44 @@ if TYPE_CHECKING:
     from ferablate.runner import StudyReady, TrialReport
     from ferablate.search import WorkedTrial
 
-__all__ = ["SweepProgress"]
+__all__ = ["PlainProgress", "SweepProgress", "format_duration", "sweep_progress"]
+
+
+def sweep_progress() -> SweepProgress | PlainProgress:
+    """The observer for this stderr: rich bars on a terminal, plain lines otherwise."""
+    return SweepProgress() if err_console.is_terminal else PlainProgress()
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``: short enough for a progress line."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _study_ready_lines(ready: StudyReady) -> list[str]:
+    lines = []
+    if ready.queued is not None:
+        lines.append(
+            f"study '{ready.study}': queued {len(ready.queued)} trial(s), skipped {len(ready.skipped)} "
+            f"already finished, queued or running"
+        )
+    if ready.base_queued:
+        lines.append("trial 0 is the base config, queued; the sampler picks the rest")
+    return lines
+
+
+def _worked_line(worked: WorkedTrial) -> str:
+    value = f" val acc {worked.value:.4f}" if worked.value is not None else ""
+    note = f" ({worked.message[:100]})" if worked.message and worked.outcome != "finished" else ""
+    return f"trial {worked.number} {worked.name}: {worked.outcome.value}{value} in {worked.seconds:.1f}s{note}"
+
+
+def _folds_label(info: TrialInfo) -> str:
+    return f"folds 1-{info.folds} packed" if info.packed else f"{info.folds} folds"
 
 
 class SweepProgress:
@@ -34,6 +84,7 @@ class SweepProgress:
             console=err_console,
             transient=False,
         )
+        self._tasks: dict[str, TaskID] = {}  # trial name -> its bar
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -49,6 +100,7 @@ class SweepProgress:
         task = progress.add_task(
             "", total=None, trial=escape(f"{position}/{total} {trial.name}"), where="loading", loss="-"
         )
+        self._tasks[trial.name] = task
 
         class _Callback(TrialCallback):
             epochs = 0
@@ -56,7 +108,7 @@ class SweepProgress:
 
             def on_trial_start(self, info: TrialInfo) -> None:
                 self.epochs = info.epochs
-                self.folds = f"folds 1-{info.folds} packed" if info.packed else f"{info.folds} folds"
+                self.folds = _folds_label(info)
                 progress.update(task, total=info.steps_per_epoch * info.epochs, where=f"{self.folds} epoch 1/{self.epochs}")
 
             def on_step(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
@@ -73,33 +125,129 @@ class SweepProgress:
                     loss=f"{loss:.3f}",
                 )
 
-        self._task = task
         return _Callback()
 
     def on_trial_stage(self, trial: Trial, stage: str) -> None:
-        return None
+        task = self._tasks.get(trial.name)
+        if task is not None:  # the bar sits at 100 % meanwhile: say what runs
+            self.progress.update(task, where=f"[yellow]{escape(stage)}…[/]")
 
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         if outcome.status == "skipped":
-            err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"))
+            # soft_wrap: a run id is never split across lines
+            err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"), soft_wrap=True)
             return
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
-        self.progress.update(self._task, where=label)
+        task = self._tasks.pop(outcome.trial.name, None)
+        if task is not None:
+            self.progress.update(task, where=label)
 
     def on_study_ready(self, ready: StudyReady) -> None:
-        if ready.queued is not None:
-            err_console.print(
-                escape(
-                    f"study '{ready.study}': queued {len(ready.queued)} trial(s), skipped {len(ready.skipped)} "
-                    f"already finished, queued or running"
-                )
-            )
-        if ready.base_queued:
-            err_console.print("trial 0 is the base config, queued; the sampler picks the rest")
+        for line in _study_ready_lines(ready):
+            err_console.print(escape(line))
 
     def on_worked(self, worked: WorkedTrial) -> None:
-        value = f" val acc {worked.value:.4f}" if worked.value is not None else ""
-        note = f" ({worked.message[:100]})" if worked.message and worked.outcome != "finished" else ""
+        err_console.print(escape(_worked_line(worked)))
+
+
+class PlainProgress:
+    """A ``SweepObserver`` / ``StudyObserver`` writing one timestamped line per trial start and
+    end, epoch and post-training step (to stderr, flushed at once): for logs, not terminals.
+
+    The sweep's ETA is the mean trial time (the running trial's estimate until one ended) times
+    the trials left, plus what the running trial still needs at its epoch rate.
+    """
+
+    def __init__(self) -> None:
+        self._trial_seconds: list[float] = []  # wall time of every trained trial so far
+        self._started = 0.0  # monotonic start of the running trial
+        self._estimate = 0.0  # the running trial's estimated total seconds (0: unknown yet)
+        self._left = 0  # trials after the running one
+        self._prefixes: dict[str, str] = {}  # trial name -> "trial i/n name"
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def say(self, text: str) -> None:
+        """One line, with the local time, never wrapped (a log line is grep'able whole)."""
         err_console.print(
-            escape(f"trial {worked.number} {worked.name}: {worked.outcome.value}{value} in {worked.seconds:.1f}s{note}")
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True
         )
+        err_console.file.flush()
+
+    def eta(self) -> float | None:
+        """Seconds until the sweep ends, or None before anything can be estimated."""
+        mean = sum(self._trial_seconds) / len(self._trial_seconds) if self._trial_seconds else self._estimate
+        if not mean:
+            return None
+        running = 0.0
+        if self._started:  # a trial runs: what it still needs at its own pace (else the mean)
+            running = max(0.0, (self._estimate or mean) - (time.monotonic() - self._started))
+        return running + mean * self._left
+
+    def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback:
+        from ferablate.engine import TrialCallback
+
+        self._started, self._estimate, self._left = time.monotonic(), 0.0, total - position
+        prefix = self._prefixes[trial.name] = f"trial {position}/{total} {trial.name}"
+        self.say(f"{prefix}: start")
+        observer = self
+
+        class _Callback(TrialCallback):
+            epochs = 1
+            faces = 0  # training faces per epoch, over all folds
+            since = 0.0  # monotonic end of the previous epoch (or the trial's setup)
+
+            def on_trial_start(self, info: TrialInfo) -> None:
+                self.epochs, self.faces = info.epochs, sum(info.train_sizes)
+                self.since = time.monotonic()
+                observer.say(
+                    f"{prefix}: training {_folds_label(info)}, {info.epochs} epoch(s), "
+                    f"{self.faces:,} faces/epoch on {info.device} ({info.precision})"
+                )
+
+            def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
+                now = time.monotonic()
+                acc = sum(m.val_accuracy for m in metrics) / len(metrics)
+                loss = sum(m.train_loss for m in metrics) / len(metrics)
+                rate = self.faces / (now - self.since) if now > self.since else 0.0
+                self.since = now
+                elapsed = now - observer._started
+                observer._estimate = elapsed / epoch * self.epochs
+                eta = observer.eta()
+                observer.say(
+                    f"{prefix}: epoch {epoch}/{self.epochs} loss {loss:.4f} val acc {acc:.4f} "
+                    f"{rate:,.0f} faces/s, sweep ETA {'?' if eta is None else format_duration(eta)}"
+                )
+
+        return _Callback()
+
+    def on_trial_stage(self, trial: Trial, stage: str) -> None:
+        self.say(f"{self._prefixes.get(trial.name, f'trial {trial.name}')}: {stage}")
+
+    def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
+        prefix = f"trial {position}/{total} {outcome.trial.name}"
+        if outcome.status == "skipped":
+            self.say(f"{prefix}: skipped ({outcome.message})")
+            return
+        seconds = time.monotonic() - self._started
+        self._trial_seconds.append(seconds)
+        self._started, self._estimate, self._left = 0.0, 0.0, total - position
+        acc = outcome.summary.get("val_accuracy_mean")
+        score = f", val acc {acc:.4f}±{outcome.summary.get('val_accuracy_std', 0.0):.4f}" if acc is not None else ""
+        reason = f": {outcome.message.splitlines()[0][:200]}" if outcome.message else ""
+        eta = self.eta()
+        self.say(
+            f"{prefix}: {outcome.status}{reason} in {format_duration(seconds)}{score}"
+            f"{'' if eta is None else f', sweep ETA {format_duration(eta)}'}"
+        )
+
+    def on_study_ready(self, ready: StudyReady) -> None:
+        for line in _study_ready_lines(ready):
+            self.say(line)
+
+    def on_worked(self, worked: WorkedTrial) -> None:
+        self.say(_worked_line(worked))

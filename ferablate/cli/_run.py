@@ -51,13 +51,13 @@ def run(
     if dry_run:
         _print_dry_run(loaded, patch)
         return
-    from ferablate.cli._progress import SweepProgress
+    from ferablate.cli._progress import sweep_progress
 
     if storage is not None:  # queue the trials in a shared study; any `ferablate worker` may help
         from ferablate.cli._worker import exit_on_failure
         from ferablate.runner import run_sweep_on_storage
 
-        with SweepProgress() as progress:
+        with sweep_progress() as progress:
             report = run_sweep_on_storage(
                 loaded, patch, storage, study,
                 rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
@@ -67,7 +67,7 @@ def run(
         return
     from ferablate.runner import run_sweep
 
-    with SweepProgress() as progress:
+    with sweep_progress() as progress:
         outcomes = run_sweep(
             loaded,
             patch,

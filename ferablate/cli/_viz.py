@@ -43,18 +43,29 @@ def viz(
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # 3 tiny downloads
-    from ferablate.tracking import RunStore
-    from ferablate.viz import draw_run_figures, parse_figure_names
+    from rich.markup import escape
+
+    from ferablate.tracking import TAG, RunStore
+    from ferablate.viz import FIGURE_DESCRIPTIONS, draw_run_figures, parse_figure_names
 
     names = parse_figure_names(figures)  # fail on a typo before anything is loaded
     store = RunStore(tracking_uri)
     run_id = _resolve_run_id(store, target, variant)
+    run = store.get_run(run_id)
+    folder = out or Path("figures") / run_id
     with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
-        paths = draw_run_figures(
-            store, run_id, names, out or Path("figures") / run_id, dpi=dpi, activation_layer=layer, log=log
-        )
-    for path in paths:
-        console.print(str(path))
+        paths = draw_run_figures(store, run_id, names, folder, dpi=dpi, activation_layer=layer, log=log)
+    experiment = run.tags.get(TAG.SWEEP, "?")
+    what = "final run" if run.role == "final" else "trial"
+    console.print(
+        escape(f"drew {len(paths)} figure(s) of {what} '{run.name}' (run {run_id}, experiment '{experiment}') into {folder}/"),
+        soft_wrap=True,
+    )
+    width = max((len(str(path)) for path in paths), default=0)
+    for path in paths:  # one line each, never wrapped: a path is copied whole
+        console.print(escape(f"  {path!s:<{width}}  {FIGURE_DESCRIPTIONS.get(path.stem, '')}"), soft_wrap=True)
+    if log:
+        console.print(escape(f"also logged under figures/ of run {run_id} (replacing those there)"), soft_wrap=True)
 
 
 def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
@@ -66,17 +77,17 @@ def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
         if variant is not None:
             raise ConfigError("--variant goes with a sweep file, not a run id")
         return target
-    from ferablate.cli._resolve import trial_for
-    from ferablate.config import load_sweep
+    from ferablate.cli._resolve import sweep_trial
+    from ferablate.config import experiment_name
 
-    sweep = load_sweep(target)
-    trial = trial_for(target, variant)
-    if store.experiment_id(sweep.name) is None:
-        raise TrackingError(f"{target}: no MLflow experiment '{sweep.name}' in this store; run `ferablate run {target}` first")
-    found = store.newest_finished(sweep.name, config_hash=trial.config_hash, variant=trial.variant)
+    sweep, trial = sweep_trial(target, variant)
+    experiment = experiment_name(sweep)
+    if store.experiment_id(experiment) is None:
+        raise TrackingError(f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first")
+    found = store.newest_finished(experiment, config_hash=trial.config_hash, variant=trial.variant)
     if found is None:
         raise TrackingError(
-            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment '{sweep.name}'; "
+            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment '{experiment}'; "
             f"run `ferablate run {target}` first"
         )
     return found.run_id

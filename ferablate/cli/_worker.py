@@ -53,10 +53,10 @@ def worker(
     no_figures: NoFiguresOpt = False,
 ) -> None:
     """Join a study (grid or Optuna search) from any machine; run its trials until none remain."""
-    from ferablate.cli._progress import SweepProgress
+    from ferablate.cli._progress import sweep_progress
     from ferablate.runner import work_on_study
 
-    with SweepProgress() as progress:
+    with sweep_progress() as progress:
         report = work_on_study(
             storage,
             study,

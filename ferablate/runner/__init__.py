@@ -3,32 +3,48 @@ sweeps (and Optuna searches) on a shared study storage that many workers work on
 
 from __future__ import annotations
 
-from ferablate.runner._final import (
-    FINAL_EXPERIMENT,
-    FinalOutcome,
-    run_final,
-    score_splits,
-    test_usages,
-)
-from ferablate.runner._study import (
-    BestTrial,
-    StudyObserver,
-    StudyReady,
-    StudyReport,
-    run_search,
-    run_sweep_on_storage,
-    work_on_study,
-)
-from ferablate.runner._sweep import (
-    DataCache,
-    QuietObserver,
-    SweepObserver,
-    TrialReport,
-    execute_trial,
-    run_sweep,
-    with_figures,
-)
-from ferablate.runner._ui_server import UiPlan, UiServer, plan_ui, serve_ui
+from typing import TYPE_CHECKING
+
+from ferablate.runner._status import SweepStatus, TrialStatus, sweep_status
+
+if TYPE_CHECKING:
+    from ferablate.runner._final import (
+        FINAL_EXPERIMENT,
+        FinalOutcome,
+        run_final,
+        score_splits,
+        test_usages,
+    )
+    from ferablate.runner._study import (
+        BestTrial,
+        StudyObserver,
+        StudyReady,
+        StudyReport,
+        run_search,
+        run_sweep_on_storage,
+        work_on_study,
+    )
+    from ferablate.runner._sweep import (
+        DataCache,
+        QuietObserver,
+        SweepObserver,
+        TrialReport,
+        execute_trial,
+        run_sweep,
+        with_figures,
+    )
+    from ferablate.runner._ui_server import UiPlan, UiServer, plan_ui, serve_ui
+else:  # training imports the engine (torch); ``sweep_status`` does not
+    from ferablate._lazy import lazy_exports
+
+    __getattr__ = lazy_exports(__name__, {
+        "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"),
+        "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "run_search",
+                   "run_sweep_on_storage", "work_on_study"),
+        "_sweep": ("DataCache", "QuietObserver", "SweepObserver", "TrialReport", "execute_trial",
+                   "run_sweep", "with_figures"),
+        "_ui_server": ("UiPlan", "UiServer", "plan_ui", "serve_ui"),
+    })  # fmt: skip
 
 __all__ = [
     "FINAL_EXPERIMENT",
@@ -40,7 +56,9 @@ __all__ = [
     "StudyReady",
     "StudyReport",
     "SweepObserver",
+    "SweepStatus",
     "TrialReport",
+    "TrialStatus",
     "UiPlan",
     "UiServer",
     "execute_trial",
@@ -51,6 +69,7 @@ __all__ = [
     "run_sweep_on_storage",
     "score_splits",
     "serve_ui",
+    "sweep_status",
     "test_usages",
     "with_figures",
     "work_on_study",

@@ -147,6 +147,7 @@ def work_on_study(
             [*callbacks, *([bar] if bar else [])],
             extra_tags={TAG.SWEEP: held.experiment, **extra_tags},
             on_result=on_result,
+            observer=observer,
         )
         observer.on_trial_end(report, position, total)
         return report

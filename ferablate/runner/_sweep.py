@@ -89,19 +89,24 @@ def execute_trial(
     callbacks: Sequence[TrialCallback] = (),
     extra_tags: Mapping[str, str] | None = None,
     on_result: Callable[[TrialRun, TrialResult], None] | None = None,
+    observer: SweepObserver | None = None,
 ) -> TrialReport:
     """Train one trial into a new MLflow parent run; failures are logged, not raised.
 
     ``on_result`` runs after training and before the run is marked FINISHED (figures hook in
     here). What ends a trial without being its failure (KeyboardInterrupt, a pruning signal)
-    ends the run as KILLED and propagates.
+    ends the run as KILLED and propagates. ``observer`` hears the steps outside the epochs.
     """
+    observer = observer or QuietObserver()
+    observer.on_trial_stage(trial, "loading data")
     faces = data(trial.config.data)
     run = tracker.start(trial, data_hash=faces.content_hash, extra_tags=extra_tags)
     try:
         result = run_trial(trial.config, faces.split("Training"), [run, *callbacks])
         if on_result is not None:
+            observer.on_trial_stage(trial, "figures")
             on_result(run, result)
+        observer.on_trial_stage(trial, "saving weights")
         run.finish(result)
     except BaseException as exc:
         ending = run.end_from(exc)
@@ -182,6 +187,7 @@ def run_sweep(
                 callbacks=[callback] if callback else [],
                 extra_tags={TAG.SWEEP: sweep.name},
                 on_result=on_result,
+                observer=observer,
             )
         outcomes.append(outcome)
         observer.on_trial_end(outcome, position, len(trials))

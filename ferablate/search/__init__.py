@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ferablate.search._space import (
     DEFAULT_MAX_PARAMETERS,
     base_params,
@@ -31,15 +33,23 @@ from ferablate.search._study import (
     set_target_trials,
     trial_config,
 )
-from ferablate.search._worker import (
-    ExecutedTrial,
-    PruningCallback,
-    TrialExecutor,
-    TrialLeaseLost,
-    WorkedTrial,
-    optuna_state,
-    work,
-)
+
+if TYPE_CHECKING:
+    from ferablate.search._worker import (
+        ExecutedTrial,
+        PruningCallback,
+        TrialExecutor,
+        TrialLeaseLost,
+        WorkedTrial,
+        optuna_state,
+        work,
+    )
+else:  # the worker imports the engine (torch); reading a study does not
+    from ferablate._lazy import lazy_exports
+
+    __getattr__ = lazy_exports(__name__, {"_worker": (
+        "ExecutedTrial", "PruningCallback", "TrialExecutor", "TrialLeaseLost", "WorkedTrial", "optuna_state", "work",
+    )})  # fmt: skip
 
 __all__ = [
     "ATTR",

@@ -8,6 +8,8 @@ the mapping of a :class:`~ferablate.TrialOutcome` to an MLflow status live here 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ferablate.tracking._artifacts import (
     CONFUSION_DIR,
     FIGURES_DIR,
@@ -28,7 +30,6 @@ from ferablate.tracking._store import (
     outcome_of_run,
     resolve_tracking_uri,
 )
-from ferablate.tracking._tracker import TrialRun, TrialTracker
 from ferablate.tracking._ui import (
     RunsView,
     UiServerCommand,
@@ -37,6 +38,13 @@ from ferablate.tracking._ui import (
     save_runs_view,
     ui_server_command,
 )
+
+if TYPE_CHECKING:
+    from ferablate.tracking._tracker import TrialRun, TrialTracker
+else:  # writing imports the engine (torch); reading the store does not
+    from ferablate._lazy import lazy_exports
+
+    __getattr__ = lazy_exports(__name__, {"_tracker": ("TrialRun", "TrialTracker")})
 
 __all__ = [
     "CONFUSION_DIR",

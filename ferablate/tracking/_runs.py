@@ -56,6 +56,7 @@ class StoredRun:
     data_hash: str
     git_commit: str
     start_time: int  # ms since the epoch
+    end_time: int  # ms since the epoch (0 while it runs)
     metrics: Mapping[str, float]  # the run's latest value of each metric (means/std over folds)
     tags: Mapping[str, str]
 
@@ -112,6 +113,7 @@ def _fields(run: Run) -> dict[str, Any]:
         "data_hash": tags.get(TAG.DATA_HASH, ""),
         "git_commit": tags.get(TAG.GIT_COMMIT, ""),
         "start_time": int(run.info.start_time or 0),
+        "end_time": int(run.info.end_time or 0),
         "metrics": dict(run.data.metrics),
         "tags": tags,
     }
@@ -211,6 +213,10 @@ class RunStore:
         for fold in search_runs(self._client, [experiment_id], f"tags.`{TAG.ROLE}` = 'fold'", None):
             folds.setdefault(fold.data.tags.get(TAG.PARENT, ""), []).append(fold)
         return [StoredTrial.from_runs(run, folds.get(run.info.run_id, [])) for run in parents]
+
+    def epochs_logged(self, run_id: str, metric: str = "val_accuracy_mean") -> int:
+        """The last epoch a trial run logged ``metric`` for (0: none yet): a running trial's progress."""
+        return max((m.step for m in self._client.get_metric_history(run_id, metric)), default=0)
 
     # -- artifacts --------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ferablate.viz._occlusion import occlusion_figure, occlusion_maps
 from ferablate.viz._runs import draw_run_figures, inputs_from_run
 from ferablate.viz._style import COLUMN_WIDTH, DPI, PAGE_WIDTH, figure_style, save_png
 from ferablate.viz._trial import (
+    FIGURE_DESCRIPTIONS,
     FIGURE_NAMES,
     TrialFigureInputs,
     figure_hook,
@@ -32,6 +33,7 @@ from ferablate.viz._trial import (
 __all__ = [
     "COLUMN_WIDTH",
     "DPI",
+    "FIGURE_DESCRIPTIONS",
     "FIGURE_NAMES",
     "PAGE_WIDTH",
     "TrialFigureInputs",

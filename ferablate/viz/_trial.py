@@ -25,6 +25,7 @@ from ferablate.viz._occlusion import occlusion_figure
 from ferablate.viz._style import DPI, save_png
 
 __all__ = [
+    "FIGURE_DESCRIPTIONS",
     "FIGURE_NAMES",
     "TrialFigureInputs",
     "figure_hook",
@@ -40,6 +41,15 @@ _log = get_logger(__name__)
 
 # Report order: Figure 1 .. Figure 6. Each name is also the PNG's file name.
 FIGURE_NAMES = ("loss", "weights", "activations", "occlusion", "confusion", "augmentation")
+# What each figure shows, in one phrase (``ferablate viz`` says what it drew).
+FIGURE_DESCRIPTIONS = {
+    "loss": "loss curves (training and held-out loss per epoch, mean over folds)",
+    "weights": "first conv layer's kernels (and an inception block's branches) of the best fold",
+    "activations": "feature maps of one face",
+    "occlusion": "occlusion sensitivity: where hiding a patch changes the prediction",
+    "confusion": "confusion matrix of the held-out faces",
+    "augmentation": "augmented training faces, one per class",
+}
 _SCORING_BATCH = 512  # faces per forward pass when choosing example faces
 
 

@@ -12,8 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -26,7 +24,6 @@ from ferablate.tracking import TAG, TrialTracker, resolve_tracking_uri
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 HEARTBEAT, GRACE = 1, 5  # seconds: a killed worker's trial comes back after ~5 s
 
 GRID = {
@@ -39,22 +36,6 @@ GRID = {
     "variants": [{"name": "bn"}, {"name": "no-bn", "set": {"model.batch_norm": False}}],
     "grid": {"train.lr": [0.001, 0.002, 0.003]},
 }
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not reachable: {exc}")
-    name = f"ferablate_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _queue_grid(storage_url: str, study_name: str) -> list[str]:

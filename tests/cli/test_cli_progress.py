@@ -1,0 +1,100 @@
+"""Progress outside a terminal: timestamped lines while a trial runs; tables that never cut numbers."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ferablate.cli import _progress
+from ferablate.config import parse_sweep
+
+SWEEP = """\
+name: piped
+base:
+  data: {source: synthetic, synthetic_size: 420}
+  model: {family: sequential, convs: [{channels: 4}, {channels: 8}], dense: [16], activation: elu}
+  train: {folds: 2, epochs: 3, batch_size: 32, lr: 0.003}
+variants: [{name: only}]
+"""
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+
+
+def test_piped_run_writes_each_epoch_while_the_trial_runs(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(SWEEP)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ferablate", "run", "s.yaml", "--no-figures"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen: list[tuple[str, bool]] = []  # (line, process still alive when it arrived)
+    deadline = time.monotonic() + 240
+    for line in process.stderr:
+        seen.append((line.rstrip("\n"), process.poll() is None))
+        assert time.monotonic() < deadline, seen
+    process.wait(timeout=60)
+    lines = [line for line, _ in seen]
+    assert process.returncode == 0, lines
+    epochs = [(line, alive) for line, alive in seen if " epoch " in line]
+    assert [re.search(r"epoch (\d)/3", line)[1] for line, _ in epochs] == ["1", "2", "3"], lines  # type: ignore[index]
+    first, alive = epochs[0]
+    assert alive, "the epoch-1 line arrived only after the process ended"
+    assert STAMP.match(first) and "trial 1/1 only" in first
+    assert re.search(r"loss \d\.\d{4} val acc \d\.\d{4} [\d,]+ faces/s, sweep ETA \d+s", first), first
+    end = next(i for i, line in enumerate(lines) if "only: finished in" in line)
+    assert lines.index(first) < lines.index(next(line for line in lines if "saving weights" in line)) < end
+    assert all(STAMP.match(line) for line in lines), lines  # nothing but log lines on stderr
+
+
+def test_eta_is_the_mean_trial_time_times_the_trials_left() -> None:
+    plain = _progress.PlainProgress()
+    assert plain.eta() is None  # nothing to estimate from yet
+    plain._trial_seconds, plain._left = [10.0, 30.0], 3
+    assert plain.eta() == pytest.approx(60.0)
+    assert _progress.format_duration(3725) == "1h02m" and _progress.format_duration(65) == "1m05s"
+
+
+def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ferablate.config import expand_sweep
+    from ferablate.runner import TrialReport
+
+    narrow = Console(width=80, record=True, force_terminal=False)
+    monkeypatch.setattr(_progress, "err_console", narrow)
+    trial = expand_sweep(parse_sweep({"name": "s", "base": {"model": {"preset": "baseline-model1"}}, "variants": [{"name": "a-rather-long-variant-name-" * 2}]}))[0]
+    progress = _progress.SweepProgress()
+    progress.on_trial_start(trial, 1, 2)
+    progress.on_trial_stage(trial, "figures")
+    (task,) = progress.progress.tasks
+    assert "figures" in task.fields["where"]
+    run_id = "0123456789abcdef0123456789abcdef"
+    progress.on_trial_end(TrialReport(trial, "skipped", message=f"already FINISHED as run {run_id}"), 2, 2)  # type: ignore[arg-type]
+    assert any(run_id in line for line in narrow.export_text().splitlines()), narrow.export_text()
+
+
+def test_data_info_at_80_columns_cuts_no_number_or_class(tmp_path: Path) -> None:
+    pixels = " ".join(["0"] * 2304)
+    usage = ["Training"] * 1100 + ["PublicTest"] * 30 + ["PrivateTest"] * 20
+    rows = ["emotion,pixels,Usage"] + [f"{i % 7},{pixels},{u}" for i, u in enumerate(usage)]
+    path = tmp_path / "small.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(rows) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ferablate", "data", "info", str(path)],
+        env={**os.environ, "COLUMNS": "80"}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and max(map(len, result.stdout.splitlines())) <= 80
+    cells = {cell.strip() for line in result.stdout.splitlines() for cell in line.split("│")}
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert set(classes) <= cells, result.stdout
+    # per class: 158/157 Training, 4/5 PublicTest, 3/2 PrivateTest; totals 1,100 30 20 1,150
+    for number in ("158", "157", "1,100", "30", "20", "1,150", "165", "164"):
+        assert any(number in line.split() or f" {number} " in line for line in result.stdout.splitlines()), number
