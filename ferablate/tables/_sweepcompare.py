@@ -52,7 +52,7 @@ def _chosen(trial: Trial, stored: Sequence[StoredTrial]) -> tuple[StoredTrial | 
     if finished is not None:
         return finished, "finished"
     if not runs:
-        return None, "missing: no run with this config (same --set as the run?)"
+        return None, "missing"  # no run with this config hash (same --set as the runs?)
     newest = runs[0]
     return newest, "running" if newest.outcome is None else str(newest.outcome.value)
 
