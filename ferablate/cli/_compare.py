@@ -65,7 +65,7 @@ def compare(
         parse_overrides(overrides or []),
         baseline=baseline,
         metric=metric.value,
-        test=test.value,  # type: ignore[arg-type]
+        test=test.value,
         rope=rope,
         tracking_uri=tracking_uri,
     )

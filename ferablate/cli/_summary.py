@@ -27,7 +27,6 @@ def summary(
     """
     from ferablate.cli._resolve import model_config_for
     from ferablate.models import layer_table
-
     from ferablate.tables import render_layer_table, summary_footer
 
     table = layer_table(model_config_for(target, variant))

@@ -45,19 +45,19 @@ from ferablate.tables._render import (
     render_layer_table,
     render_markdown,
 )
-from ferablate.tables._sweepcompare import (
-    SweepComparison,
-    compare_sweep,
-    render_sweep_comparison,
-    sweep_scores,
-    trial_scores,
-)
 from ferablate.tables._runs import (
     experiment_rows,
     experiment_tables,
     row_from_runs,
     sweep_rows,
     sweep_tables,
+)
+from ferablate.tables._sweepcompare import (
+    SweepComparison,
+    compare_sweep,
+    render_sweep_comparison,
+    sweep_scores,
+    trial_scores,
 )
 
 __all__ = [
@@ -99,9 +99,9 @@ __all__ = [
     "render_sweep_comparison",
     "row_from_runs",
     "short_hash",
+    "summary_footer",
     "sweep_rows",
     "sweep_scores",
-    "summary_footer",
     "sweep_tables",
     "trial_scores",
 ]

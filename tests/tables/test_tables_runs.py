@@ -15,7 +15,13 @@ from ferablate._errors import TrackingError
 from ferablate.cli import app
 from ferablate.config import Sweep, Trial, expand_sweep, parse_sweep
 from ferablate.runner import run_sweep
-from ferablate.tables import COLLAPSED_MARK, experiment_tables, render_latex, sweep_rows, sweep_tables
+from ferablate.tables import (
+    COLLAPSED_MARK,
+    experiment_tables,
+    render_latex,
+    sweep_rows,
+    sweep_tables,
+)
 from ferablate.tracking import TrialTracker
 
 TINY: dict[str, Any] = {
