@@ -99,10 +99,8 @@ def execute_trial(
     faces = data(trial.config.data)
     run = tracker.start(trial, data_hash=faces.content_hash, extra_tags=extra_tags)
     try:
-        publictest = faces.split("PublicTest") if trial.config.train.score_publictest else None
-        result = run_trial(
-            trial.config, faces.split("Training"), [run, *callbacks], publictest=publictest
-        )
+        held_out = {"publictest": faces.split("PublicTest")} if trial.config.train.score_publictest else {}
+        result = run_trial(trial.config, faces.split("Training"), [run, *callbacks], **held_out)
         if on_result is not None:
             on_result(run, result)
         run.finish(result)
