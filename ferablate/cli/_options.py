@@ -12,6 +12,8 @@ __all__ = [
     "FormatOpt",
     "GraceOpt",
     "HeartbeatOpt",
+    "Metric",
+    "MetricOpt",
     "NoFiguresOpt",
     "OutOpt",
     "OverridesOpt",
@@ -70,6 +72,17 @@ StandaloneOpt = Annotated[
     typer.Option(
         "--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."
     ),
+]
+class Metric(StrEnum):
+    """The per-fold score ``compare`` and ``table --vs`` test."""
+
+    val_accuracy = "val_accuracy"
+    val_precision = "val_precision"
+    val_recall = "val_recall"
+
+
+MetricOpt = Annotated[
+    Metric, typer.Option("--metric", "-m", help="Per-fold score to compare (last epoch).")
 ]
 StorageOpt = Annotated[
     str | None,

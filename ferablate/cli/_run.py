@@ -130,6 +130,8 @@ def _print_results(name: str, outcomes: list[TrialReport]) -> None:
         status = {"oom": "no fit in memory"}.get(outcome.status, outcome.status)
         if outcome.status == "failed":
             status = f"failed: {outcome.message[:60]}"
+        if outcome.result is not None and (collapsed := len(outcome.result.collapsed_folds)):
+            status += f" ({collapsed} fold{'s' * (collapsed > 1)} at chance)"
         table.add_row(
             escape(outcome.trial.name),
             escape(status),

@@ -27,21 +27,23 @@ def summary(
     """
     from ferablate.cli._resolve import model_config_for
     from ferablate.models import layer_table
+    from ferablate.tables import render_layer_table, summary_footer
 
     table = layer_table(model_config_for(target, variant))
+    name = f"{target} ({variant})" if variant else target
+    footer = summary_footer(name)
     if fmt is TableFormat.text:
         if out is None:
             console.print(table.render_text())
+            console.print(footer, highlight=False, markup=False)
             return
-        text = table.render_text() + "\n"
+        text = f"{table.render_text()}\n{footer}\n"
     else:
-        from ferablate.tables import render_layer_table
-
-        name = f"{target} ({variant})" if variant else target
         slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
         text = render_layer_table(
-            table, fmt.value, caption=f"Layers of {name}", label=f"tab:layers-{slug}", standalone=standalone
-        )
+            table, fmt.value, caption=f"Layers of {name}", label=f"tab:layers-{slug}",
+            standalone=standalone, footer=footer,
+        )  # fmt: skip
     from ferablate.cli._table import emit
 
     emit(text, out)

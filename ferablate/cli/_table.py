@@ -9,7 +9,16 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console, err_console
-from ferablate.cli._options import FormatOpt, OutOpt, StandaloneOpt, TableFormat, TrackingUriOpt
+from ferablate.cli._options import (
+    FormatOpt,
+    Metric,
+    MetricOpt,
+    OutOpt,
+    OverridesOpt,
+    StandaloneOpt,
+    TableFormat,
+    TrackingUriOpt,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,11 +36,13 @@ def emit(text: str, out: Path | None) -> None:
     err_console.print(f"wrote {out}")
 
 
-def print_frame(frame: pd.DataFrame, title: str, right: tuple[str, ...] = ()) -> None:
-    """A frame of str cells as a rich table on the terminal."""
+def print_frame(
+    frame: pd.DataFrame, title: str, right: tuple[str, ...] = (), footer: str = ""
+) -> None:
+    """A frame of str cells as a rich table on the terminal (``footer`` under it)."""
     from rich.table import Table
 
-    rich_table = Table(title=title, title_justify="left")
+    rich_table = Table(title=title, title_justify="left", caption=footer or None, caption_justify="left")
     for column in frame.columns:
         rich_table.add_column(str(column), justify="right" if column in right else "left")
     for values in frame.itertuples(index=False):
@@ -66,6 +77,16 @@ def table(
     fmt: FormatOpt = TableFormat.text,
     out: OutOpt = None,
     std: Annotated[bool, typer.Option("--std", help="Add ± std over folds to the scores.")] = False,
+    vs: Annotated[
+        str | None,
+        typer.Option(
+            "--vs",
+            metavar="BASELINE",
+            help="Add a Δ column against this variant (corrected resampled t-test; † marks intervals excluding 0).",
+        ),
+    ] = None,
+    metric: MetricOpt = Metric.val_accuracy,
+    overrides: OverridesOpt = None,
     standalone: StandaloneOpt = False,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
@@ -85,15 +106,24 @@ def table(
     )
 
     if sweep is not None:
-        from ferablate.config import load_sweep
+        from ferablate.config import load_sweep, parse_overrides
 
-        tables = sweep_tables(load_sweep(sweep), tracking_uri=tracking_uri, std=std)
+        tables = sweep_tables(
+            load_sweep(sweep),
+            tracking_uri=tracking_uri,
+            std=std,
+            overrides=parse_overrides(overrides or []),
+            vs=vs,
+            metric=metric.value,
+        )
     else:
         assert experiment is not None
+        if vs is not None or overrides:
+            raise ConfigError("ferablate table: --vs and --set need a sweep file, not --experiment")
         tables = experiment_tables(experiment, tracking_uri=tracking_uri, std=std)
     if fmt is TableFormat.text and out is None:
         for entry in tables:
-            print_frame(entry.frame, entry.caption, ("acc.", "prec.", "recall"))
+            print_frame(entry.frame, entry.caption, ("acc.", "prec.", "recall"), entry.footer)
         return
     if fmt is TableFormat.latex:
         text = render_latex(tables, standalone=standalone)

@@ -102,7 +102,8 @@ def execute_trial(
     faces = data(trial.config.data)
     run = tracker.start(trial, data_hash=faces.content_hash, extra_tags=extra_tags)
     try:
-        result = run_trial(trial.config, faces.split("Training"), [run, *callbacks])
+        held_out = {"publictest": faces.split("PublicTest")} if trial.config.train.score_publictest else {}
+        result = run_trial(trial.config, faces.split("Training"), [run, *callbacks], **held_out)
         if on_result is not None:
             observer.on_trial_stage(trial, "figures")
             on_result(run, result)

@@ -17,7 +17,8 @@ from ferablate.config import TrialConfig
 
 __all__ = ["FoldGrid", "TrialScores", "fold_grid", "split_key"]
 
-_FOLD_NAME = re.compile(r"^(?:r(?P<repeat>\d+)-)?f(?P<fold>\d+)$")  # "f3" or "r1-f3"
+# "f3" / "3" (one repeat; "3" is the ferablate.fold tag of tracked runs) or "r1-f3" (repeats)
+_FOLD_NAME = re.compile(r"^(?:r(?P<repeat>\d+)-f|f?)(?P<fold>\d+)$")
 
 
 def split_key(config: TrialConfig, data_hash: str) -> tuple[tuple[str, Hashable], ...]:
@@ -50,7 +51,8 @@ class TrialScores:
     """One trial's per-fold scores, as a comparison reads them.
 
     ``scores`` maps a metric (``val_accuracy``, ...) to ``{fold name: last-epoch score}``;
-    fold names are ``f0``, ``f1``, ... or ``r0-f0``, ``r0-f1``, ... for repeated k-fold.
+    fold names are ``0``, ``1``, ... (the tracked ``ferablate.fold`` tag; ``f0``, ``f1`` also
+    read) or ``r0-f0``, ``r0-f1``, ... for repeated k-fold.
     ``n_train``/``n_val`` are a fold's distinct training and validation faces before any
     balancing copies (the Nadeau–Bengio correction uses their ratio; unknown: 1/(k − 1)).
     """
@@ -74,13 +76,16 @@ class FoldGrid:
 
 
 def fold_grid(names: AbstractSet[str] | Mapping[str, float]) -> FoldGrid:
-    """The R x k grid of ``names`` (``f<i>`` or ``r<j>-f<i>``), which must be complete."""
+    """The R x k grid of ``names`` (``<i>``, ``f<i>`` or ``r<j>-f<i>``), which must be complete."""
     cells: dict[tuple[int, int], str] = {}
     for name in names:
         match = _FOLD_NAME.match(name)
         if match is None:
-            raise ConfigError(f"fold name {name!r} is neither 'f<i>' nor 'r<j>-f<i>'")
-        cells[(int(match["repeat"] or 0), int(match["fold"]))] = name
+            raise ConfigError(f"fold name {name!r} is none of '<i>', 'f<i>', 'r<j>-f<i>'")
+        cell = (int(match["repeat"] or 0), int(match["fold"]))
+        if cell in cells:
+            raise ConfigError(f"fold names {cells[cell]!r} and {name!r} name the same fold")
+        cells[cell] = name
     repeats = sorted({repeat for repeat, _ in cells})
     folds = sorted({fold for _, fold in cells})
     if len(cells) != len(repeats) * len(folds):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferablate.tables._build import (
+    COLLAPSED_MARK,
     METRIC_COLUMNS,
     AblationTable,
     RowStatus,
@@ -24,6 +25,14 @@ from ferablate.tables._compare import (
     delta_caption,
     render_comparisons,
 )
+from ferablate.tables._provenance import (
+    OTHER_ORIGIN_MARK,
+    RowOrigin,
+    code_sentence,
+    provenance_sentences,
+    short_hash,
+    summary_footer,
+)
 from ferablate.tables._render import (
     escape_latex,
     latex_document,
@@ -43,17 +52,30 @@ from ferablate.tables._runs import (
     sweep_rows,
     sweep_tables,
 )
+from ferablate.tables._sweepcompare import (
+    SweepComparison,
+    compare_sweep,
+    render_sweep_comparison,
+    sweep_scores,
+    trial_scores,
+)
 
 __all__ = [
+    "COLLAPSED_MARK",
     "METRIC_COLUMNS",
+    "OTHER_ORIGIN_MARK",
     "AblationTable",
     "ArchitectureCells",
+    "RowOrigin",
     "RowStatus",
+    "SweepComparison",
     "TableRow",
     "add_delta_column",
     "architecture_cells",
     "block_cell",
     "build_tables",
+    "code_sentence",
+    "compare_sweep",
     "comparison_frame",
     "conv_cell",
     "delta_caption",
@@ -64,6 +86,7 @@ __all__ = [
     "latex_document",
     "layer_table_frame",
     "metric_cells",
+    "provenance_sentences",
     "reference_config",
     "render_comparisons",
     "render_csv",
@@ -73,7 +96,12 @@ __all__ = [
     "render_latex",
     "render_layer_table",
     "render_markdown",
+    "render_sweep_comparison",
     "row_from_runs",
+    "short_hash",
+    "summary_footer",
     "sweep_rows",
+    "sweep_scores",
     "sweep_tables",
+    "trial_scores",
 ]

@@ -14,11 +14,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ferablate.config import TrialConfig, flatten_config
 from ferablate.tables._cells import ArchitectureCells, architecture_cells
+from ferablate.tables._provenance import (
+    OTHER_ORIGIN_MARK,
+    RowOrigin,
+    other_origin,
+    provenance_sentences,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "COLLAPSED_MARK",
     "METRIC_COLUMNS",
     "AblationTable",
     "RowStatus",
@@ -28,12 +35,16 @@ __all__ = [
     "reference_config",
 ]
 
-RowStatus = Literal["finished", "oom", "failed", "pruned", "interrupted", "running", "missing"]
+RowStatus = Literal[
+    "finished", "oom", "diverged", "failed", "pruned", "interrupted", "running", "missing"
+]
 
 METRIC_COLUMNS = ("acc.", "prec.", "recall")
+COLLAPSED_MARK = "§"  # on the accuracy of a row with a fold that stayed at chance
 _METRICS = ("val_accuracy", "val_precision", "val_recall")  # summary metric stems, column order
 _STATUS_TEXT: dict[str, str] = {
     "oom": "no fit in memory",
+    "diverged": "diverged",
     "failed": "failed",
     "pruned": "pruned",
     "interrupted": "interrupted",
@@ -52,6 +63,10 @@ class TableRow:
     status: RowStatus
     metrics: Mapping[str, float] = field(default_factory=dict)  # summary metrics of a finished run
     run_id: str | None = None
+    data_hash: str = ""  # of the run (provenance)
+    git_commit: str = ""  # code that trained the run
+    precision: str = ""  # what the run's autocast ran (fp32/bf16)
+    collapsed: tuple[str, ...] = ()  # folds of the run that stayed at chance ("3", "r1-f0")
 
 
 @dataclass(frozen=True)
@@ -64,10 +79,13 @@ class AblationTable:
     label: str  # LaTeX label, e.g. "tab:report-model1-grid"
     names: tuple[str, ...]  # trial name of each row
     statuses: tuple[RowStatus, ...]  # status of each row
+    footer: str = ""  # provenance and marks: under the table (text, markdown), in the LaTeX caption
 
 
 def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
     """acc., prec., recall: ``0.47`` (``0.47 ± 0.01`` with ``std``) or the row's status.
+
+    A finished row with collapsed folds carries :data:`COLLAPSED_MARK` on its accuracy.
 
     An out-of-memory trial reads ``no fit in memory`` in the accuracy cell and leaves the
     other two empty, as in the report; a failed or running one likewise; a trial without a
@@ -84,6 +102,8 @@ def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
             if std:
                 cell += f" ± {row.metrics.get(f'{stem}_std', 0.0):.2f}"
             cells.append(cell)
+        if row.collapsed:
+            cells[0] += COLLAPSED_MARK
         return cells[0], cells[1], cells[2]
     text = _STATUS_TEXT[row.status]
     if row.status == "missing":
@@ -172,12 +192,18 @@ def build_tables(
         layer_columns = [c for c in columns if c.startswith("l")]
         dense_columns = [c for c in columns if c.startswith("d") and c[1:].isdigit()]
         records = []
+        origins = [
+            RowOrigin(row.name, row.config, row.data_hash, row.git_commit, row.precision)
+            for row in members
+            if row.status == "finished"
+        ]
+        others = other_origin(origins)
         for row, cell in zip(members, cells, strict=True):
             record = dict.fromkeys(columns, "")
             record.update(zip(layer_columns, cell.layers, strict=False))
             record.update(zip(dense_columns, cell.dense, strict=False))
             record["dropout"] = cell.dropout
-            record["act."] = cell.activation
+            record["act."] = cell.activation + (f" {OTHER_ORIGIN_MARK}" if row.name in others else "")
             record.update(zip(METRIC_COLUMNS, metric_cells(row, std), strict=True))
             records.append(record)
         frame = pd.DataFrame.from_records(records, columns=columns)
@@ -193,6 +219,27 @@ def build_tables(
                 label=f"tab:{label}",
                 names=tuple(row.name for row in members),
                 statuses=tuple(row.status for row in members),
+                footer=" ".join(
+                    [*provenance_sentences(origins, base_of_family), *_marks(members)]
+                ),
             )
         )
     return tables
+
+
+def _marks(rows: Sequence[TableRow]) -> list[str]:
+    """Footer sentences for the rows' marks: collapsed folds, diverged trials."""
+    sentences = []
+    collapsed = [
+        f"{row.name} ({', '.join(row.collapsed)})"
+        for row in rows
+        if row.status == "finished" and row.collapsed
+    ]
+    if collapsed:
+        sentences.append(
+            f"{COLLAPSED_MARK} Folds that stayed at chance (collapsed), included in the mean: "
+            f"{'; '.join(collapsed)}."
+        )
+    if any(row.status == "diverged" for row in rows):
+        sentences.append("Diverged: the training loss became non-finite (no scores).")
+    return sentences

@@ -51,6 +51,8 @@ _LATEX_SPECIALS = {
     "×": r"$\times$",
     "Δ": r"$\Delta$",  # comparison tables (tables/_compare.py)
     "†": r"$^{\dagger}$",
+    "‡": r"$^{\ddagger}$",  # rows of other code or data (tables/_provenance.py)
+    "§": r"\S{}",  # rows with collapsed folds (tables/_build.py)
     "−": r"$-$",
 }
 _LATEX_PATTERN = re.compile("|".join(re.escape(char) for char in _LATEX_SPECIALS))
@@ -119,7 +121,7 @@ def render_latex(tables: Sequence[AblationTable], standalone: bool = False) -> s
     bodies = [
         render_frame_latex(
             table.frame,
-            caption=table.caption,
+            caption=f"{table.caption}. {table.footer}" if table.footer else table.caption,
             label=table.label,
             column_format=_ablation_column_format(table),
         )
@@ -153,6 +155,7 @@ def render_markdown(tables: Sequence[AblationTable]) -> str:
         parts.append(
             f"**{table.caption}**\n\n"
             + render_frame_markdown(table.frame, ("acc.", "prec.", "recall"))
+            + (f"\n{table.footer}\n" if table.footer else "")
         )
     return "\n".join(parts)
 
@@ -199,8 +202,10 @@ def render_layer_table(
     caption: str,
     label: str,
     standalone: bool = False,
+    footer: str = "",
 ) -> str:
-    """A model's layer table (Figure 7) as ``latex`` (longtable), ``markdown`` or ``csv``."""
+    """A model's layer table (Figure 7) as ``latex`` (longtable), ``markdown`` or ``csv``;
+    ``footer`` (provenance) goes into the LaTeX caption and under the Markdown table."""
     frame = layer_table_frame(table)
     totals = (
         f"Total params: {table.total_params:,}; trainable params: {table.trainable_params:,}; "
@@ -209,11 +214,16 @@ def render_layer_table(
     if fmt == "csv":
         return render_frame_csv(frame)
     if fmt == "markdown":
-        return f"**{caption}**\n\n" + render_frame_markdown(frame, ("Param #",)) + f"\n{totals}\n"
+        text = f"**{caption}**\n\n" + render_frame_markdown(frame, ("Param #",)) + f"\n{totals}\n"
+        return text + (f"\n{footer}\n" if footer else "")
     if fmt != "latex":
         raise ValueError(f"unknown layer-table format {fmt!r}")
     body = render_frame_latex(
-        frame, caption=f"{caption}. {totals}", label=label, column_format="llr", longtable=True
+        frame,
+        caption=f"{caption}. {totals}" + (f". {footer}" if footer else ""),
+        label=label,
+        column_format="llr",
+        longtable=True,
     )
     if standalone:
         return latex_document([body])

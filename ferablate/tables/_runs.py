@@ -6,15 +6,24 @@ Reading never creates anything in the store: a sweep nobody ran yet gives a tabl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
 from ferablate._errors import TrackingError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import Sweep, Trial, TrialConfig, expand_sweep, resolve_trial
+from ferablate.config import (
+    Sweep,
+    Trial,
+    TrialConfig,
+    expand_sweep,
+    experiment_name,
+    resolve_trial,
+)
 from ferablate.tables._build import AblationTable, RowStatus, TableRow, build_tables
+from ferablate.tables._compare import add_delta_column
 from ferablate.tracking import TAG, RunStore, StoredRun
 
 __all__ = ["experiment_rows", "experiment_tables", "row_from_runs", "sweep_rows", "sweep_tables"]
@@ -24,6 +33,7 @@ _log = get_logger(__name__)
 # how a run ended -> row status (any other ending: "failed")
 _ENDED: dict[TrialOutcome, RowStatus] = {
     TrialOutcome.OOM: "oom",
+    TrialOutcome.DIVERGED: "diverged",
     TrialOutcome.PRUNED: "pruned",
     TrialOutcome.KILLED: "interrupted",
 }
@@ -52,7 +62,18 @@ def row_from_runs(name: str, runs: Sequence[StoredRun], fallback: TrialConfig | 
         status = _ENDED.get(chosen.outcome, "failed")
     config = _config_of(chosen, fallback)
     metrics = dict(chosen.metrics) if status == "finished" else {}
-    return TableRow(name, config, status, metrics, chosen.run_id)
+    collapsed = chosen.tags.get(TAG.COLLAPSED_FOLDS, "")
+    return TableRow(
+        name,
+        config,
+        status,
+        metrics,
+        chosen.run_id,
+        data_hash=chosen.data_hash,
+        git_commit=chosen.git_commit,
+        precision=chosen.tags.get(TAG.PRECISION, ""),
+        collapsed=tuple(filter(None, collapsed.split(","))),
+    )
 
 
 def _config_of(run: StoredRun, fallback: TrialConfig | None) -> TrialConfig:
@@ -77,12 +98,24 @@ def _trial_runs(store: RunStore, experiment: str) -> dict[str, list[StoredRun]]:
 
 
 def sweep_rows(
-    sweep: Sweep, tracking_uri: str | None = None, trials: Sequence[Trial] | None = None
+    sweep: Sweep,
+    tracking_uri: str | None = None,
+    trials: Sequence[Trial] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[TableRow]:
-    """One row per trial of ``sweep`` in sweep order, matched to runs by trial name."""
-    trials = list(trials) if trials is not None else expand_sweep(sweep)
-    runs = _trial_runs(RunStore(tracking_uri), sweep.name)
-    return [row_from_runs(trial.name, runs.get(trial.name, []), trial.config) for trial in trials]
+    """One row per trial of ``sweep`` (under ``overrides``) in sweep order.
+
+    A trial's runs are those with its config hash (what ``compare`` pairs); without any, the
+    runs of its trial name (so runs made with other ``--set`` values still show).
+    """
+    trials = list(trials) if trials is not None else expand_sweep(sweep, overrides)
+    by_name = _trial_runs(RunStore(tracking_uri), experiment_name(sweep, overrides))
+    rows = []
+    for trial in trials:
+        runs = by_name.get(trial.name, [])
+        same = [run for run in runs if run.config_hash == trial.config_hash]
+        rows.append(row_from_runs(trial.name, same or runs, trial.config))
+    return rows
 
 
 def experiment_rows(experiment: str, tracking_uri: str | None = None) -> list[TableRow]:
@@ -108,12 +141,27 @@ def sweep_tables(
     *,
     tracking_uri: str | None = None,
     std: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    vs: str | None = None,
+    metric: str = "val_accuracy",
 ) -> list[AblationTable]:
-    """The report-layout tables of ``sweep`` from its tracked runs."""
-    rows = sweep_rows(sweep, tracking_uri)
+    """The report-layout tables of ``sweep`` (under ``overrides``) from its tracked runs.
+
+    ``vs`` (a trial or variant name) adds a Δ column against that baseline with the
+    corrected resampled t-test (see ``compare_sweep``).
+    """
+    rows = sweep_rows(sweep, tracking_uri, overrides=overrides)
     base = resolve_trial(sweep.base, [])
     title = sweep.description or sweep.name
-    return build_tables(rows, title=title, name=sweep.name, base=base, std=std)
+    tables = build_tables(rows, title=title, name=sweep.name, base=base, std=std)
+    if vs is None:
+        return tables
+    from ferablate.tables._sweepcompare import compare_sweep
+
+    compared = compare_sweep(
+        sweep, overrides, baseline=vs, metric=metric, tracking_uri=tracking_uri
+    )
+    return [add_delta_column(table, compared.comparisons) for table in tables]
 
 
 def experiment_tables(

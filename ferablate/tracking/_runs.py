@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,14 +80,23 @@ class StoredTrial(StoredRun):
     name (its ``ferablate.fold`` tag: ``"0"``, ``"1"``, ... today, ``"r<repeat>-f<fold>"`` with
     repeated k-fold) to its last-epoch ``val_accuracy``, ``val_precision``, ``val_recall``,
     ``train_loss`` and ``val_loss``. Folds of a trial that did not finish may be missing.
+    ``fold_params`` holds each fold run's params (``n_train_distinct``, ``n_val_distinct``)
+    and ``collapsed_folds`` the folds tagged ``ferablate.fold_status=collapsed``.
     """
 
     fold_metrics: Mapping[str, Mapping[str, float]]
+    fold_params: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    collapsed_folds: frozenset[str] = frozenset()
 
     @classmethod
     def from_runs(cls, run: Run, folds: list[Run]) -> StoredTrial:
         return cls(
-            **_fields(run), fold_metrics={_fold_name(f): dict(f.data.metrics) for f in folds}
+            **_fields(run),
+            fold_metrics={_fold_name(f): dict(f.data.metrics) for f in folds},
+            fold_params={_fold_name(f): dict(f.data.params) for f in folds},
+            collapsed_folds=frozenset(
+                _fold_name(f) for f in folds if f.data.tags.get(TAG.FOLD_STATUS) == "collapsed"
+            ),
         )
 
 

@@ -52,7 +52,9 @@ class TAG:
     VERSION = "ferablate.version"
     DEVICE = "ferablate.device"
     PRECISION = "ferablate.precision"
-    FOLD = "ferablate.fold"
+    FOLD = "ferablate.fold"  # "<i>" (one repeat) or "r<repeat>-f<fold>": stats.fold_grid reads it
+    FOLD_STATUS = "ferablate.fold_status"  # on a fold run that stayed at chance: "collapsed"
+    COLLAPSED_FOLDS = "ferablate.collapsed_folds"  # on the trial run: its collapsed folds, "0,3"
     FAILURE = "ferablate.failure"  # "oom" | "diverged" | "error" | "pruned" | "killed"
     FAILURE_REASON = "ferablate.failure_reason"
     HOST = "ferablate.host"
@@ -185,15 +187,26 @@ def _safe_dir(name: str) -> str:
 
 @cache
 def git_commit() -> str:
-    """``HEAD`` of the current checkout (``-dirty`` when modified), or ``""`` outside git."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+    """``HEAD`` of the source tree ferablate was imported from (``+dirty`` when a tracked file
+    there is modified), or ``""`` when the package does not live in a git checkout.
+
+    The package's own directory decides, not the working directory: an editable install used
+    from another folder still logs the commit of the code that ran.
+    """
+    package = Path(__file__).resolve().parents[1]  # .../ferablate
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(package), *args],
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()  # fmt: skip
+
+    try:
+        # A package copied into site-packages inside some other repository is no checkout of it.
+        if not git("ls-files", "--", "__init__.py"):
+            return ""
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return ""
-    return f"{commit}-dirty" if dirty else commit
+    return f"{commit}+dirty" if dirty else commit

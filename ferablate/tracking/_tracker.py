@@ -170,8 +170,15 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class _FoldRun:
-    fold: int
+    fold: int  # index in the plan (EpochMetrics.fold)
+    name: str  # the ferablate.fold tag: "<i>" (one repeat) or "r<repeat>-f<fold>"
     run_id: str
+
+
+def fold_tag(engine_name: str) -> str:
+    """The ``ferablate.fold`` tag of an engine fold name: ``fold-3`` -> ``3`` (the tag of
+    trials before repeats existed), ``r1-f3`` unchanged; ``stats.fold_grid`` reads both."""
+    return engine_name.removeprefix("fold-")
 
 
 class TrialRun(TrialCallback):
@@ -194,13 +201,14 @@ class TrialRun(TrialCallback):
     def on_trial_start(self, info: TrialInfo) -> None:
         self.client.set_tag(self.run_id, TAG.DEVICE, info.device)
         self.client.set_tag(self.run_id, TAG.PRECISION, info.precision)
-        for fold in range(info.folds):
+        names = [spec.name for spec in info.fold_specs] or [f"fold-{i}" for i in range(info.folds)]
+        for fold, name in enumerate(names):
             run = self.client.create_run(
                 self.tracker.experiment_id,
-                run_name=f"{self.name}/fold-{fold}",
-                tags={TAG.PARENT: self.run_id, TAG.ROLE: "fold", TAG.FOLD: str(fold)},
+                run_name=f"{self.name}/{name}",  # "<trial>/fold-0", or "<trial>/r1-f0" (repeats)
+                tags={TAG.PARENT: self.run_id, TAG.ROLE: "fold", TAG.FOLD: fold_tag(name)},
             )
-            self._fold_runs.append(_FoldRun(fold, run.info.run_id))
+            self._fold_runs.append(_FoldRun(fold, fold_tag(name), run.info.run_id))
 
     def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
         stamp = now_ms()
@@ -236,6 +244,31 @@ class TrialRun(TrialCallback):
             write(Path(tmp))
             self.client.log_artifacts(self.run_id, tmp)
 
+    def _log_fold_results(self, result: TrialResult, step: int) -> None:
+        """Per fold: distinct faces (the corrected t-test's n_train/n_val), PublicTest scores,
+        and the collapsed tag; the trial run lists its collapsed folds."""
+        collapsed = []
+        for fold in result.folds:
+            if fold.fold >= len(self._fold_runs):
+                continue  # no fold run (the callback started without fold specs)
+            run = self._fold_runs[fold.fold]
+            params = [
+                ("n_train_distinct", str(fold.n_train_distinct)),
+                ("n_val_distinct", str(fold.n_val_distinct)),
+            ]
+            _log_params(self.client, run.run_id, params)
+            if fold.publictest:
+                _log_metrics(self.client, run.run_id, fold.publictest, step, now_ms())
+            if fold.status == "collapsed":
+                self.client.set_tag(run.run_id, TAG.FOLD_STATUS, "collapsed")
+                collapsed.append(run.name)
+        if collapsed:
+            self.client.set_tag(self.run_id, TAG.COLLAPSED_FOLDS, ",".join(collapsed))
+            _log.warning(
+                "trial %s: %d fold(s) stayed at chance (collapsed): %s",
+                self.name, len(collapsed), ", ".join(collapsed),
+            )  # fmt: skip
+
     # -- ending ---------------------------------------------------------------------------------
 
     def finish(self, result: TrialResult) -> None:
@@ -246,7 +279,9 @@ class TrialRun(TrialCallback):
             "faces_per_second": result.faces_per_second,
             "best_fold": float(result.best_fold),
         }
-        self.log_metrics(summary, step=len(result.folds[0].history))
+        step = len(result.folds[0].history)
+        self.log_metrics({**summary, **result.publictest_summary()}, step=step)
+        self._log_fold_results(result, step)
         self.log_result_artifacts(result)
         self.end(TrialOutcome.FINISHED)
 

@@ -63,13 +63,16 @@ def test_fold_grid_reads_plain_and_repeated_names() -> None:
     repeated = fold_grid(names)
     assert (repeated.repeats, repeated.folds) == (2, 3)
     assert repeated.names[:4] == ("r0-f0", "r0-f1", "r0-f2", "r1-f0")
+    tracked = fold_grid({"1", "0", "10", "2", "3", "4", "5", "6", "7", "8", "9"})  # ferablate.fold tags
+    assert (tracked.repeats, tracked.folds) == (1, 11) and tracked.names[-2:] == ("9", "10")
 
 
 @pytest.mark.parametrize(
     ("names", "message"),
     [
-        ({"f0", "fold-1"}, "'fold-1' is neither"),
+        ({"f0", "fold-1"}, "'fold-1' is none of"),
         ({"r0-f0", "r0-f1", "r1-f0"}, "full repeats x folds"),
+        ({"0", "f0", "1"}, "name the same fold"),
     ],
 )
 def test_fold_grid_rejects_bad_names(names: set[str], message: str) -> None:

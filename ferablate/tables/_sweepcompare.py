@@ -1,0 +1,160 @@
+"""``ferablate compare``: a sweep's trials against a baseline, from the fold runs in MLflow.
+
+Each expanded trial (under the ``--set`` overrides) is matched to the newest FINISHED run with
+its config hash in the sweep's experiment (``config.experiment_name``); its fold runs give the
+last-epoch score of every fold, its resolved config and data hash the split key
+(``stats.split_key``), the fold runs' ``n_train_distinct`` / ``n_val_distinct`` params the
+Nadeau–Bengio ratio. A trial without a finished run becomes a row that says why (failed,
+diverged, running, missing), never an error; only an unusable baseline is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any
+
+from ferablate._errors import ConfigError
+from ferablate._outcome import TrialOutcome
+from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
+from ferablate.stats import Comparison, TestName, TrialScores, compare_all, split_key
+from ferablate.tables._build import _slug
+from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
+from ferablate.tables._provenance import RowOrigin, provenance_sentences
+from ferablate.tracking import TAG, RunStore, StoredTrial
+
+__all__ = [
+    "SweepComparison",
+    "compare_sweep",
+    "render_sweep_comparison",
+    "sweep_scores",
+    "trial_scores",
+]
+
+_METRICS = ("val_accuracy", "val_precision", "val_recall")
+
+
+@dataclass(frozen=True)
+class SweepComparison:
+    """What ``ferablate compare`` shows: the rows, what they are, where they come from."""
+
+    name: str  # sweep name (the LaTeX label)
+    comparisons: list[Comparison]  # one per trial other than the baseline, in sweep order
+    caption: str  # metric, baseline, test (tables.comparison_caption)
+    footer: str  # provenance sentences (data, protocol, commit, shared overrides)
+
+
+def _chosen(trial: Trial, stored: Sequence[StoredTrial]) -> tuple[StoredTrial | None, str]:
+    """The trial's newest FINISHED run (else its newest run) and the status the row shows."""
+    runs = [run for run in stored if run.config_hash == trial.config_hash]
+    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
+    if finished is not None:
+        return finished, "finished"
+    if not runs:
+        return None, "missing"  # no run with this config hash (same --set as the runs?)
+    newest = runs[0]
+    return newest, "running" if newest.outcome is None else str(newest.outcome.value)
+
+
+def _distinct(run: StoredTrial, key: str) -> int | None:
+    values = [params.get(key) for params in run.fold_params.values()]
+    if not values or any(value is None or not value.isdigit() for value in values):
+        return None  # runs logged before the fold params existed: the 1/(k - 1) default
+    return round(fmean(int(value) for value in values if value is not None))
+
+
+def trial_scores(name: str, run: StoredTrial) -> TrialScores:
+    """The stored trial ``run`` as a comparison reads it (see the module docstring)."""
+    scores = {
+        metric: {fold: values[metric] for fold, values in run.fold_metrics.items() if metric in values}
+        for metric in _METRICS
+    }
+    collapsed = set(run.collapsed_folds)
+    collapsed.update(filter(None, run.tags.get(TAG.COLLAPSED_FOLDS, "").split(",")))
+    return TrialScores(
+        variant=name,
+        scores=scores,
+        split_key=split_key(run.config, run.data_hash),
+        n_train=_distinct(run, "n_train_distinct"),
+        n_val=_distinct(run, "n_val_distinct"),
+        collapsed=frozenset(collapsed),
+    )
+
+
+def sweep_scores(
+    sweep: Sweep, overrides: Mapping[str, Any] | None = None, *, tracking_uri: str | None = None
+) -> tuple[list[TrialScores], list[RowOrigin]]:
+    """Every trial of ``sweep`` as :class:`TrialScores` (sweep order) and the origins of those
+    that finished (for provenance)."""
+    stored = RunStore(tracking_uri).load_trials(experiment_name(sweep, overrides), finished=False)
+    scores, origins = [], []
+    for trial in expand_sweep(sweep, overrides):
+        run, status = _chosen(trial, stored)
+        if run is None or status != "finished":
+            scores.append(TrialScores(trial.name, {}, None, status=status))
+            continue
+        scores.append(trial_scores(trial.name, run))
+        origins.append(
+            RowOrigin(
+                trial.name, run.config, run.data_hash, run.git_commit, run.tags.get(TAG.PRECISION, "")
+            )
+        )
+    return scores, origins
+
+
+def _baseline_name(requested: str | None, sweep: Sweep, trials: Sequence[Trial]) -> str | None:
+    """A trial name: ``requested`` as given, or the one trial of a variant of that name."""
+    if requested is None or any(trial.name == requested for trial in trials):
+        return requested
+    of_variant = [trial.name for trial in trials if trial.variant == requested]
+    if len(of_variant) > 1:
+        raise ConfigError(
+            f"variant {requested!r} of sweep {sweep.name!r} has {len(of_variant)} trials (a grid); "
+            f"choose one as --baseline: {', '.join(of_variant)}"
+        )
+    return of_variant[0] if of_variant else requested
+
+
+def compare_sweep(
+    sweep: Sweep,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    baseline: str | None = None,
+    metric: str = "val_accuracy",
+    test: TestName = "corrected-t",
+    rope: float = 0.01,
+    tracking_uri: str | None = None,
+) -> SweepComparison:
+    """Every trial of ``sweep`` against ``baseline`` (a trial or variant name; default: the
+    first trial) on ``metric``; see ``stats.compare`` for the tests and ``rope``."""
+    if metric not in _METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; choose one of: {', '.join(_METRICS)}")
+    trials = expand_sweep(sweep, overrides)
+    chosen = _baseline_name(baseline, sweep, trials)
+    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
+    comparisons = compare_all(scores, chosen, metric=metric, test=test, rope=rope)
+    base = resolve_trial(sweep.base, [])
+    return SweepComparison(
+        name=sweep.name,
+        comparisons=comparisons,
+        caption=f"{sweep.name}: {comparison_caption(comparisons)}",
+        footer=" ".join(provenance_sentences(origins, base)),
+    )
+
+
+def render_sweep_comparison(
+    result: SweepComparison, fmt: CompareFormat = "text", *, standalone: bool = False
+) -> str:
+    """``result`` as text or Markdown (provenance as a footer), LaTeX (in the caption) or CSV
+    (exactly ``stats.COMPARISON_COLUMNS``, nothing else)."""
+    if fmt == "csv":
+        return render_comparisons(result.comparisons, "csv")
+    if fmt == "latex":
+        caption = f"{result.caption}. {result.footer}".strip()
+        return render_comparisons(
+            result.comparisons, "latex", caption=caption, label=f"tab:compare-{_slug(result.name)}",
+            standalone=standalone,
+        )  # fmt: skip
+    body = render_comparisons(result.comparisons, fmt, caption=result.caption)
+    return f"{body}\n{result.footer}\n" if result.footer else body
