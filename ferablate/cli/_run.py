@@ -129,7 +129,9 @@ def _print_results(name: str, outcomes: list[TrialReport]) -> None:
 
         status = {"oom": "no fit in memory"}.get(outcome.status, outcome.status)
         if outcome.status == "failed":
-            status = f"failed: {outcome.message[:60]}"
+            status = f"failed: {outcome.message}"  # the whole reason: the cell wraps
+        elif outcome.status == "diverged" and outcome.message:
+            status = outcome.message  # "diverged (fold f1, epoch 2): ..."
         table.add_row(
             escape(outcome.trial.name),
             escape(status),

@@ -45,6 +45,7 @@ __all__ = [
     "enqueue_trials",
     "open_storage",
     "open_study",
+    "sampler_seed",
     "set_target_trials",
     "trial_config",
 ]
@@ -71,7 +72,7 @@ class ATTR:
     CONFIG = "ferablate.config"  # trial: resolved config (JSON)
     CONFIG_HASH = "ferablate.config_hash"
     RUN_ID = "ferablate.run_id"  # trial: MLflow parent run
-    ORIGIN = "ferablate.origin"  # trial: "base" for the base config, enqueued first
+    ORIGIN = "ferablate.origin"  # trial: "base" (the base config, enqueued first) | "reused"
     FAILURE = "ferablate.failure"  # trial: oom | error | rejected
     FAILURE_REASON = "ferablate.failure_reason"
 
@@ -226,6 +227,19 @@ def open_storage(
         raise SearchError(f"--storage '{url}': cannot open the Optuna storage: {str(exc).splitlines()[0]}") from exc
 
 
+def sampler_seed(seed: int | None, trials_so_far: int) -> int | None:
+    """The sampler seed of a session that joins a study holding ``trials_so_far`` trials.
+
+    ``--seed`` alone would replay the first session's samples on every resume; mixed with
+    the study's size, a resumed (or second) session draws new ones, reproducibly.
+    """
+    if seed is None:
+        return None
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
+
+
 def _sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
     import optuna
 
@@ -271,6 +285,7 @@ def open_study(
         raise SearchError(
             f"study '{name}' was created with another {what}; resume it unchanged or pick a new --study NAME"
         )
+    seed = sampler_seed(seed, len(stored.get_trials(deepcopy=False)))
     study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(held, seed), pruner=_pruner(held))
     return study, held
 
