@@ -44,5 +44,5 @@ def ui(
     if dry_run:
         typer.echo(shlex.join(argv))
         return
-    err_console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    err_console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", markup=False)
     os.execv(argv[0], argv)  # the UI replaces this process: Ctrl-C and exit codes are its own

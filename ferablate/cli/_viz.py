@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ferablate.cli._app import app
-from ferablate.cli._console import console, err_console
+from ferablate.cli._console import console, err_console, plain
 from ferablate.cli._options import TrackingUriOpt, VariantOpt
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def viz(
     names = parse_figure_names(figures)  # fail on a typo before anything is loaded
     store = RunStore(tracking_uri)
     run_id = _resolve_run_id(store, target, variant)
-    with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
+    with err_console.status(plain(f"drawing {len(names)} figure(s) of run {run_id}")):
         paths = draw_run_figures(
             store, run_id, names, out or Path("figures") / run_id, dpi=dpi, activation_layer=layer, log=log
         )

@@ -81,17 +81,16 @@ def sweep_rows(
 ) -> list[TableRow]:
     """One row per trial of ``sweep`` in sweep order, matched to runs by trial name."""
     trials = list(trials) if trials is not None else expand_sweep(sweep)
-    runs = _trial_runs(RunStore(tracking_uri), sweep.name)
+    store = RunStore(tracking_uri)
+    store.require_experiment(sweep.name)  # a mistyped store or sweep: one line, not dashes
+    runs = _trial_runs(store, sweep.name)
     return [row_from_runs(trial.name, runs.get(trial.name, []), trial.config) for trial in trials]
 
 
 def experiment_rows(experiment: str, tracking_uri: str | None = None) -> list[TableRow]:
     """One row per trial tracked in ``experiment``, ordered by its ``trial_index`` tag."""
     store = RunStore(tracking_uri)
-    if store.experiment_id(experiment) is None:
-        names = store.experiment_names()
-        known = f" (experiments: {', '.join(names)})" if names else ""
-        raise TrackingError(f"no experiment '{experiment}' in MLflow store {store.uri}{known}")
+    store.require_experiment(experiment)
     runs = _trial_runs(store, experiment)
     if not runs:
         raise TrackingError(f"experiment '{experiment}' in {store.uri} has no trial runs yet")

@@ -160,6 +160,18 @@ class RunStore:
         found = self._client.get_experiment_by_name(name)
         return None if found is None else str(found.experiment_id)
 
+    def require_experiment(self, name: str) -> str:
+        """The id of experiment ``name``; a TrackingError naming the store's experiments if none."""
+        found = self.experiment_id(name)
+        if found is None:
+            names = self.experiment_names()
+            known = f" (experiments: {', '.join(names)})" if names else " (it has none yet)"
+            raise TrackingError(
+                f"no experiment '{name}' in MLflow store {self.uri}{known}; run the sweep "
+                f"first or check --tracking-uri"
+            )
+        return found
+
     def experiment_names(self) -> list[str]:
         return sorted(e.name for e in self._client.search_experiments())
 

@@ -140,8 +140,13 @@ class TrialTracker:
         }
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
         params = [(key, _param_value(value)) for key, value in flatten_config(config).items()]
-        _log_params(self.client, run.info.run_id, params)
-        return TrialRun(self, run.info.run_id, name)
+        trial_run = TrialRun(self, run.info.run_id, name)
+        try:
+            _log_params(self.client, run.info.run_id, params)
+        except BaseException as exc:  # e.g. a full disk: never leave the run RUNNING
+            trial_run.end_from(exc)
+            raise
+        return trial_run
 
 
 def _param_value(value: Any) -> str:
