@@ -95,7 +95,8 @@ def run_cli(args: list[str] | None = None) -> int:
         return 2
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        return print_error(f"{exc.format_message()}{hint}", exc.exit_code)
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix
+        return print_error(f"{message}{hint}", exc.exit_code)
     except click.ClickException as exc:  # e.g. a file click itself could not open
         return print_error(exc.format_message(), exc.exit_code)
     except typer.Abort:  # end of input at a prompt

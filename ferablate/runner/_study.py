@@ -126,6 +126,7 @@ def work_on_study(
         heartbeat_interval=heartbeat,
         grace_period=grace,
         stale_handler=StaleTrialHandler(tracking_uri),
+        create=spec is not None,  # a worker joins a study: its storage must exist
     )
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))

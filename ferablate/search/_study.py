@@ -199,8 +199,13 @@ def open_storage(
     heartbeat_interval: int = 10,
     grace_period: int | None = None,
     stale_handler: StaleTrialHandler | None = None,
+    create: bool = True,
 ) -> RDBStorage:
-    """An Optuna RDB storage with heartbeats (SQLite for one machine, PostgreSQL for many)."""
+    """An Optuna RDB storage with heartbeats (SQLite for one machine, PostgreSQL for many).
+
+    Without ``create`` (a worker joining, an export reading) a missing SQLite file is a
+    SearchError, not a new empty storage.
+    """
     import optuna
 
     scheme = url.split(":", 1)[0].split("+", 1)[0]
@@ -210,7 +215,13 @@ def open_storage(
             f"postgresql+psycopg://user@host:5432/db (heartbeats need an RDB storage)"
         )
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db_path = Path(url.removeprefix("sqlite:///"))
+        if not create and not db_path.is_file():
+            raise SearchError(
+                f"--storage '{url}': no Optuna storage at {db_path}; check the URL, or start "
+                f"the study with 'ferablate optuna' or 'ferablate run SWEEP --storage URL'"
+            )
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     import warnings
 
     try:
@@ -394,5 +405,5 @@ def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
 
 def best_study_sweep(storage_url: str, study_name: str) -> dict[str, Any]:
     """:func:`best_trial_sweep` of study ``study_name`` in the storage at ``storage_url``."""
-    study, _ = open_study(open_storage(storage_url), study_name)
+    study, _ = open_study(open_storage(storage_url, create=False), study_name)
     return best_trial_sweep(study)
