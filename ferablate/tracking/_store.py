@@ -165,6 +165,8 @@ def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) ->
         db_path = Path(uri.removeprefix("sqlite:///"))
         if create:
             _check_writable(db_path.parent, uri)
+            if db_path.is_file() and not os.access(db_path, os.W_OK):
+                raise TrackingError(f"cannot write the MLflow store {db_path} (read-only file)")
         elif not db_path.is_file():
             raise TrackingError(
                 f"no MLflow store at {db_path} (tracking URI '{uri}'); check --tracking-uri "

@@ -121,7 +121,7 @@ def test_a_sweep_nobody_ran_is_an_error_and_creates_no_store_or_experiment() -> 
     with pytest.raises(TrackingError, match="no MLflow store at"):  # read-only: never creates one
         sweep_tables(sweep)
     TrialTracker("another-sweep")  # the store exists now, the sweep's experiment does not
-    with pytest.raises(TrackingError, match="no experiment 'tiny-table'.*another-sweep"):
+    with pytest.raises(TrackingError, match=r"no experiment 'tiny-table'.*another-sweep"):
         sweep_tables(sweep)
     with pytest.raises(TrackingError, match="no experiment 'tiny-table'"):
         experiment_tables(sweep.name)
