@@ -113,9 +113,11 @@ def run_cli(args: list[str] | None = None) -> int:
 
 
 def print_error(message: str, code: int = 2, *, prefix: str = "error: ") -> int:
-    """Print ``message`` as one stderr line (never read as markup) and return ``code``."""
+    """Print ``message`` on stderr after ``error:`` (never read as markup); returns ``code``."""
     from rich.text import Text
 
-    line = Text(prefix, style="bold red") + Text(" ".join(message.split()))
+    # No wrapping (soft_wrap): one problem is one line; a message listing several problems
+    # ("1 of 3 problems; the others follow") keeps its own line per problem.
+    line = Text(prefix, style="bold red") + Text(message)
     err_console.print(line, soft_wrap=True, highlight=False)
     return code

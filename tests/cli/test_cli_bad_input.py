@@ -58,7 +58,7 @@ FILES: dict[str, str | bytes] = {
     "variant_typo.yaml": _sweep(variants=[{"name": "a", "set": {"train.epocs": 2}}]),
     "variant_noname.yaml": _sweep(variants=[{"set": {"train.lr": 0.01}}]),
     "variant_dup.yaml": _sweep(variants=[{"name": "a"}, {"name": "a"}]),
-    "grid_typo.yaml": _sweep(grid={"train.lrr": [0.1, 0.2]}),
+    "grid_typo.yaml": _sweep(variants=[{"name": "a"}], grid={"train.lrr": [0.1, 0.2]}),
     "grid_empty.yaml": _sweep(grid={"train.lr": []}),
     "search_typo.yaml": yaml.safe_dump({**SEARCH, "search": {"train.lrr": {"low": 0.1, "high": 0.2}}}),
     "search_choice.yaml": yaml.safe_dump({**SEARCH, "search": {"model.activation": {"choices": ["relu", "swish"]}}}),
