@@ -14,6 +14,7 @@ from ferablate._errors import (
     FerablateError,
     OutOfMemoryError,
     SearchError,
+    StoreFullError,
     TrackingError,
     TrialError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FerablateError",
     "OutOfMemoryError",
     "SearchError",
+    "StoreFullError",
     "TrackingError",
     "TrialError",
     "TrialOutcome",

@@ -14,6 +14,7 @@ __all__ = [
     "FerablateError",
     "OutOfMemoryError",
     "SearchError",
+    "StoreFullError",
     "TrackingError",
     "TrialError",
 ]
@@ -50,6 +51,22 @@ class DivergedError(TrialError):
 
 class TrackingError(FerablateError, RuntimeError):
     """The MLflow store could not be reached or holds something unexpected."""
+
+
+class StoreFullError(TrackingError):
+    """The store could not be written: its disk is full. Stops a sweep (exit 1); re-run to resume."""
+
+    exit_code = 1  # not a bad input: the same command works once space is freed
+
+    def __init__(self, path: str, *, stopped: str = "") -> None:
+        self.path = path  # the folder or file that could not be written
+        self.stopped = stopped  # where the sweep stopped, e.g. "after 2 of 6 trials"
+        where = f"; the sweep stopped {stopped}" if stopped else ""
+        super().__init__(f"no space left on {path}{where} — free space and run it again to resume")
+
+    def stopped_at(self, stopped: str) -> StoreFullError:
+        """The same error, saying where the sweep stopped."""
+        return StoreFullError(self.path, stopped=stopped)
 
 
 class SearchError(FerablateError, RuntimeError):

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ferablate._errors import DivergedError, FerablateError, OutOfMemoryError
+from ferablate._errors import DivergedError, FerablateError, OutOfMemoryError, StoreFullError
 
 __all__ = ["TrialEnding", "TrialOutcome", "outcome_of"]
 
@@ -49,7 +49,8 @@ def outcome_of(exc: BaseException) -> TrialEnding:
     """Classify the exception that ended a trial.
 
     :class:`~ferablate.DivergedError` -> ``DIVERGED`` (reason names fold and epoch),
-    :class:`~ferablate.OutOfMemoryError` -> ``OOM``, any other :class:`~ferablate.FerablateError`
+    :class:`~ferablate.OutOfMemoryError` -> ``OOM``, :class:`~ferablate.StoreFullError` -> ``KILLED`` (it
+    stops the sweep), any other :class:`~ferablate.FerablateError`
     -> ``FAILED`` (its message), Optuna's ``TrialPruned`` -> ``PRUNED``, ``KeyboardInterrupt``
     -> ``KILLED``, another stop signal (``BaseException``) -> ``KILLED``, any other exception
     -> ``FAILED`` as ``"Type: message"`` with its traceback in ``detail``.
@@ -59,6 +60,8 @@ def outcome_of(exc: BaseException) -> TrialEnding:
         return TrialEnding(TrialOutcome.DIVERGED, f"diverged ({where}): {exc}")
     if isinstance(exc, OutOfMemoryError):
         return TrialEnding(TrialOutcome.OOM, str(exc))
+    if isinstance(exc, StoreFullError):  # not the trial's fault: it stops the sweep, re-run resumes
+        return TrialEnding(TrialOutcome.KILLED, str(exc))
     if isinstance(exc, FerablateError):
         return TrialEnding(TrialOutcome.FAILED, str(exc))
     if _is_pruned(exc):

@@ -13,7 +13,7 @@ from typer.core import TyperOption
 from ferablate._errors import FerablateError
 from ferablate.cli._console import err_console
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "print_error", "run_cli"]
 
 app = typer.Typer(
     name="ferablate",
@@ -70,15 +70,54 @@ def _root(
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-def main() -> None:
-    """Console-script entry point: one line per :class:`FerablateError`, exit code 2."""
+INTERRUPTED = "interrupted by the user (SIGINT); the running trial was marked KILLED"
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point: every user error is one line ``error: …`` and exit 2.
+
+    A :class:`FerablateError` or a click usage error (bad option value, missing argument)
+    prints one line (``--debug`` shows the traceback); Ctrl-C prints one line and exits 130.
+    """
+    sys.exit(run_cli(args))
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the CLI on ``args`` (default: ``sys.argv[1:]``) and return its exit code."""
+    # typer vendors click (typer._click): its usage errors are these classes, not click's.
+    from typer._click import exceptions as click
+
+    _State.debug = "--debug" in (sys.argv[1:] if args is None else args)
     try:
-        app()
+        code = app(args, standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:  # `ferablate` alone: the help, as before
+        exc.show()
+        return 2
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix
+        return print_error(f"{message}{hint}", exc.exit_code)
+    except click.ClickException as exc:  # e.g. a file click itself could not open
+        return print_error(exc.format_message(), exc.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        return 1
     except FerablateError as exc:
         if _State.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        return print_error(str(exc), getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:  # typer turns it into exit code 130 (below); a late one lands here
+        code = 130
+    if code == 130:  # typer's translation of KeyboardInterrupt (the run was marked KILLED)
+        print_error(INTERRUPTED, 130, prefix="")
+    return code if isinstance(code, int) else 0
+
+
+def print_error(message: str, code: int = 2, *, prefix: str = "error: ") -> int:
+    """Print ``message`` on stderr after ``error:`` (never read as markup); returns ``code``."""
+    from rich.text import Text
+
+    # No wrapping (soft_wrap): one problem is one line; a message listing several problems
+    # ("1 of 3 problems; the others follow") keeps its own line per problem.
+    line = Text(prefix, style="bold red") + Text(message)
+    err_console.print(line, soft_wrap=True, highlight=False)
+    return code

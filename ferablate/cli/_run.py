@@ -82,7 +82,6 @@ def run(
 
 
 def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from ferablate.config import diff_configs, expand_sweep, resolve_trial
@@ -97,15 +96,14 @@ def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
         diff = diff_configs(base, trial.config)
         table.add_row(
             str(trial.index + 1),
-            escape(trial.name),
-            escape(", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)"),
+            trial.name,
+            ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)",
             trial.config_hash,
         )
     console.print(table)
 
 
 def _print_results(name: str, outcomes: list[TrialReport]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{name}: results (mean ± std over folds)")
@@ -129,12 +127,14 @@ def _print_results(name: str, outcomes: list[TrialReport]) -> None:
 
         status = {"oom": "no fit in memory"}.get(outcome.status, outcome.status)
         if outcome.status == "failed":
-            status = f"failed: {outcome.message[:60]}"
+            status = f"failed: {outcome.message}"  # the whole reason: the cell wraps
+        elif outcome.status == "diverged" and outcome.message:
+            status = outcome.message  # "diverged (fold f1, epoch 2): ..."
         if outcome.result is not None and (collapsed := len(outcome.result.collapsed_folds)):
             status += f" ({collapsed} fold{'s' * (collapsed > 1)} at chance)"
         table.add_row(
-            escape(outcome.trial.name),
-            escape(status),
+            outcome.trial.name,
+            status,
             cell("val_accuracy"),
             cell("val_precision"),
             cell("val_recall"),

@@ -100,10 +100,11 @@ def _headline(state: SweepStatus) -> str:
 
 
 def _render(state: SweepStatus) -> RenderableType:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=escape(_headline(state)), title_justify="left")
+    # Text objects: names, reasons and paths are user text, never markup, on any console.
+    table = Table(title=Text(_headline(state)), title_justify="left")
     table.add_column("trial", overflow="fold", min_width=8)
     table.add_column("state", no_wrap=True)
     table.add_column("progress", no_wrap=True)
@@ -112,11 +113,11 @@ def _render(state: SweepStatus) -> RenderableType:
     for trial in state.trials:
         style = _STYLES.get(trial.state, "red")
         table.add_row(
-            escape(trial.name),
-            f"[{style}]{trial.state}[/]" if style else trial.state,
-            _progress(trial),
-            _duration(trial.seconds),
-            escape(trial.detail),
+            Text(trial.name),
+            Text(trial.state, style=style or ""),
+            Text(_progress(trial)),
+            Text(_duration(trial.seconds)),
+            Text(trial.detail),
         )
     return table
 

@@ -33,7 +33,7 @@ def emit(text: str, out: Path | None) -> None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {out}")
+    err_console.print(f"wrote {out}", markup=False)
 
 
 def print_frame(

@@ -49,7 +49,7 @@ def ui(
         typer.echo(shlex.join(["env", *env, *plan.command.argv]))
         typer.echo(plan.page_url)
         return
-    err_console.print(f"starting the MLflow UI on {plan.command.url} …")
+    err_console.print(f"starting the MLflow UI on {plan.command.url} …", markup=False)
     try:
         with serve_ui(plan) as server:
             typer.echo(f"ready ({server.ready_after:.1f} s): {server.page_url}")

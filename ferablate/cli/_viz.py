@@ -43,7 +43,6 @@ def viz(
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # 3 tiny downloads
-    from rich.markup import escape
 
     from ferablate.tracking import TAG, RunStore
     from ferablate.viz import FIGURE_DESCRIPTIONS, draw_run_figures, parse_figure_names
@@ -58,14 +57,14 @@ def viz(
     experiment = run.tags.get(TAG.SWEEP, "?")
     what = "final run" if run.role == "final" else "trial"
     console.print(
-        escape(f"drew {len(paths)} figure(s) of {what} '{run.name}' (run {run_id}, experiment '{experiment}') into {folder}/"),
+        f"drew {len(paths)} figure(s) of {what} '{run.name}' (run {run_id}, experiment '{experiment}') into {folder}/",
         soft_wrap=True,
     )
     width = max((len(str(path)) for path in paths), default=0)
     for path in paths:  # one line each, never wrapped: a path is copied whole
-        console.print(escape(f"  {path!s:<{width}}  {FIGURE_DESCRIPTIONS.get(path.stem, '')}"), soft_wrap=True)
+        console.print(f"  {path!s:<{width}}  {FIGURE_DESCRIPTIONS.get(path.stem, '')}", soft_wrap=True)
     if log:
-        console.print(escape(f"also logged under figures/ of run {run_id} (replacing those there)"), soft_wrap=True)
+        console.print(f"also logged under figures/ of run {run_id} (replacing those there)", soft_wrap=True)
 
 
 def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:

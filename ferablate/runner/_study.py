@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import ConfigError
+from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, expand_sweep, resolve_trial
 from ferablate.engine import TrialCallback
 from ferablate.runner._sweep import (
@@ -40,7 +41,7 @@ from ferablate.search import (
     set_target_trials,
     work,
 )
-from ferablate.tracking import TAG, TrialTracker
+from ferablate.tracking import TAG, RunStore, TrialTracker
 
 if TYPE_CHECKING:
     import optuna
@@ -125,6 +126,7 @@ def work_on_study(
         heartbeat_interval=heartbeat,
         grace_period=grace,
         stale_handler=StaleTrialHandler(tracking_uri),
+        create=spec is not None,  # a worker joins a study: its storage must exist
     )
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
@@ -139,6 +141,10 @@ def work_on_study(
         nonlocal position
         position += 1
         total = max(position, len(study.get_trials(deepcopy=False)))
+        reused = _reused(trial) if held.kind == "search" else None
+        if reused is not None:  # a sampled config that already FINISHED: its result, not a rerun
+            observer.on_trial_end(reused, position, total)
+            return reused
         bar = observer.on_trial_start(trial, position, total)
         report = execute_trial(
             trial,
@@ -151,6 +157,20 @@ def work_on_study(
         )
         observer.on_trial_end(report, position, total)
         return report
+
+    def _reused(trial: Trial) -> TrialReport | None:
+        stored = RunStore(client=tracker.client).newest_finished(
+            held.experiment, config_hash=trial.config_hash
+        )
+        if stored is None or "val_accuracy_mean" not in stored.metrics:
+            return None
+        return TrialReport(
+            trial,
+            TrialOutcome.SKIPPED,
+            summary={k: v for k, v in stored.metrics.items() if k.endswith(("_mean", "_std"))},
+            run_id=stored.run_id,
+            message=f"config {trial.config_hash} already FINISHED as run {stored.run_id}; result reused",
+        )
 
     worked = work(
         study,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ferablate._errors import StoreFullError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 from ferablate.config import DataConfig, Sweep, Trial, expand_sweep, experiment_name
@@ -161,13 +162,13 @@ def run_sweep(
         on_result = with_figures(on_result)
     data = data or DataCache()
     trials = expand_sweep(sweep, overrides)
+    for pending in trials:  # fail before the store is opened: bad input writes nothing
+        check_trial(pending.config, data(pending.config.data).split("Training")[1], where=f"trial {pending.name}")
     tracker = TrialTracker(experiment_name(sweep, overrides), tracking_uri)
     closed = tracker.close_stale_runs()
     if closed:
         _log.warning("marked %d run(s) of ended processes as KILLED", closed)
     finished = {} if rerun else tracker.finished_trials()
-    for pending in (trial for trial in trials if trial.config_hash not in finished):  # fail before any run
-        check_trial(pending.config, data(pending.config.data).split("Training")[1], where=f"trial {pending.name}")
     outcomes: list[TrialReport] = []
     for position, trial in enumerate(trials, start=1):
         done = finished.get(trial.config_hash)
@@ -181,15 +182,18 @@ def run_sweep(
             )
         else:
             callback = observer.on_trial_start(trial, position, len(trials))
-            outcome = execute_trial(
-                trial,
-                tracker,
-                data,
-                callbacks=[callback] if callback else [],
-                extra_tags={TAG.SWEEP: sweep.name},
-                on_result=on_result,
-                observer=observer,
-            )
+            try:
+                outcome = execute_trial(
+                    trial,
+                    tracker,
+                    data,
+                    callbacks=[callback] if callback else [],
+                    extra_tags={TAG.SWEEP: sweep.name},
+                    on_result=on_result,
+                    observer=observer,
+                )
+            except StoreFullError as exc:  # the store cannot be written: stop, a re-run resumes
+                raise exc.stopped_at(f"after {position - 1} of {len(trials)} trials") from exc
         outcomes.append(outcome)
         observer.on_trial_end(outcome, position, len(trials))
     return outcomes

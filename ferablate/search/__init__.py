@@ -30,6 +30,7 @@ from ferablate.search._study import (
     enqueue_trials,
     open_storage,
     open_study,
+    sampler_seed,
     set_target_trials,
     trial_config,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "optuna_state",
     "parameter_count",
     "params_to_patch",
+    "sampler_seed",
     "set_target_trials",
     "suggest_patch",
     "trial_config",

@@ -45,6 +45,7 @@ __all__ = [
     "enqueue_trials",
     "open_storage",
     "open_study",
+    "sampler_seed",
     "set_target_trials",
     "trial_config",
 ]
@@ -71,7 +72,7 @@ class ATTR:
     CONFIG = "ferablate.config"  # trial: resolved config (JSON)
     CONFIG_HASH = "ferablate.config_hash"
     RUN_ID = "ferablate.run_id"  # trial: MLflow parent run
-    ORIGIN = "ferablate.origin"  # trial: "base" for the base config, enqueued first
+    ORIGIN = "ferablate.origin"  # trial: "base" (the base config, enqueued first) | "reused"
     FAILURE = "ferablate.failure"  # trial: oom | error | rejected
     FAILURE_REASON = "ferablate.failure_reason"
 
@@ -198,8 +199,13 @@ def open_storage(
     heartbeat_interval: int = 10,
     grace_period: int | None = None,
     stale_handler: StaleTrialHandler | None = None,
+    create: bool = True,
 ) -> RDBStorage:
-    """An Optuna RDB storage with heartbeats (SQLite for one machine, PostgreSQL for many)."""
+    """An Optuna RDB storage with heartbeats (SQLite for one machine, PostgreSQL for many).
+
+    Without ``create`` (a worker joining, an export reading) a missing SQLite file is a
+    SearchError, not a new empty storage.
+    """
     import optuna
 
     scheme = url.split(":", 1)[0].split("+", 1)[0]
@@ -209,7 +215,13 @@ def open_storage(
             f"postgresql+psycopg://user@host:5432/db (heartbeats need an RDB storage)"
         )
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db_path = Path(url.removeprefix("sqlite:///"))
+        if not create and not db_path.is_file():
+            raise SearchError(
+                f"--storage '{url}': no Optuna storage at {db_path}; check the URL, or start "
+                f"the study with 'ferablate optuna' or 'ferablate run SWEEP --storage URL'"
+            )
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     import warnings
 
     try:
@@ -224,6 +236,19 @@ def open_storage(
             )
     except Exception as exc:
         raise SearchError(f"--storage '{url}': cannot open the Optuna storage: {str(exc).splitlines()[0]}") from exc
+
+
+def sampler_seed(seed: int | None, trials_so_far: int) -> int | None:
+    """The sampler seed of a session that joins a study holding ``trials_so_far`` trials.
+
+    ``--seed`` alone would replay the first session's samples on every resume; mixed with
+    the study's size, a resumed (or second) session draws new ones, reproducibly.
+    """
+    if seed is None:
+        return None
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, trials_so_far]).generate_state(1)[0])
 
 
 def _sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -271,6 +296,7 @@ def open_study(
         raise SearchError(
             f"study '{name}' was created with another {what}; resume it unchanged or pick a new --study NAME"
         )
+    seed = sampler_seed(seed, len(stored.get_trials(deepcopy=False)))
     study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(held, seed), pruner=_pruner(held))
     return study, held
 
@@ -379,5 +405,5 @@ def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
 
 def best_study_sweep(storage_url: str, study_name: str) -> dict[str, Any]:
     """:func:`best_trial_sweep` of study ``study_name`` in the storage at ``storage_url``."""
-    study, _ = open_study(open_storage(storage_url), study_name)
+    study, _ = open_study(open_storage(storage_url, create=False), study_name)
     return best_trial_sweep(study)

@@ -46,7 +46,7 @@ _log = get_logger(__name__)
 class ExecutedTrial(Protocol):
     """What the runner reports for one trial (``ferablate.runner.TrialReport``)."""
 
-    status: TrialOutcome  # finished | failed | oom | diverged
+    status: TrialOutcome  # finished | skipped (a stored result reused) | failed | oom | diverged
     summary: dict[str, float]
     message: str
     run_id: str | None
@@ -68,7 +68,7 @@ class WorkedTrial:
 
     number: int
     name: str
-    outcome: TrialOutcome  # finished | pruned | rejected | failed | oom | diverged | killed | lost
+    outcome: TrialOutcome  # finished | skipped (reused) | pruned | rejected | failed | oom | diverged | killed | lost
     value: float | None  # mean val accuracy (finished trials)
     seconds: float
     message: str = ""
@@ -78,7 +78,7 @@ def optuna_state(outcome: TrialOutcome) -> TrialState | None:
     """The one mapping of outcomes to Optuna trial states (None: tell Optuna nothing)."""
     from optuna.trial import TrialState
 
-    if outcome is TrialOutcome.FINISHED:
+    if outcome in (TrialOutcome.FINISHED, TrialOutcome.SKIPPED):  # skipped: a stored result reused
         return TrialState.COMPLETE
     if outcome in (TrialOutcome.PRUNED, TrialOutcome.REJECTED):  # TPE learns to avoid rejects
         return TrialState.PRUNED
@@ -236,11 +236,12 @@ def _run_one(
     def done(outcome: TrialOutcome, message: str = "", value: float | None = None) -> WorkedTrial:
         """Tell Optuna how the trial ended (unless lost) and record it."""
         state = optuna_state(outcome)
-        if outcome not in (TrialOutcome.FINISHED, TrialOutcome.PRUNED, TrialOutcome.LOST):
+        scored = outcome in (TrialOutcome.FINISHED, TrialOutcome.SKIPPED)
+        if not scored and outcome not in (TrialOutcome.PRUNED, TrialOutcome.LOST):
             trial.set_user_attr(ATTR.FAILURE, outcome.value)  # oom is a result: "no fit in memory"
             trial.set_user_attr(ATTR.FAILURE_REASON, message[:2000])
         if state is not None:
-            study.tell(trial, value if outcome is TrialOutcome.FINISHED else None, state=state)
+            study.tell(trial, value if scored else None, state=state)
         return WorkedTrial(trial.number, name, outcome, value, time.monotonic() - started, message)
 
     with _Heartbeat(storage, trial_id, heartbeat_interval):
@@ -272,7 +273,11 @@ def _run_one(
             if executed.run_id:
                 trial.set_user_attr(ATTR.RUN_ID, executed.run_id)
             value = executed.summary.get("val_accuracy_mean")
-            if executed.status is TrialOutcome.FINISHED and value is not None and not math.isnan(value):
+            valid = value is not None and not math.isnan(value)
+            if executed.status is TrialOutcome.SKIPPED and valid:  # the hash already FINISHED
+                trial.set_user_attr(ATTR.ORIGIN, "reused")
+                return done(TrialOutcome.SKIPPED, executed.message, value=value)
+            if executed.status is TrialOutcome.FINISHED and valid:
                 return done(TrialOutcome.FINISHED, value=value)
             outcome = TrialOutcome.FAILED if executed.status is TrialOutcome.FINISHED else executed.status
             return done(outcome, executed.message or "no mean val accuracy")

@@ -109,7 +109,10 @@ def sweep_rows(
     runs of its trial name (so runs made with other ``--set`` values still show).
     """
     trials = list(trials) if trials is not None else expand_sweep(sweep, overrides)
-    by_name = _trial_runs(RunStore(tracking_uri), experiment_name(sweep, overrides))
+    store = RunStore(tracking_uri)
+    experiment = experiment_name(sweep, overrides)
+    store.require_experiment(experiment)  # a mistyped store or sweep: one line, not dashes
+    by_name = _trial_runs(store, experiment)
     rows = []
     for trial in trials:
         runs = by_name.get(trial.name, [])
@@ -121,10 +124,7 @@ def sweep_rows(
 def experiment_rows(experiment: str, tracking_uri: str | None = None) -> list[TableRow]:
     """One row per trial tracked in ``experiment``, ordered by its ``trial_index`` tag."""
     store = RunStore(tracking_uri)
-    if store.experiment_id(experiment) is None:
-        names = store.experiment_names()
-        known = f" (experiments: {', '.join(names)})" if names else ""
-        raise TrackingError(f"no experiment '{experiment}' in MLflow store {store.uri}{known}")
+    store.require_experiment(experiment)
     runs = _trial_runs(store, experiment)
     if not runs:
         raise TrackingError(f"experiment '{experiment}' in {store.uri} has no trial runs yet")

@@ -16,7 +16,13 @@ from ferablate._errors import TrackingError
 from ferablate._outcome import TrialOutcome
 from ferablate.config import TrialConfig
 from ferablate.tracking._artifacts import FIGURES_DIR, RunArtifacts, read_run_artifacts
-from ferablate.tracking._store import TAG, outcome_of_run, resolve_tracking_uri, search_runs
+from ferablate.tracking._store import (
+    TAG,
+    outcome_of_run,
+    resolve_tracking_uri,
+    search_runs,
+    translating_client,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -142,11 +148,9 @@ class RunStore:
     def __init__(
         self, tracking_uri: str | None = None, *, client: MlflowClient | None = None
     ) -> None:
-        if client is None:
-            from mlflow import MlflowClient
-
-            self.uri = resolve_tracking_uri(tracking_uri)
-            self._client = MlflowClient(tracking_uri=self.uri)
+        if client is None:  # read-only: never creates a store (a missing one is a TrackingError)
+            self.uri = resolve_tracking_uri(tracking_uri, create=False)
+            self._client = translating_client(self.uri)
         else:
             self._client = client
             self.uri = str(getattr(client, "tracking_uri", "") or tracking_uri or "")
@@ -166,6 +170,18 @@ class RunStore:
         """The id of experiment ``name``; None when the store has none by that name."""
         found = self._client.get_experiment_by_name(name)
         return None if found is None else str(found.experiment_id)
+
+    def require_experiment(self, name: str) -> str:
+        """The id of experiment ``name``; a TrackingError naming the store's experiments if none."""
+        found = self.experiment_id(name)
+        if found is None:
+            names = self.experiment_names()
+            known = f" (experiments: {', '.join(names)})" if names else " (it has none yet)"
+            raise TrackingError(
+                f"no experiment '{name}' in MLflow store {self.uri}{known}; run the sweep "
+                f"first or check --tracking-uri"
+            )
+        return found
 
     def experiment_names(self) -> list[str]:
         return sorted(e.name for e in self._client.search_experiments())

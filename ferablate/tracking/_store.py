@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import subprocess
+import tempfile
 import time
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
-from ferablate._errors import TrackingError
+from ferablate._errors import StoreFullError, TrackingError
 from ferablate._outcome import TrialOutcome
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ __all__ = [
     "outcome_of_run",
     "resolve_tracking_uri",
     "search_runs",
+    "store_full_error",
+    "translating_client",
 ]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -138,19 +143,119 @@ def search_runs(
             return runs
 
 
-def resolve_tracking_uri(explicit: str | None = None) -> str:
-    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns/mlflow.db``."""
+# MLflow's own tracking-store schemes (an SQLAlchemy URL may add a driver: postgresql+psycopg).
+_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+
+
+def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns/mlflow.db``.
+
+    Checked before MLflow sees it: a known scheme; for SQLite, with ``create`` a folder that
+    exists (made when missing) and can be written (fail fast, not after MLflow's retries),
+    without ``create`` (read-only commands) a database file that already exists.
+    """
     uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        db_path = Path(uri.removeprefix("sqlite:///"))
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    elif parsed.scheme in ("", "file"):
+    scheme = urlparse(uri).scheme.split("+", 1)[0]
+    if scheme in ("", "file"):
         raise TrackingError(
             f"tracking URI '{uri}': MLflow's file store is deprecated; use "
             f"sqlite:///<dir>/mlflow.db or an http(s):// tracking server"
         )
+    if scheme not in _SCHEMES:
+        raise TrackingError(
+            f"tracking URI '{uri}': unknown scheme '{scheme}'; use sqlite:///<dir>/mlflow.db, "
+            f"an http(s):// tracking server or a postgresql:// database"
+        )
+    if scheme == "sqlite":
+        db_path = Path(uri.removeprefix("sqlite:///"))
+        if create:
+            _check_writable(db_path.parent, uri)
+            if db_path.is_file() and not os.access(db_path, os.W_OK):
+                raise TrackingError(f"cannot write the MLflow store {db_path} (read-only file)")
+        elif not db_path.is_file():
+            raise TrackingError(
+                f"no MLflow store at {db_path} (tracking URI '{uri}'); check --tracking-uri "
+                f"or $MLFLOW_TRACKING_URI, or run a sweep first"
+            )
     return uri
+
+
+def _check_writable(folder: Path, uri: str) -> None:
+    """Make the store's folder and write a probe file in it (SQLite needs both for its journal)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StoreFullError(str(folder)) from exc
+        why = exc.strerror or type(exc).__name__
+        raise TrackingError(
+            f"cannot write the MLflow store's folder {folder} ({why}); pick a writable place "
+            f"with --tracking-uri sqlite:///<dir>/mlflow.db (tracking URI '{uri}')"
+        ) from exc
+
+
+def store_full_error(exc: BaseException, uri: str) -> StoreFullError | None:
+    """The :class:`StoreFullError` an exception from a store write stands for, else None.
+
+    The one place a full disk is recognised: SQLite's "database or disk is full" (raw, or
+    wrapped by SQLAlchemy and MLflow) and ``OSError`` ENOSPC from an artifact copy.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, StoreFullError):
+            return cause
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return StoreFullError(str(cause.filename or _store_place(uri)))
+        if "database or disk is full" in str(cause) or "No space left on device" in str(cause):
+            return StoreFullError(_store_place(uri))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _store_place(uri: str) -> str:
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri.removeprefix("sqlite:///")).resolve().parent)
+    return uri
+
+
+class _TranslatingClient:
+    """An ``MlflowClient`` whose every call turns a full disk into :class:`StoreFullError`."""
+
+    def __init__(self, client: Any, uri: str) -> None:
+        self._client = client
+        self.tracking_uri = uri
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except Exception as exc:
+                full = store_full_error(exc, self.tracking_uri)
+                if full is None:
+                    raise
+                raise full from exc
+
+        return call
+
+
+def translating_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` on ``uri`` that reports a full disk as :class:`StoreFullError`."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri=uri)
+    except Exception as exc:
+        raise TrackingError(f"tracking URI '{uri}': {str(exc).strip().splitlines()[0]}") from exc
+    return cast("MlflowClient", _TranslatingClient(client, uri))
 
 
 def artifact_root_for(uri: str) -> str | None:

@@ -6,6 +6,7 @@ so it costs milliseconds per epoch whatever the step count.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferablate import __version__
-from ferablate._errors import TrackingError
+from ferablate._errors import StoreFullError, TrackingError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialEnding, TrialOutcome, outcome_of
 from ferablate.config import Trial, TrialConfig, flatten_config
@@ -34,6 +35,7 @@ from ferablate.tracking._store import (
     outcome_for_failure_tag,
     resolve_tracking_uri,
     search_runs,
+    translating_client,
 )
 
 if TYPE_CHECKING:
@@ -49,10 +51,8 @@ class TrialTracker:
     """An MLflow experiment (= sweep) ferablate logs trials into."""
 
     def __init__(self, experiment: str, tracking_uri: str | None = None) -> None:
-        from mlflow import MlflowClient
-
         self.uri = resolve_tracking_uri(tracking_uri)
-        self.client: MlflowClient = MlflowClient(tracking_uri=self.uri)
+        self.client: MlflowClient = translating_client(self.uri)  # a full disk: StoreFullError
         self.experiment = experiment
         self.experiment_id = open_experiment(self.client, self.uri, experiment)
 
@@ -140,8 +140,13 @@ class TrialTracker:
         }
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
         params = [(key, _param_value(value)) for key, value in flatten_config(config).items()]
-        _log_params(self.client, run.info.run_id, params)
-        return TrialRun(self, run.info.run_id, name)
+        trial_run = TrialRun(self, run.info.run_id, name)
+        try:
+            _log_params(self.client, run.info.run_id, params)
+        except BaseException as exc:  # e.g. a full disk: never leave the run RUNNING
+            trial_run.end_from(exc)
+            raise
+        return trial_run
 
 
 def _param_value(value: Any) -> str:
@@ -298,8 +303,28 @@ class TrialRun(TrialCallback):
     def end_from(self, exc: BaseException) -> TrialEnding:
         """End the trial as the exception that stopped it says (see ``outcome_of``)."""
         ending = outcome_of(exc)
-        self.end(ending.outcome, f"{ending.reason}\n{ending.detail}" if ending.detail else ending.reason)
+        reason = f"{ending.reason}\n{ending.detail}" if ending.detail else ending.reason
+        if isinstance(exc, StoreFullError):  # mark what can still be written; never raise
+            self._end_best_effort(ending.outcome, reason)
+        else:
+            self.end(ending.outcome, reason)
         return ending
+
+    def _end_best_effort(self, outcome: TrialOutcome, reason: str) -> None:
+        status, failure = mlflow_ending(outcome)
+        writes: list[Callable[[], object]] = [
+            lambda: self.client.set_tag(self.run_id, TAG.FAILURE_REASON, reason[:5000])
+        ]
+        if failure is not None:
+            writes.insert(0, lambda: self.client.set_tag(self.run_id, TAG.FAILURE, failure))
+        for run_id in [*(fold.run_id for fold in self._fold_runs), self.run_id]:
+            writes.append(functools.partial(self.client.set_terminated, run_id, status=status))
+        for write in writes:  # each on its own: an UPDATE may succeed where an INSERT failed
+            try:
+                write()
+            except Exception as exc:
+                _log.debug("could not mark run %s: %s", self.run_id, exc)
+        self._ended = True
 
     def fail(self, kind: str, reason: str) -> None:
         """End the trial as failure ``kind`` (a ``ferablate.failure`` tag: oom, error, ...)."""

@@ -122,10 +122,13 @@ def test_newest_finished_run_wins_and_failures_do_not_hide_it() -> None:
     assert table.frame.loc[1, "act."] == "ELU"
 
 
-def test_a_sweep_nobody_ran_gives_dashes_and_creates_no_experiment() -> None:
+def test_a_sweep_nobody_ran_is_an_error_and_creates_no_store_or_experiment() -> None:
     sweep = _sweep([{"name": "a"}])
-    (table,) = sweep_tables(sweep)
-    assert table.statuses == ("missing",)
+    with pytest.raises(TrackingError, match="no MLflow store at"):  # read-only: never creates one
+        sweep_tables(sweep)
+    TrialTracker("another-sweep")  # the store exists now, the sweep's experiment does not
+    with pytest.raises(TrackingError, match=r"no experiment 'tiny-table'.*another-sweep"):
+        sweep_tables(sweep)
     with pytest.raises(TrackingError, match="no experiment 'tiny-table'"):
         experiment_tables(sweep.name)
 
