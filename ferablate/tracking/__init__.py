@@ -8,6 +8,8 @@ the mapping of a :class:`~ferablate.TrialOutcome` to an MLflow status live here 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ferablate.tracking._artifacts import (
     CONFUSION_DIR,
     FIGURES_DIR,
@@ -16,6 +18,7 @@ from ferablate.tracking._artifacts import (
     StoredPredictions,
     fold_weights,
 )
+from ferablate.tracking._claims import finished_hashes
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -28,7 +31,20 @@ from ferablate.tracking._store import (
     outcome_of_run,
     resolve_tracking_uri,
 )
-from ferablate.tracking._tracker import TrialRun, TrialTracker
+
+if TYPE_CHECKING:
+    from ferablate.tracking._tracker import TrialRun, TrialTracker
+
+
+def __getattr__(name: str) -> Any:
+    # The writers subclass the engine's TrialCallback (torch): imported on first use only, so
+    # reading the store (table, status, a fully skipped run) never imports torch.
+    if name in ("TrialRun", "TrialTracker"):
+        from ferablate.tracking import _tracker
+
+        return getattr(_tracker, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONFUSION_DIR",
@@ -45,6 +61,7 @@ __all__ = [
     "TrialTracker",
     "artifact_root_for",
     "config_from_run",
+    "finished_hashes",
     "fold_weights",
     "git_commit",
     "mlflow_ending",

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferablate._errors import TrackingError
-from ferablate.engine import EpochMetrics, TrialResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine (torch) only where artifacts are written or read
     import torch
+
+    from ferablate.engine import EpochMetrics, TrialResult
 
 __all__ = [
     "CONFUSION_DIR",
@@ -135,6 +136,8 @@ class RunArtifacts:
 def read_run_artifacts(download: Callable[[str, str], str], run_id: str, role: str) -> RunArtifacts:
     """Read a run's artifacts through ``download(artifact_path, local_dir) -> local path``."""
     import torch
+
+    from ferablate.engine import EpochMetrics
 
     with tempfile.TemporaryDirectory(prefix="ferablate-read-") as tmp:
         history = _read_json(download, run_id, _HISTORY, tmp)
