@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ferablate.cli._console import err_console
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
     from ferablate.runner import StudyReady, TrialReport
@@ -34,6 +36,7 @@ class SweepProgress:
             console=err_console,
             transient=False,
         )
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -73,7 +76,7 @@ class SweepProgress:
                     loss=f"{loss:.3f}",
                 )
 
-        self._task = task
+        self._tasks[trial.config_hash] = task  # --jobs: several trials run at once
         return _Callback()
 
     def on_trial_stage(self, trial: Trial, stage: str) -> None:
@@ -84,7 +87,11 @@ class SweepProgress:
             err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"))
             return
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
-        self.progress.update(self._task, where=label)
+        task = self._tasks.get(outcome.trial.config_hash)
+        if task is None:  # ended in another process: no bar here
+            err_console.print(f"{position}/{total} {escape(outcome.trial.name)}: {label} ({escape(outcome.message)})")
+            return
+        self.progress.update(task, where=label)
 
     def on_study_ready(self, ready: StudyReady) -> None:
         if ready.queued is not None:

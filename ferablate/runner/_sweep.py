@@ -35,7 +35,7 @@ __all__ = ["DataCache", "SweepObserver", "TrialReport", "execute_trial", "run_sw
 
 _log = get_logger(__name__)
 
-POLL_S = 5.0  # seconds between looks at trials other processes hold (randomised ±50 %)
+POLL_S = 2.0  # seconds between looks at trials other processes hold (randomised ±50 %)
 
 
 @dataclass
