@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from ferablate._logging import get_logger
 from ferablate.tracking._runs import RunStore, StoredRun
+from ferablate.tracking._sqlite_read import finished_trials_sqlite
 from ferablate.tracking._store import TAG, resolve_tracking_uri, search_runs
 
 if TYPE_CHECKING:
@@ -95,6 +96,12 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     path = _sqlite_path(uri)
     if path is not None and not path.exists():
         return {}
+    fast = finished_trials_sqlite(path, experiment) if path is not None else None
+    if fast is not None:
+        newest: dict[str, StoredRun] = {}
+        for run in fast:
+            newest.setdefault(run.config_hash, run)
+        return newest
     with store_lock(uri, "init"):
         return RunStore(uri).finished_by_hash(experiment)
 

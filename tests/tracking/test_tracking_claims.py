@@ -12,17 +12,12 @@ from ferablate.config import expand_sweep, parse_sweep
 from ferablate.tracking import TAG, StoredRun, TrialRun, TrialTracker
 from ferablate.tracking._claims import owner_alive, read_claims, wins_claim
 
-SWEEP = parse_sweep(
-    {
-        "name": "claims",
-        "base": {
-            "data": {"source": "synthetic", "synthetic_size": 140},
-            "model": {"preset": "baseline-model1"},
-            "train": {"folds": 2},
-        },
-        "variants": [{"name": "a"}],
-    }
-)
+BASE = {
+    "data": {"source": "synthetic", "synthetic_size": 140},
+    "model": {"family": "sequential", "convs": [{"channels": 4}], "dense": [8]},
+    "train": {"folds": 2, "epochs": 1, "batch_size": 32},
+}
+SWEEP = parse_sweep({"name": "claims", "base": BASE, "variants": [{"name": "a"}]})
 (TRIAL,) = expand_sweep(SWEEP)
 
 
@@ -105,3 +100,17 @@ def test_two_processes_on_a_fresh_store_train_each_trial_once(tmp_path: Path) ->
     parents = tracker.search(f"tags.`{TAG.ROLE}` = 'trial'")
     assert sorted(r.info.status for r in parents) == ["FINISHED"] * 3, outputs
     assert len({r.data.tags[TAG.CONFIG_HASH] for r in parents}) == 3
+
+
+def test_the_fast_sqlite_read_matches_the_mlflow_read() -> None:
+    from ferablate.runner import run_sweep
+    from ferablate.tracking import RunStore, finished_hashes, resolve_tracking_uri
+    from ferablate.tracking._sqlite_read import finished_trials_sqlite
+
+    sweep = parse_sweep({"name": "fast", "base": BASE, "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.003}}]})
+    run_sweep(sweep, figures=False)
+    uri = resolve_tracking_uri()
+    fast = finished_trials_sqlite(Path(uri.removeprefix("sqlite:///")), "fast")
+    assert fast is not None and len(fast) == 2
+    slow = RunStore(uri).finished_by_hash("fast")
+    assert {r.config_hash: r for r in fast} == slow == finished_hashes("fast")
