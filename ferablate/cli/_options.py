@@ -12,6 +12,7 @@ __all__ = [
     "FormatOpt",
     "GraceOpt",
     "HeartbeatOpt",
+    "JobsOpt",
     "Metric",
     "MetricOpt",
     "NoFiguresOpt",
@@ -114,4 +115,14 @@ GraceOpt = Annotated[
 NoFiguresOpt = Annotated[
     bool,
     typer.Option("--no-figures", help="Do not log the report's six figures (figures/) per trial."),
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        metavar="N",
+        min=1,
+        help="Trials at once on this machine: N processes, each on its share of the cores (one GPU shared).",
+    ),
 ]

@@ -24,6 +24,8 @@ from rich.progress import (
 from ferablate.cli._console import err_console
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
     from ferablate.runner import StudyReady, TrialReport
@@ -84,7 +86,7 @@ class SweepProgress:
             console=err_console,
             transient=False,
         )
-        self._tasks: dict[str, TaskID] = {}  # trial name -> its bar
+        self._tasks: dict[str, TaskID] = {}  # config hash -> its bar (--jobs: several at once)
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -100,7 +102,7 @@ class SweepProgress:
         task = progress.add_task(
             "", total=None, trial=escape(f"{position}/{total} {trial.name}"), where="loading", loss="-"
         )
-        self._tasks[trial.name] = task
+        self._tasks[trial.config_hash] = task
 
         class _Callback(TrialCallback):
             epochs = 0
@@ -128,7 +130,7 @@ class SweepProgress:
         return _Callback()
 
     def on_trial_stage(self, trial: Trial, stage: str) -> None:
-        task = self._tasks.get(trial.name)
+        task = self._tasks.get(trial.config_hash)
         if task is not None:  # the bar sits at 100 % meanwhile: say what runs
             self.progress.update(task, where=f"[yellow]{escape(stage)}…[/]")
 
@@ -138,9 +140,11 @@ class SweepProgress:
             err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"), soft_wrap=True)
             return
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
-        task = self._tasks.pop(outcome.trial.name, None)
-        if task is not None:
-            self.progress.update(task, where=label)
+        task = self._tasks.get(outcome.trial.config_hash)
+        if task is None:  # ended in another process: no bar here
+            err_console.print(f"{position}/{total} {escape(outcome.trial.name)}: {label} ({escape(outcome.message)})")
+            return
+        self.progress.update(task, where=label)
 
     def on_study_ready(self, ready: StudyReady) -> None:
         for line in _study_ready_lines(ready):

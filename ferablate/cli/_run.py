@@ -11,6 +11,7 @@ from ferablate.cli._console import console
 from ferablate.cli._options import (
     GraceOpt,
     HeartbeatOpt,
+    JobsOpt,
     NoFiguresOpt,
     OverridesOpt,
     StorageOpt,
@@ -42,6 +43,7 @@ def run(
     study: StudyOpt = None,
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
+    jobs: JobsOpt = 1,
 ) -> None:
     """Run every trial of SWEEP (k-fold, k = train.folds) and log it to MLflow; finished trials are skipped."""
     from ferablate.config import load_sweep, parse_overrides
@@ -61,7 +63,7 @@ def run(
             report = run_sweep_on_storage(
                 loaded, patch, storage, study,
                 rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
-                figures=not no_figures, observer=progress,
+                figures=not no_figures, observer=progress, jobs=jobs,
             )  # fmt: skip
         exit_on_failure(report)
         return
@@ -75,6 +77,7 @@ def run(
             tracking_uri=tracking_uri,
             observer=progress,
             figures=not no_figures,
+            jobs=jobs,
         )
     _print_results(loaded.name, outcomes)
     if any(o.status == "failed" for o in outcomes):

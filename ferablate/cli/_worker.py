@@ -8,7 +8,7 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import GraceOpt, HeartbeatOpt, NoFiguresOpt, TrackingUriOpt
+from ferablate.cli._options import GraceOpt, HeartbeatOpt, JobsOpt, NoFiguresOpt, TrackingUriOpt
 
 if TYPE_CHECKING:
     from ferablate.runner import StudyReport
@@ -51,6 +51,7 @@ def worker(
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
     no_figures: NoFiguresOpt = False,
+    jobs: JobsOpt = 1,
 ) -> None:
     """Join a study (grid or Optuna search) from any machine; run its trials until none remain."""
     from ferablate.cli._progress import sweep_progress
@@ -67,6 +68,7 @@ def worker(
             grace=grace,
             figures=not no_figures,
             observer=progress,
+            jobs=jobs,
         )
     print_worked(f"worker on '{study}'", report)
     exit_on_failure(report)

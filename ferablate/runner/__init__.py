@@ -1,5 +1,9 @@
 """Runner layer: sweeps of trials, each trained by the engine and logged by tracking; the same
-sweeps (and Optuna searches) on a shared study storage that many workers work on."""
+sweeps (and Optuna searches) on a shared study storage that many workers work on.
+
+Names are imported from their modules on first use: ``run_sweep`` must answer a fully skipped
+sweep without importing torch (the final and study runners import the engine and Optuna).
+"""
 
 from __future__ import annotations
 
@@ -74,3 +78,4 @@ __all__ = [
     "with_figures",
     "work_on_study",
 ]
+

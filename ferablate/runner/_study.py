@@ -109,14 +109,16 @@ def work_on_study(
     seed: int | None = None,
     figures: bool = True,
     observer: StudyObserver | None = None,
+    jobs: int = 1,
 ) -> StudyReport:
     """Open (or create, with ``spec``) the study, run ``prepare``, then work until done.
 
     Trials of grid studies log the report's figures like ``ferablate run`` (unless not
-    ``figures``); search trials do not (figures of 50 samples are rarely looked at).
+    ``figures``); search trials do not (figures of 50 samples are rarely looked at). With
+    ``jobs`` > 1, that many processes here work on the study (``runner/_jobs.py``), sharing
+    ``max_trials``; each samples with its own seed (``seed + job``).
     """
     import optuna
-    from optuna.trial import TrialState
 
     observer = observer or QuietObserver()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the observer reports each trial
@@ -130,6 +132,17 @@ def work_on_study(
     )
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
+    if jobs > 1:
+        from ferablate.runner._jobs import run_jobs
+
+        work_here = _StudyJob(
+            storage_url, study_name, jobs,
+            dict(tracking_uri=tracking_uri, max_trials=max_trials, timeout=timeout, heartbeat=heartbeat,
+                 grace=grace, seed=seed, figures=figures),
+        )  # fmt: skip
+        reports: list[StudyReport] = run_jobs(jobs, work_here, observer)
+        worked_here = [trial for report in reports for trial in report.worked]
+        return _study_report(study, worked_here, time.monotonic() - started)
     tracker = TrialTracker(held.experiment, tracking_uri)
     data = DataCache()
     on_result = with_figures() if figures and held.kind == "grid" else None
@@ -181,6 +194,12 @@ def work_on_study(
         timeout=timeout,
         on_trial=observer.on_worked,
     )
+    return _study_report(study, worked, time.monotonic() - started)
+
+
+def _study_report(study: optuna.Study, worked: list[WorkedTrial], seconds: float) -> StudyReport:
+    from optuna.trial import TrialState
+
     trials = study.get_trials(deepcopy=False)
     states = [trial.state for trial in trials]
     totals = {state.name: states.count(state) for state in TrialState if state in states}
@@ -188,7 +207,30 @@ def work_on_study(
     best = None
     if top is not None and top.value is not None:
         best = BestTrial(top.number, str(top.user_attrs.get(ATTR.TRIAL, "")), top.value)
-    return StudyReport(study_name, worked, time.monotonic() - started, totals, best)
+    return StudyReport(study.study_name, worked, seconds, totals, best)
+
+
+class _StudyJob:
+    """What one of ``jobs`` processes does on a study (picklable): work with its share of
+    ``max_trials`` and its own sampler seed."""
+
+    def __init__(self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]) -> None:
+        self.storage_url = storage_url
+        self.study_name = study_name
+        self.jobs = jobs
+        self.options = options
+
+    def __call__(self, observer: Any) -> StudyReport:
+        job = observer.events.job
+        options = dict(self.options)
+        if options["max_trials"] is not None:
+            share = options["max_trials"] // self.jobs + (job < options["max_trials"] % self.jobs)
+            if share == 0:
+                return StudyReport(self.study_name, [], 0.0)
+            options["max_trials"] = share
+        if options["seed"] is not None:
+            options["seed"] += job
+        return work_on_study(self.storage_url, self.study_name, observer=observer, **options)
 
 
 def run_sweep_on_storage(
@@ -203,6 +245,7 @@ def run_sweep_on_storage(
     grace: int | None = None,
     figures: bool = True,
     observer: StudyObserver | None = None,
+    jobs: int = 1,
 ) -> StudyReport:
     """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
     any ``ferablate worker`` on the same study helps."""
@@ -225,6 +268,7 @@ def run_sweep_on_storage(
         grace=grace,
         figures=figures,
         observer=observer,
+        jobs=jobs,
     )
 
 

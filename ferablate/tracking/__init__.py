@@ -18,6 +18,7 @@ from ferablate.tracking._artifacts import (
     StoredPredictions,
     fold_weights,
 )
+from ferablate.tracking._claims import finished_hashes
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -64,6 +65,7 @@ __all__ = [
     "artifact_root_for",
     "config_from_run",
     "experiment_name_for",
+    "finished_hashes",
     "fold_weights",
     "git_commit",
     "mlflow_ending",

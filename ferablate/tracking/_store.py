@@ -64,6 +64,7 @@ class TAG:
     FAILURE_REASON = "ferablate.failure_reason"
     HOST = "ferablate.host"
     PID = "ferablate.pid"
+    HEARTBEAT = "ferablate.heartbeat"  # seconds since the epoch, refreshed while a trial runs
     STUDY = "ferablate.study"  # Optuna study name (optuna/worker runs)
     OPTUNA_TRIAL = "ferablate.optuna_trial"  # Optuna trial number
     PARENT = "mlflow.parentRunId"

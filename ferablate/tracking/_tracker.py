@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,14 @@ from ferablate._outcome import TrialEnding, TrialOutcome, outcome_of
 from ferablate.config import Trial, TrialConfig, flatten_config
 from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo, TrialResult, epoch_mean
 from ferablate.tracking._artifacts import write_final_artifacts, write_trial_artifacts
+from ferablate.tracking._claims import (
+    ClaimState,
+    Heartbeat,
+    owner_alive,
+    read_claims,
+    store_lock,
+    wins_claim,
+)
 from ferablate.tracking._runs import StoredRun
 from ferablate.tracking._store import (
     TAG,
@@ -52,9 +61,11 @@ class TrialTracker:
 
     def __init__(self, experiment: str, tracking_uri: str | None = None) -> None:
         self.uri = resolve_tracking_uri(tracking_uri)
-        self.client: MlflowClient = translating_client(self.uri)  # a full disk: StoreFullError
         self.experiment = experiment
-        self.experiment_id = open_experiment(self.client, self.uri, experiment)
+        with store_lock(self.uri, "init"):  # two processes creating one SQLite store collide
+            self.client: MlflowClient = translating_client(self.uri)  # a full disk: StoreFullError
+            self.experiment_id = open_experiment(self.client, self.uri, experiment)
+        self.heartbeat = Heartbeat(self.client)
 
     def search(self, filter_string: str, max_results: int = 5000) -> list[Run]:
         """Runs of this experiment matching an MLflow filter, newest first."""
@@ -68,16 +79,53 @@ class TrialTracker:
         return finished
 
     def close_stale_runs(self) -> int:
-        """Mark RUNNING trial runs of dead local processes as KILLED; returns how many."""
-        host = socket.gethostname()
+        """Mark RUNNING trial runs whose owner is gone (a dead local pid, or a heartbeat older
+        than ``STALE_AFTER_S`` from another host) as KILLED; returns how many."""
         closed = 0
         for run in self.search(f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'RUNNING'"):
-            tags = run.data.tags
-            if tags.get(TAG.HOST) != host or _pid_alive(int(tags.get(TAG.PID, "0") or 0)):
+            if owner_alive(StoredRun.from_mlflow(run)):
                 continue
             self._kill(run.info.run_id, "process ended mid-trial")
             closed += 1
         return closed
+
+    def claim(
+        self,
+        trial: Trial,
+        *,
+        data_hash: str,
+        extra_tags: Mapping[str, str] | None = None,
+        finished_since: int = 0,
+        ended_since: int | None = None,
+    ) -> TrialRun | StoredRun:
+        """Start ``trial``'s run only if no other process has it (tracking/_claims.py).
+
+        Returns the new :class:`TrialRun` (this process holds the claim), else the run that
+        stands in the way: FINISHED or ended (done, see ``read_claims``) or RUNNING (taken).
+        """
+        with store_lock(self.uri, "claims"):
+            state = self._claims(trial.config_hash, finished_since, ended_since)
+            if state.done is not None or state.live:
+                return state.done or state.live[0]
+            run = self.start(trial, data_hash=data_hash, extra_tags=extra_tags)
+            state = self._claims(trial.config_hash, finished_since, ended_since)
+        if wins_claim(run.run_id, state):
+            return run
+        self.heartbeat.release(run.run_id)
+        self.client.delete_run(run.run_id)  # never trained: the claim is withdrawn, not a result
+        return state.done or next(r for r in state.live if r.run_id != run.run_id)
+
+    def _claims(self, config_hash: str, finished_since: int, ended_since: int | None) -> ClaimState:
+        state = read_claims(
+            self.client,
+            self.experiment_id,
+            config_hash,
+            finished_since=finished_since,
+            ended_since=ended_since,
+        )
+        for run in state.dead:  # its owner is gone: close it so the trial can be taken over
+            self._kill(run.run_id, "process ended mid-trial")
+        return state
 
     def close_study_trial_runs(self, study: str, number: int, reason: str) -> int:
         """Mark the RUNNING runs of Optuna trial ``number`` of ``study`` as KILLED; how many."""
@@ -136,9 +184,11 @@ class TrialTracker:
             TAG.VERSION: __version__,
             TAG.HOST: socket.gethostname(),
             TAG.PID: str(os.getpid()),
+            TAG.HEARTBEAT: f"{time.time():.0f}",
             **(extra_tags or {}),
         }
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
+        self.heartbeat.hold(run.info.run_id)
         params = [(key, _param_value(value)) for key, value in flatten_config(config).items()]
         trial_run = TrialRun(self, run.info.run_id, name)
         try:
@@ -159,18 +209,6 @@ def _log_params(client: MlflowClient, run_id: str, params: Sequence[tuple[str, s
     for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
         chunk = [Param(key, value) for key, value in params[start : start + 100]]
         client.log_batch(run_id, params=chunk, synchronous=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

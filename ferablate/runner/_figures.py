@@ -1,0 +1,76 @@
+"""Figures off the critical path: one background process redraws each finished trial's figures
+from its stored run (weights, histories, predictions) while the next trial trains."""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ferablate._logging import get_logger
+from ferablate.tracking import resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from ferablate.config import Trial
+    from ferablate.runner._sweep import SweepObserver
+
+__all__ = ["FigureDrawer", "FigureSink", "draw_stored_figures"]
+
+_log = get_logger(__name__)
+
+FigureSink = Callable[["Trial", int, str], None]  # (trial, position, run id) of a FINISHED trial
+
+
+def draw_stored_figures(tracking_uri: str, run_id: str) -> int:
+    """Draw the report's figures of a stored run and log them under ``figures/``; how many."""
+    import torch
+
+    from ferablate.viz import DPI, FIGURE_NAMES, draw_run_figures
+
+    torch.set_num_threads(1)  # a by-product: leave the cores to the trials
+    with tempfile.TemporaryDirectory(prefix="ferablate-figures-") as tmp:
+        return len(draw_run_figures(tracking_uri, run_id, FIGURE_NAMES, Path(tmp), dpi=DPI, log=True))
+
+
+class FigureDrawer:
+    """Queues figure drawing in one background process; on exit waits for what is pending
+    (observer stage "figures"). A figure failure only warns: figures are a by-product."""
+
+    def __init__(self, tracking_uri: str | None, observer: SweepObserver, *, enabled: bool = True) -> None:
+        self._uri = resolve_tracking_uri(tracking_uri)
+        self._observer = observer
+        self._enabled = enabled
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: list[tuple[Trial, int, Future[Any]]] = []
+
+    def __enter__(self) -> FigureDrawer:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
+
+    def submit(self, trial: Trial, position: int, run_id: str) -> None:
+        if not self._enabled or not run_id:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pending.append((trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id)))
+
+    def wait(self) -> None:
+        """Wait for every queued trial's figures."""
+        for trial, _, future in self._pending:
+            if not future.done():
+                self._observer.on_trial_stage(trial, "figures")
+            try:
+                future.result()
+            except Exception as exc:
+                _log.warning("figures of trial %s not logged: %s: %s", trial.name, type(exc).__name__, exc)
+        self._pending.clear()
