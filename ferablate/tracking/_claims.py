@@ -92,7 +92,7 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     Reads the store without the writers (so without torch); a SQLite store that does not exist
     yet has no finished trials and is not created here.
     """
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, create=False, missing_ok=True)
     path = _sqlite_path(uri)
     if path is not None and not path.exists():
         return {}

@@ -148,12 +148,15 @@ def search_runs(
 _SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 
 
-def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) -> str:
+def resolve_tracking_uri(
+    explicit: str | None = None, *, create: bool = True, missing_ok: bool = False
+) -> str:
     """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns/mlflow.db``.
 
     Checked before MLflow sees it: a known scheme; for SQLite, with ``create`` a folder that
     exists (made when missing) and can be written (fail fast, not after MLflow's retries),
-    without ``create`` (read-only commands) a database file that already exists.
+    without ``create`` (read-only commands) a database file that already exists, unless
+    ``missing_ok`` (a look-up that treats a missing store as empty and creates nothing).
     """
     uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     scheme = urlparse(uri).scheme.split("+", 1)[0]
@@ -173,7 +176,7 @@ def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) ->
             _check_writable(db_path.parent, uri)
             if db_path.is_file() and not os.access(db_path, os.W_OK):
                 raise TrackingError(f"cannot write the MLflow store {db_path} (read-only file)")
-        elif not db_path.is_file():
+        elif not db_path.is_file() and not missing_ok:
             raise TrackingError(
                 f"no MLflow store at {db_path} (tracking URI '{uri}'); check --tracking-uri "
                 f"or $MLFLOW_TRACKING_URI, or run a sweep first"
