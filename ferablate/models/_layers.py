@@ -39,6 +39,7 @@ __all__ = [
     "dense_head",
     "fold_cat",
     "make_activation",
+    "pool_and_dropout",
     "pool_before_activation",
     "pooled_size",
 ]
@@ -255,6 +256,19 @@ def pooled_size(
             f"{where}: the feature map is {size}x{size} before this 2x2 max-pool, too small to pool; {fix}"
         )
     return size // 2
+
+
+def pool_and_dropout(
+    pool: bool, dropout: bool, rate: float, size: int, where: str
+) -> tuple[list[nn.Module], int]:
+    """The optional 2x2 max-pool and dropout that close a block, and the side length after them."""
+    tail: list[nn.Module] = []
+    if pool:
+        size = pooled_size(size, where)
+        tail.append(nn.MaxPool2d(2))
+    if dropout and rate > 0:
+        tail.append(Dropout(rate))
+    return tail, size
 
 
 def dense_head(
