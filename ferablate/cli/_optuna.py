@@ -9,7 +9,14 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import GraceOpt, HeartbeatOpt, OverridesOpt, StudyOpt, TrackingUriOpt
+from ferablate.cli._options import (
+    GraceOpt,
+    HeartbeatOpt,
+    OverridesOpt,
+    StudyOpt,
+    TimeoutOpt,
+    TrackingUriOpt,
+)
 
 if TYPE_CHECKING:
     from ferablate.runner import StudyReport
@@ -17,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SEARCH_SWEEP", "optuna_command"]
 
 DEFAULT_SEARCH_SWEEP = Path("sweeps/model1_optuna.yaml")
+_EXPORT_HELP = "With --best: where to write it \\[default: sweeps/<study>-best.yaml]."
 
 
 @app.command("optuna")
@@ -35,16 +43,14 @@ def optuna_command(
     pruner: Annotated[
         str, typer.Option("--pruner", metavar="median|hyperband|none", help="Optuna pruner.")
     ] = "median",
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")] = None,
+    timeout: TimeoutOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
     overrides: OverridesOpt = None,
     max_parameters: Annotated[
         int, typer.Option("--max-params", help="Reject sampled models with more parameters.")
     ] = 2_000_000,
     best: Annotated[bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")] = False,
-    export: Annotated[
-        Path | None, typer.Option("--export", metavar="FILE", help="With --best: where to write it \\[default: sweeps/<study>-best.yaml].")
-    ] = None,
+    export: Annotated[Path | None, typer.Option("--export", metavar="FILE", help=_EXPORT_HELP)] = None,
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,

@@ -113,10 +113,8 @@ def comparison_caption(comparisons: Sequence[Comparison]) -> str:
     if not comparisons:
         return "No variants to compare"
     first = comparisons[0]
-    caption = (
-        f"{_metric_words(first.metric)}: Δ = variant − {first.baseline}, "
-        f"{_how_tested(comparisons)}"
-    )
+    what = f"{_metric_words(first.metric)}: Δ = variant − {first.baseline}"
+    caption = f"{what}, {_how_tested(comparisons)}"
     if first.test == "bayes":
         caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
     return caption
