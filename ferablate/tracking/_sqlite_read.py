@@ -23,7 +23,7 @@ __all__ = ["finished_trials_sqlite"]
 _log = get_logger(__name__)
 
 _FINISHED_TRIALS = """
-SELECT r.run_uuid, r.name, r.status, r.start_time, r.experiment_id FROM runs r
+SELECT r.run_uuid, r.name, r.status, r.start_time, r.end_time, r.experiment_id FROM runs r
 JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? AND t.value = 'trial'
 WHERE r.experiment_id = ? AND r.status = 'FINISHED' AND r.lifecycle_stage = 'active'
 ORDER BY r.start_time DESC
@@ -54,8 +54,9 @@ def finished_trials_sqlite(path: Path, experiment: str) -> list[StoredRun] | Non
 
 def _as_run(row: tuple[Any, ...], tags: dict[str, str], metrics: dict[str, float]) -> Any:
     """The attributes of an MLflow ``Run`` that ``StoredRun.from_mlflow`` reads."""
-    run_id, name, status, start_time, experiment_id = row
+    run_id, name, status, start_time, end_time, experiment_id = row
     info = SimpleNamespace(
-        run_id=run_id, run_name=name, status=status, start_time=start_time, experiment_id=experiment_id
+        run_id=run_id, run_name=name, status=status, start_time=start_time, end_time=end_time,
+        experiment_id=experiment_id,
     )
     return SimpleNamespace(info=info, data=SimpleNamespace(tags=tags, metrics=metrics))
