@@ -87,6 +87,8 @@ StandaloneOpt = Annotated[
         "--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."
     ),
 ]
+
+
 class Metric(StrEnum):
     """The per-fold score ``compare`` and ``table --vs`` test."""
 

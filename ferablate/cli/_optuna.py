@@ -31,15 +31,27 @@ _EXPORT_HELP = "With --best: where to write it \\[default: sweeps/<study>-best.y
 def optuna_command(
     sweep: Annotated[
         Path | None,
-        typer.Argument(help=f"Sweep file with a 'search:' mapping \\[default: {DEFAULT_SEARCH_SWEEP}].", metavar="[SWEEP]"),
+        typer.Argument(
+            help=f"Sweep file with a 'search:' mapping \\[default: {DEFAULT_SEARCH_SWEEP}].",
+            metavar="[SWEEP]",
+        ),
     ] = None,
-    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")] = 20,
+    trials: Annotated[
+        int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")
+    ] = 20,
     storage: Annotated[
-        str | None, typer.Option("--storage", metavar="URL", help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].")
+        str | None,
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].",
+        ),
     ] = None,
     study: StudyOpt = None,
     # Enum-valued, read as text and parsed by the enum: a bad value is one `error:` line.
-    sampler: Annotated[str, typer.Option("--sampler", metavar="tpe|random", help="Optuna sampler.")] = "tpe",
+    sampler: Annotated[
+        str, typer.Option("--sampler", metavar="tpe|random", help="Optuna sampler.")
+    ] = "tpe",
     pruner: Annotated[
         str, typer.Option("--pruner", metavar="median|hyperband|none", help="Optuna pruner.")
     ] = "median",
@@ -49,8 +61,12 @@ def optuna_command(
     max_parameters: Annotated[
         int, typer.Option("--max-params", help="Reject sampled models with more parameters.")
     ] = 2_000_000,
-    best: Annotated[bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")] = False,
-    export: Annotated[Path | None, typer.Option("--export", metavar="FILE", help=_EXPORT_HELP)] = None,
+    best: Annotated[
+        bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")
+    ] = False,
+    export: Annotated[
+        Path | None, typer.Option("--export", metavar="FILE", help=_EXPORT_HELP)
+    ] = None,
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
@@ -95,7 +111,9 @@ def _print_study(report: StudyReport) -> None:
     from ferablate.cli._worker import print_worked
 
     print_worked(f"study '{report.study}'", report)
-    console.print("study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in report.totals.items() if n))
+    console.print(
+        "study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in report.totals.items() if n)
+    )
     if report.best is not None:
         console.print(
             f"best: trial {report.best.number} ({report.best.name}) mean val accuracy {report.best.value:.4f}; "

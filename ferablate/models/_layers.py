@@ -292,7 +292,10 @@ def dense_head(
 
 
 def assemble_net(
-    features: list[nn.Module], in_features: int, config: SequentialConfig | InceptionConfig, folds: int
+    features: list[nn.Module],
+    in_features: int,
+    config: SequentialConfig | InceptionConfig,
+    folds: int,
 ) -> FerNet:
     """``features`` then the config's dense head over their ``in_features`` flattened values."""
     classifier = dense_head(

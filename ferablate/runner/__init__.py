@@ -80,4 +80,3 @@ __all__ = [
     "with_figures",
     "work_on_study",
 ]
-

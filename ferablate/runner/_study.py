@@ -149,7 +149,9 @@ def work_on_study(
             storage_url,
             study_name,
             options.jobs,
-            dict(options=replace(options, jobs=1), max_trials=max_trials, timeout=timeout, seed=seed),
+            dict(
+                options=replace(options, jobs=1), max_trials=max_trials, timeout=timeout, seed=seed
+            ),
         )
         reports: list[StudyReport] = run_jobs(options.jobs, work_here, observer)
         worked_here = [trial for report in reports for trial in report.worked]
@@ -225,7 +227,9 @@ class _StudyJob:
     """What one of ``jobs`` processes does on a study (picklable): work with its share of
     ``max_trials`` and its own sampler seed."""
 
-    def __init__(self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]) -> None:
+    def __init__(
+        self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]
+    ) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
         self.jobs = jobs

@@ -32,7 +32,9 @@ _ENDED: dict[TrialOutcome, RowStatus] = {
 }
 
 
-def row_from_runs(name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None) -> TableRow:
+def row_from_runs(
+    name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None
+) -> TableRow:
     """The row of trial ``name`` from its runs (newest first).
 
     The newest FINISHED run gives the metrics; without one, the newest run decides: RUNNING

@@ -162,7 +162,9 @@ def read_claims(
         None,
     )
     running = [r for r in runs if r.status == "RUNNING"]
-    live = sorted((r for r in running if owner_alive(r, now)), key=lambda r: (r.start_time, r.run_id))
+    live = sorted(
+        (r for r in running if owner_alive(r, now)), key=lambda r: (r.start_time, r.run_id)
+    )
     return ClaimState(done, live, [r for r in running if r not in live])
 
 
@@ -186,7 +188,9 @@ class Heartbeat:
         with self._lock:
             self._runs.add(run_id)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._beat, name="ferablate-heartbeat", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._beat, name="ferablate-heartbeat", daemon=True
+                )
                 self._thread.start()
 
     def release(self, run_id: str) -> None:

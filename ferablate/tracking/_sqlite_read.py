@@ -34,8 +34,12 @@ def finished_trials_sqlite(path: Path, experiment: str) -> list[StoredRun] | Non
     """FINISHED trial runs of ``experiment`` in the SQLite store at ``path``, newest first
     (None: read it through MLflow instead)."""
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)) as db:
-            ids = db.execute("SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)).fetchall()
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        ) as db:
+            ids = db.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)
+            ).fetchall()
             if len(ids) != 1:
                 return [] if not ids else None  # several workspaces: let MLflow decide
             rows = db.execute(_FINISHED_TRIALS, (TAG.ROLE, ids[0][0])).fetchall()
@@ -56,7 +60,11 @@ def _as_run(row: tuple[Any, ...], tags: dict[str, str], metrics: dict[str, float
     """The attributes of an MLflow ``Run`` that ``StoredRun.from_mlflow`` reads."""
     run_id, name, status, start_time, end_time, experiment_id = row
     info = SimpleNamespace(
-        run_id=run_id, run_name=name, status=status, start_time=start_time, end_time=end_time,
+        run_id=run_id,
+        run_name=name,
+        status=status,
+        start_time=start_time,
+        end_time=end_time,
         experiment_id=experiment_id,
     )
     return SimpleNamespace(info=info, data=SimpleNamespace(tags=tags, metrics=metrics))

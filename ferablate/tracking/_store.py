@@ -276,7 +276,9 @@ def open_experiment(client: MlflowClient, uri: str, name: str) -> str:
             return str(experiment.experiment_id)
         root = artifact_root_for(uri)
         location = f"{root}/{_safe_dir(name)}" if root else None
-        return str(client.create_experiment(name, artifact_location=location, tags=MODEL_TRAINING_KIND))
+        return str(
+            client.create_experiment(name, artifact_location=location, tags=MODEL_TRAINING_KIND)
+        )
     except TrackingError:
         raise
     except Exception as exc:
