@@ -37,7 +37,12 @@ from typing import TYPE_CHECKING
 from ferablate._logging import get_logger
 from ferablate.tracking._runs import RunStore, StoredRun
 from ferablate.tracking._sqlite_read import finished_trials_sqlite
-from ferablate.tracking._store import TAG, resolve_tracking_uri, search_runs
+from ferablate.tracking._store import (
+    TAG,
+    requested_tracking_uri,
+    resolve_tracking_uri,
+    search_runs,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -92,10 +97,10 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     Reads the store without the writers (so without torch); a SQLite store that does not exist
     yet has no finished trials and is not created here.
     """
-    uri = resolve_tracking_uri(tracking_uri)
-    path = _sqlite_path(uri)
-    if path is not None and not path.exists():
+    path = _sqlite_path(requested_tracking_uri(tracking_uri))
+    if path is not None and not path.exists():  # checked first: a read makes no store folder
         return {}
+    uri = resolve_tracking_uri(tracking_uri)
     fast = finished_trials_sqlite(path, experiment) if path is not None else None
     if fast is not None:
         newest: dict[str, StoredRun] = {}

@@ -155,7 +155,7 @@ def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) ->
     exists (made when missing) and can be written (fail fast, not after MLflow's retries),
     without ``create`` (read-only commands) a database file that already exists.
     """
-    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = requested_tracking_uri(explicit)
     scheme = urlparse(uri).scheme.split("+", 1)[0]
     if scheme in ("", "file"):
         raise TrackingError(
@@ -179,6 +179,11 @@ def resolve_tracking_uri(explicit: str | None = None, *, create: bool = True) ->
                 f"or $MLFLOW_TRACKING_URI, or run a sweep first"
             )
     return uri
+
+
+def requested_tracking_uri(explicit: str | None = None) -> str:
+    """``explicit``, else ``$MLFLOW_TRACKING_URI``, else the default; not checked."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def _check_writable(folder: Path, uri: str) -> None:
