@@ -32,7 +32,9 @@ def cpu_model() -> str:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path, nargs="?", default=Path("sweeps/quickstart.yaml"))
-    parser.add_argument("--store", type=Path, default=Path("mlruns-bench-skip"), help="folder of the SQLite store")
+    parser.add_argument(
+        "--store", type=Path, default=Path("mlruns-bench-skip"), help="folder of the SQLite store"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{args.store.resolve() / 'mlflow.db'}"}

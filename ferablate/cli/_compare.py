@@ -32,7 +32,9 @@ def compare(
     sweep: SweepArg,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", "-b", help="Variant (or trial) to compare against \\[default: the first]."),
+        typer.Option(
+            "--baseline", "-b", help="Variant (or trial) to compare against \\[default: the first]."
+        ),
     ] = None,
     metric: MetricOpt = Metric.val_accuracy,
     test: Annotated[
@@ -44,7 +46,9 @@ def compare(
     ] = StatTest.corrected_t,
     rope: Annotated[
         float,
-        typer.Option("--rope", min=0.0, help="bayes: half-width of the region of practical equivalence."),
+        typer.Option(
+            "--rope", min=0.0, help="bayes: half-width of the region of practical equivalence."
+        ),
     ] = 0.01,
     fmt: Annotated[
         TableFormat,

@@ -17,7 +17,9 @@ app.add_typer(data_app, name="data")
 
 
 @data_app.command("info")
-def info(path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image-folder root.")]) -> None:
+def info(
+    path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image-folder root.")],
+) -> None:
     """Print face counts per class x Usage."""
     from rich.table import Table
 
@@ -29,7 +31,13 @@ def info(path: Annotated[Path, typer.Argument(help="fer2013.csv[.gz] or an image
     # Class names and numbers are never cut: no wrap, no ellipsis; a too-narrow console folds.
     table.add_column("class", no_wrap=True, overflow="fold", min_width=len("surprise"))
     for usage in counts.columns:
-        table.add_column(str(usage), justify="right", no_wrap=True, overflow="fold", min_width=len(f"{int(counts[usage].max()):,}"))
+        table.add_column(
+            str(usage),
+            justify="right",
+            no_wrap=True,
+            overflow="fold",
+            min_width=len(f"{int(counts[usage].max()):,}"),
+        )
     for name, row in counts.iterrows():
         table.add_row(str(name), *(f"{int(v):,}" for v in row))
     console.print(table)

@@ -9,7 +9,13 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import NoFiguresOpt, OverridesOpt, TrackingUriOpt, VariantOpt
+from ferablate.cli._options import (
+    NoFiguresOpt,
+    OverridesOpt,
+    PresetOrSweepArg,
+    TrackingUriOpt,
+    VariantOpt,
+)
 
 if TYPE_CHECKING:
     from ferablate.config import Trial
@@ -39,12 +45,7 @@ def final_trial(target: str, variant: str | None, patch: dict[str, object]) -> t
 
 @app.command()
 def final(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="A sweep file (with --variant) or a preset name.", metavar="SWEEP|PRESET"
-        ),
-    ],
+    target: PresetOrSweepArg,
     variant: VariantOpt = None,
     epochs: Annotated[
         int | None,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 __all__ = [
+    "DryRunOpt",
     "FormatOpt",
     "GraceOpt",
     "HeartbeatOpt",
@@ -18,16 +19,25 @@ __all__ = [
     "NoFiguresOpt",
     "OutOpt",
     "OverridesOpt",
+    "PresetOrSweepArg",
     "StandaloneOpt",
     "StorageOpt",
     "StudyOpt",
     "SweepArg",
     "TableFormat",
+    "TimeoutOpt",
     "TrackingUriOpt",
     "VariantOpt",
 ]
 
 SweepArg = Annotated[Path, typer.Argument(help="Sweep file (YAML).", metavar="SWEEP")]
+PresetOrSweepArg = Annotated[
+    str,
+    typer.Argument(
+        help="A preset name (report-model1, ...) or a sweep file (with --variant).",
+        metavar="PRESET|SWEEP",
+    ),
+]
 OverridesOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -44,6 +54,9 @@ TrackingUriOpt = Annotated[
         metavar="URI",
         help="MLflow store \\[default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db].",
     ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print what would run (trials, server command) and exit.")
 ]
 VariantOpt = Annotated[
     str | None,
@@ -74,6 +87,8 @@ StandaloneOpt = Annotated[
         "--standalone", help="LaTeX: a complete document that compiles with pdflatex as is."
     ),
 ]
+
+
 class Metric(StrEnum):
     """The per-fold score ``compare`` and ``table --vs`` test."""
 
@@ -111,6 +126,9 @@ GraceOpt = Annotated[
         min=1,
         help="Seconds without heartbeat before a trial is re-queued \\[default: 3x heartbeat].",
     ),
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")
 ]
 NoFiguresOpt = Annotated[
     bool,

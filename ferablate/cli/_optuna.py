@@ -9,7 +9,14 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import GraceOpt, HeartbeatOpt, OverridesOpt, StudyOpt, TrackingUriOpt
+from ferablate.cli._options import (
+    GraceOpt,
+    HeartbeatOpt,
+    OverridesOpt,
+    StudyOpt,
+    TimeoutOpt,
+    TrackingUriOpt,
+)
 
 if TYPE_CHECKING:
     from ferablate.runner import StudyReport
@@ -17,33 +24,48 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SEARCH_SWEEP", "optuna_command"]
 
 DEFAULT_SEARCH_SWEEP = Path("sweeps/model1_optuna.yaml")
+_EXPORT_HELP = "With --best: where to write it \\[default: sweeps/<study>-best.yaml]."
 
 
 @app.command("optuna")
 def optuna_command(
     sweep: Annotated[
         Path | None,
-        typer.Argument(help=f"Sweep file with a 'search:' mapping \\[default: {DEFAULT_SEARCH_SWEEP}].", metavar="[SWEEP]"),
+        typer.Argument(
+            help=f"Sweep file with a 'search:' mapping \\[default: {DEFAULT_SEARCH_SWEEP}].",
+            metavar="[SWEEP]",
+        ),
     ] = None,
-    trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")] = 20,
+    trials: Annotated[
+        int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")
+    ] = 20,
     storage: Annotated[
-        str | None, typer.Option("--storage", metavar="URL", help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].")
+        str | None,
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="Optuna storage \\[default: sqlite:///mlruns/optuna.db].",
+        ),
     ] = None,
     study: StudyOpt = None,
     # Enum-valued, read as text and parsed by the enum: a bad value is one `error:` line.
-    sampler: Annotated[str, typer.Option("--sampler", metavar="tpe|random", help="Optuna sampler.")] = "tpe",
+    sampler: Annotated[
+        str, typer.Option("--sampler", metavar="tpe|random", help="Optuna sampler.")
+    ] = "tpe",
     pruner: Annotated[
         str, typer.Option("--pruner", metavar="median|hyperband|none", help="Optuna pruner.")
     ] = "median",
-    timeout: Annotated[float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")] = None,
+    timeout: TimeoutOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
     overrides: OverridesOpt = None,
     max_parameters: Annotated[
         int, typer.Option("--max-params", help="Reject sampled models with more parameters.")
     ] = 2_000_000,
-    best: Annotated[bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")] = False,
+    best: Annotated[
+        bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")
+    ] = False,
     export: Annotated[
-        Path | None, typer.Option("--export", metavar="FILE", help="With --best: where to write it \\[default: sweeps/<study>-best.yaml].")
+        Path | None, typer.Option("--export", metavar="FILE", help=_EXPORT_HELP)
     ] = None,
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,
@@ -89,7 +111,9 @@ def _print_study(report: StudyReport) -> None:
     from ferablate.cli._worker import print_worked
 
     print_worked(f"study '{report.study}'", report)
-    console.print("study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in report.totals.items() if n))
+    console.print(
+        "study totals: " + ", ".join(f"{n} {s.lower()}" for s, n in report.totals.items() if n)
+    )
     if report.best is not None:
         console.print(
             f"best: trial {report.best.number} ({report.best.name}) mean val accuracy {report.best.value:.4f}; "

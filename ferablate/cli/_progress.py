@@ -100,7 +100,11 @@ class SweepProgress:
 
         progress = self.progress
         task = progress.add_task(
-            "", total=None, trial=escape(f"{position}/{total} {trial.name}"), where="loading", loss="-"
+            "",
+            total=None,
+            trial=escape(f"{position}/{total} {trial.name}"),
+            where="loading",
+            loss="-",
         )
         self._tasks[trial.config_hash] = task
 
@@ -111,7 +115,11 @@ class SweepProgress:
             def on_trial_start(self, info: TrialInfo) -> None:
                 self.epochs = info.epochs
                 self.folds = _folds_label(info)
-                progress.update(task, total=info.steps_per_epoch * info.epochs, where=f"{self.folds} epoch 1/{self.epochs}")
+                progress.update(
+                    task,
+                    total=info.steps_per_epoch * info.epochs,
+                    where=f"{self.folds} epoch 1/{self.epochs}",
+                )
 
             def on_step(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
                 progress.update(task, completed=(epoch - 1) * steps + step)
@@ -137,12 +145,19 @@ class SweepProgress:
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         if outcome.status == "skipped":
             # soft_wrap: a run id is never split across lines
-            err_console.print(escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"), soft_wrap=True)
+            err_console.print(
+                escape(f"{position}/{total} {outcome.trial.name}: skipped ({outcome.message})"),
+                soft_wrap=True,
+            )
             return
-        label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(outcome.status, f"[red]{outcome.status}[/]")
+        label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(
+            outcome.status, f"[red]{outcome.status}[/]"
+        )
         task = self._tasks.get(outcome.trial.config_hash)
         if task is None:  # ended in another process: no bar here
-            err_console.print(f"{position}/{total} {escape(outcome.trial.name)}: {label} ({escape(outcome.message)})")
+            err_console.print(
+                f"{position}/{total} {escape(outcome.trial.name)}: {label} ({escape(outcome.message)})"
+            )
             return
         self.progress.update(task, where=label)
 
@@ -178,13 +193,20 @@ class PlainProgress:
     def say(self, text: str) -> None:
         """One line, with the local time, never wrapped (a log line is grep'able whole)."""
         err_console.print(
-            f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", markup=False, highlight=False, soft_wrap=True
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         err_console.file.flush()
 
     def eta(self) -> float | None:
         """Seconds until the sweep ends, or None before anything can be estimated."""
-        mean = sum(self._trial_seconds) / len(self._trial_seconds) if self._trial_seconds else self._estimate
+        mean = (
+            sum(self._trial_seconds) / len(self._trial_seconds)
+            if self._trial_seconds
+            else self._estimate
+        )
         if not mean:
             return None
         running = 0.0
@@ -241,7 +263,11 @@ class PlainProgress:
         self._trial_seconds.append(seconds)
         self._started, self._estimate, self._left = 0.0, 0.0, total - position
         acc = outcome.summary.get("val_accuracy_mean")
-        score = f", val acc {acc:.4f}±{outcome.summary.get('val_accuracy_std', 0.0):.4f}" if acc is not None else ""
+        score = (
+            f", val acc {acc:.4f}±{outcome.summary.get('val_accuracy_std', 0.0):.4f}"
+            if acc is not None
+            else ""
+        )
         reason = f": {outcome.message.splitlines()[0][:200]}" if outcome.message else ""
         eta = self.eta()
         self.say(

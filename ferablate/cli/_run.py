@@ -9,6 +9,7 @@ import typer
 from ferablate.cli._app import app
 from ferablate.cli._console import console
 from ferablate.cli._options import (
+    DryRunOpt,
     GraceOpt,
     HeartbeatOpt,
     JobsOpt,
@@ -31,9 +32,7 @@ __all__ = ["run"]
 def run(
     sweep: SweepArg,
     overrides: OverridesOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the expanded trials and exit.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     rerun: Annotated[
         bool, typer.Option("--rerun", help="Train trials that already FINISHED again.")
     ] = False,

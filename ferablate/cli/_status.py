@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 __all__ = ["status"]
 
-_STYLES = {"running": "cyan", "finished": "green", "skipped": "dim", "waiting": "", "pruned": "yellow"}
+_STYLES = {
+    "running": "cyan",
+    "finished": "green",
+    "skipped": "dim",
+    "waiting": "",
+    "pruned": "yellow",
+}
 
 
 @app.command()
@@ -31,7 +37,10 @@ def status(
     # typer has no option with an optional value (`--watch [S]`): a flag and its interval
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     every: Annotated[
-        float, typer.Option("--every", metavar="S", min=1, help="With --watch: seconds between refreshes.")
+        float,
+        typer.Option(
+            "--every", metavar="S", min=1, help="With --watch: seconds between refreshes."
+        ),
     ] = 10.0,
     overrides: OverridesOpt = None,
     tracking_uri: TrackingUriOpt = None,
@@ -45,7 +54,9 @@ def status(
     patch = parse_overrides(overrides or [])
 
     def read() -> SweepStatus:
-        return sweep_status(loaded, patch, tracking_uri=tracking_uri, storage_url=storage, study_name=study)
+        return sweep_status(
+            loaded, patch, tracking_uri=tracking_uri, storage_url=storage, study_name=study
+        )
 
     if not watch:
         _print(read())

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import FormatOpt, OutOpt, StandaloneOpt, TableFormat, VariantOpt
+from ferablate.cli._options import (
+    FormatOpt,
+    OutOpt,
+    PresetOrSweepArg,
+    StandaloneOpt,
+    TableFormat,
+    VariantOpt,
+)
 
 __all__ = ["summary"]
 
 
 @app.command()
 def summary(
-    target: Annotated[str, typer.Argument(help="A preset name (report-model1, ...) or a sweep file.", metavar="PRESET|SWEEP")],
+    target: PresetOrSweepArg,
     variant: VariantOpt = None,
     fmt: FormatOpt = TableFormat.text,
     out: OutOpt = None,

@@ -42,7 +42,9 @@ def print_frame(
     """A frame of str cells as a rich table on the terminal (``footer`` under it)."""
     from rich.table import Table
 
-    rich_table = Table(title=title, title_justify="left", caption=footer or None, caption_justify="left")
+    rich_table = Table(
+        title=title, title_justify="left", caption=footer or None, caption_justify="left"
+    )
     for column in frame.columns:
         rich_table.add_column(str(column), justify="right" if column in right else "left")
     for values in frame.itertuples(index=False):

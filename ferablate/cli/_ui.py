@@ -8,17 +8,16 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import err_console
-from ferablate.cli._options import TrackingUriOpt
+from ferablate.cli._options import DryRunOpt, TrackingUriOpt
 
 __all__ = ["ui"]
+
+_SWEEP_HELP = "Sweep file or experiment name whose runs to open."
 
 
 @app.command()
 def ui(
-    sweep: Annotated[
-        str | None,
-        typer.Argument(help="Sweep file or experiment name whose runs to open.", metavar="[SWEEP]"),
-    ] = None,
+    sweep: Annotated[str | None, typer.Argument(help=_SWEEP_HELP, metavar="[SWEEP]")] = None,
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
     host: Annotated[
         str,
@@ -31,10 +30,7 @@ def ui(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Show the server's own output.")
     ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Print the server command and the page, start nothing."),
-    ] = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Serve the MLflow UI (one worker, Ctrl-C stops it all) on SWEEP's runs, best accuracy first."""
     import shlex

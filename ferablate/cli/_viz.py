@@ -22,19 +22,30 @@ _FIGURES_HELP = "Comma-separated subset of loss,weights,activations,occlusion,co
 @app.command()
 def viz(
     target: Annotated[
-        str, typer.Argument(metavar="RUN_ID|SWEEP", help="An MLflow run id, or a sweep file (with --variant).")
+        str,
+        typer.Argument(
+            metavar="RUN_ID|SWEEP", help="An MLflow run id, or a sweep file (with --variant)."
+        ),
     ],
     variant: VariantOpt = None,
-    figures: Annotated[str | None, typer.Option("--figures", "-f", metavar="NAMES", help=_FIGURES_HELP)] = None,
+    figures: Annotated[
+        str | None, typer.Option("--figures", "-f", metavar="NAMES", help=_FIGURES_HELP)
+    ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for the PNGs (default: figures/<run id>).")
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for the PNGs (default: figures/<run id>)."),
     ] = None,
     layer: Annotated[
         str | None,
-        typer.Option("--layer", help="Module name whose feature maps 'activations' draws, e.g. features.4."),
+        typer.Option(
+            "--layer", help="Module name whose feature maps 'activations' draws, e.g. features.4."
+        ),
     ] = None,
     log: Annotated[
-        bool, typer.Option("--log", help="Also log the PNGs under figures/ of the run (replacing those there).")
+        bool,
+        typer.Option(
+            "--log", help="Also log the PNGs under figures/ of the run (replacing those there)."
+        ),
     ] = False,
     dpi: Annotated[int, typer.Option("--dpi", min=50, max=1200, help="PNG resolution.")] = 200,
     tracking_uri: TrackingUriOpt = None,
@@ -53,7 +64,9 @@ def viz(
     run = store.get_run(run_id)
     folder = out or Path("figures") / run_id
     with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
-        paths = draw_run_figures(store, run_id, names, folder, dpi=dpi, activation_layer=layer, log=log)
+        paths = draw_run_figures(
+            store, run_id, names, folder, dpi=dpi, activation_layer=layer, log=log
+        )
     experiment = run.tags.get(TAG.SWEEP, "?")
     what = "final run" if run.role == "final" else "trial"
     console.print(
@@ -62,9 +75,13 @@ def viz(
     )
     width = max((len(str(path)) for path in paths), default=0)
     for path in paths:  # one line each, never wrapped: a path is copied whole
-        console.print(f"  {path!s:<{width}}  {FIGURE_DESCRIPTIONS.get(path.stem, '')}", soft_wrap=True)
+        console.print(
+            f"  {path!s:<{width}}  {FIGURE_DESCRIPTIONS.get(path.stem, '')}", soft_wrap=True
+        )
     if log:
-        console.print(f"also logged under figures/ of run {run_id} (replacing those there)", soft_wrap=True)
+        console.print(
+            f"also logged under figures/ of run {run_id} (replacing those there)", soft_wrap=True
+        )
 
 
 def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
@@ -82,7 +99,9 @@ def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
     sweep, trial = sweep_trial(target, variant)
     experiment = experiment_name(sweep)
     if store.experiment_id(experiment) is None:
-        raise TrackingError(f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first")
+        raise TrackingError(
+            f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first"
+        )
     found = store.newest_finished(experiment, config_hash=trial.config_hash, variant=trial.variant)
     if found is None:
         raise TrackingError(

@@ -8,7 +8,14 @@ import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console
-from ferablate.cli._options import GraceOpt, HeartbeatOpt, JobsOpt, NoFiguresOpt, TrackingUriOpt
+from ferablate.cli._options import (
+    GraceOpt,
+    HeartbeatOpt,
+    JobsOpt,
+    NoFiguresOpt,
+    TimeoutOpt,
+    TrackingUriOpt,
+)
 
 if TYPE_CHECKING:
     from ferablate.runner import StudyReport
@@ -44,9 +51,7 @@ def worker(
     max_trials: Annotated[
         int | None, typer.Option("--max-trials", min=1, help="Stop after this many trials.")
     ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")
-    ] = None,
+    timeout: TimeoutOpt = None,
     tracking_uri: TrackingUriOpt = None,
     heartbeat: HeartbeatOpt = 10,
     grace: GraceOpt = None,
@@ -55,20 +60,17 @@ def worker(
 ) -> None:
     """Join a study (grid or Optuna search) from any machine; run its trials until none remain."""
     from ferablate.cli._progress import sweep_progress
-    from ferablate.runner import work_on_study
+    from ferablate.runner import WorkerOptions, work_on_study
 
+    options = WorkerOptions(tracking_uri, heartbeat, grace, figures=not no_figures, jobs=jobs)
     with sweep_progress() as progress:
         report = work_on_study(
             storage,
             study,
-            tracking_uri=tracking_uri,
+            options=options,
             max_trials=max_trials,
             timeout=timeout,
-            heartbeat=heartbeat,
-            grace=grace,
-            figures=not no_figures,
             observer=progress,
-            jobs=jobs,
         )
     print_worked(f"worker on '{study}'", report)
     exit_on_failure(report)

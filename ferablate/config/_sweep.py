@@ -166,7 +166,9 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
         problems += base_problems
     if shell is None or problems:
         raise config_error(problems)
-    variants = tuple(Variant(name=entry.name, patch=dict(entry.patch or {})) for entry in shell.variants or ())
+    variants = tuple(
+        Variant(name=entry.name, patch=dict(entry.patch or {})) for entry in shell.variants or ()
+    )
     sweep = Sweep(
         name=shell.name,
         base=base,
@@ -176,7 +178,9 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
         source=source,
         description=shell.description,
     )
-    problems = [problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)]
+    problems = [
+        problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)
+    ]
     problems += search_space_problems(sweep.base, sweep.search, source)
     if problems:
         raise config_error(problems)
@@ -265,7 +269,9 @@ def apply_patch(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
     elif isinstance(node, dict):
         node[last] = value
     else:
-        raise ConfigError(f"{where}: cannot set '{key}': '{'.'.join(parts[:-1])}' is a value, not a section")
+        raise ConfigError(
+            f"{where}: cannot set '{key}': '{'.'.join(parts[:-1])}' is a value, not a section"
+        )
 
 
 def _step(node: Any, part: str, key: str, depth: int, where: str, create: bool) -> Any:
@@ -285,13 +291,19 @@ def _list_index(node: list[Any], part: str, key: str, where: str) -> int:
     try:
         index = int(part)
     except ValueError:
-        raise ConfigError(f"{where}: '{key}': '{part}' indexes a list, use a number 0..{len(node) - 1}") from None
+        raise ConfigError(
+            f"{where}: '{key}': '{part}' indexes a list, use a number 0..{len(node) - 1}"
+        ) from None
     if not 0 <= index < len(node):
-        raise ConfigError(f"{where}: '{key}': index {index} is out of range, the list has {len(node)} item(s)")
+        raise ConfigError(
+            f"{where}: '{key}': index {index} is out of range, the list has {len(node)} item(s)"
+        )
     return index
 
 
-def resolve_trial(base: Mapping[str, Any], patches: Sequence[tuple[str, Mapping[str, Any]]]) -> TrialConfig:
+def resolve_trial(
+    base: Mapping[str, Any], patches: Sequence[tuple[str, Mapping[str, Any]]]
+) -> TrialConfig:
     """Apply ``(where, patch)`` pairs in order over ``base`` and validate the result.
 
     A patch that sets ``model.preset`` first replaces the model section by that preset, so a
@@ -320,7 +332,9 @@ def parse_overrides(pairs: Iterable[str], where: str = "--set") -> dict[str, Any
             value = load_yaml(text) if text.strip() else None
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(f"{where} '{pair}': the value is not valid YAML ({problem})") from None
+            raise ConfigError(
+                f"{where} '{pair}': the value is not valid YAML ({problem})"
+            ) from None
         patch[key] = value
     return _check_patch_keys(patch, where)
 
@@ -333,7 +347,9 @@ def experiment_name(sweep: Sweep, overrides: Mapping[str, Any] | None = None) ->
     never mix trials trained on different kinds of faces.
     """
     base_data = sweep.base.get("data") or {}
-    declared = base_data.get("source", "synthetic") if isinstance(base_data, Mapping) else "synthetic"
+    declared = (
+        base_data.get("source", "synthetic") if isinstance(base_data, Mapping) else "synthetic"
+    )
     chosen = (overrides or {}).get("data.source", declared)
     return sweep.name if chosen == declared else f"{sweep.name}-{chosen}"
 
@@ -349,7 +365,9 @@ def expand_sweep(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> li
             grid_patch = dict(zip(grid_keys, point, strict=True))
             name = variant.name
             if grid_patch:
-                name += "[" + ",".join(f"{k.split('.')[-1]}={v}" for k, v in grid_patch.items()) + "]"
+                name += (
+                    "[" + ",".join(f"{k.split('.')[-1]}={v}" for k, v in grid_patch.items()) + "]"
+                )
             where = f"{sweep.source}: variant '{variant.name}'"
             patches = [(where, variant.patch)]
             if grid_patch:

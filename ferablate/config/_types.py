@@ -35,21 +35,27 @@ class _Frozen(BaseModel):
 
 def _odd(value: int) -> int:
     if value % 2 == 0:
-        raise ValueError("kernel sizes must be odd so 'same' padding exists")  # the value is shown by the caller
+        # the value is shown by the caller
+        raise ValueError("kernel sizes must be odd so 'same' padding exists")
     return value
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
-OddKernel = Annotated[int, Field(gt=0), AfterValidator(_odd)]  # square kernel; padding keeps the size
+# square kernel; padding keeps the size
+OddKernel = Annotated[int, Field(gt=0), AfterValidator(_odd)]
 Activation = Literal["relu", "elu"]
 
 
 class DataConfig(_Frozen):
     source: Literal["fer2013", "folder", "synthetic"] = "synthetic"  # where faces come from
-    path: str | None = None  # CSV (.csv/.csv.gz) or image-folder root; else $FERABLATE_DATA, else data/fer2013.csv[.gz]
+    # CSV (.csv/.csv.gz) or image-folder root; else $FERABLATE_DATA, else data/fer2013.csv[.gz]
+    path: str | None = None
     limit: PositiveInt | None = None  # seeded, stratified subset of N Training faces (None = all)
-    balance: Literal["none", "fold", "report"] = "fold"  # fold: oversample+augment minority classes inside each training fold; report: balance before splitting (the report's protocol, leaks); none: off
-    synthetic_size: PositiveInt = 2800  # Training faces drawn for source: synthetic (each test split gets 1/8 of this)
+    # fold: oversample+augment minority classes inside each training fold; report: balance before
+    # splitting (the report's protocol, leaks); none: off
+    balance: Literal["none", "fold", "report"] = "fold"
+    # Training faces drawn for source: synthetic (each test split gets 1/8 of this)
+    synthetic_size: PositiveInt = 2800
     seed: int = 0  # seed of the data subset and of synthetic faces (kept apart from train.seed so re-runs see the same data)
 
     @field_validator("balance", mode="before")
@@ -76,9 +82,11 @@ class SequentialConfig(_Frozen):
     """Model 1 family: conv blocks (conv, [batch norm], act, [max-pool], [dropout]) then dense."""
 
     family: Literal["sequential"] = "sequential"  # model family: conv blocks, then dense layers
-    preset: str | None = None  # name of the preset this config started from (informational once resolved)
+    # name of the preset this config started from (informational once resolved)
+    preset: str | None = None
     convs: tuple[ConvLayerConfig, ...] = Field(min_length=1)  # conv blocks, input side first
-    dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
+    # hidden dense widths; the 7-way output layer is appended
+    dense: tuple[PositiveInt, ...] = (32,)
     batch_norm: bool = True  # BatchNorm after every conv
     activation: Activation = "relu"  # after every conv and hidden dense layer
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout p (0 = none)
@@ -100,9 +108,11 @@ class SequentialConfig(_Frozen):
 class InceptionBlockConfig(_Frozen):
     """in -> four parallel branches -> concat -> 1x1 conv -> out (the report's simplified block)."""
 
-    branches: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]  # (a, b, c, d): 1x1 branch and reductions, inner conv 1, inner conv 2, pool projection
+    # (a, b, c, d): 1x1 branch and reductions, inner conv 1, inner conv 2, pool projection
+    branches: tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt]
     out: PositiveInt  # channels of the 1x1 conv after the concatenation
-    inner_kernels: tuple[OddKernel, OddKernel] = (3, 5)  # kernels of the two inner convs ("3x3 inc" = (3, 3))
+    # kernels of the two inner convs ("3x3 inc" = (3, 3))
+    inner_kernels: tuple[OddKernel, OddKernel] = (3, 5)
     pool: bool = False  # 2x2 max-pool after the block
     dropout: bool = False  # apply model.dropout after the block
     shortcut: bool = False  # residual connection around the block ("inc + sc"); 1x1 projection when channels differ
@@ -111,13 +121,15 @@ class InceptionBlockConfig(_Frozen):
 class InceptionConfig(_Frozen):
     """Model 2 family: stem conv, inception blocks, a 1x1 head conv, dense layers."""
 
-    family: Literal["inception"] = "inception"  # model family: stem conv, inception blocks, head, dense layers
+    # model family: stem conv, inception blocks, head, dense layers
+    family: Literal["inception"] = "inception"
     preset: str | None = None  # name of the preset this config started from
     stem_channels: PositiveInt = 8  # channels of the stem conv
     stem_kernel: OddKernel = 3  # stem kernel size ("7x7 inc" = 7)
     blocks: tuple[InceptionBlockConfig, ...] = Field(min_length=1)  # inception blocks in order
     head_channels: int = Field(default=64, ge=0)  # 1x1 conv + pool before the classifier (0 = none)
-    dense: tuple[PositiveInt, ...] = (32,)  # hidden dense widths; the 7-way output layer is appended
+    # hidden dense widths; the 7-way output layer is appended
+    dense: tuple[PositiveInt, ...] = (32,)
     batch_norm: bool = True  # BatchNorm after the stem, each block's 1x1 output conv and the head
     activation: Activation = "relu"  # after every conv and hidden dense layer
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout p (0 = none)
@@ -132,15 +144,18 @@ class TrainConfig(_Frozen):
     epochs: PositiveInt = 5  # epochs per fold
     batch_size: PositiveInt = 10  # faces per optimisation step, per fold
     lr: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-4  # Adam learning rate
-    seed: int = 0  # seed of init, shuffling, augmentation and dropout (not of the split: see split_seed)
+    # seed of init, shuffling, augmentation and dropout (not of the split: see split_seed)
+    seed: int = 0
     # Seed of the stratified fold split (and of the report protocol's pre-split balancing copies).
     # Kept apart from `seed` so that a seed re-run is scored on its parent's folds and the two
     # can be compared fold by fold (paired).
     split_seed: int = 0
-    repeats: Annotated[int, Field(ge=1, le=10)] = 1  # repeated k-fold: R different stratified splits, R x folds fold models trained packed
+    # repeated k-fold: R different stratified splits, R x folds fold models trained packed
+    repeats: Annotated[int, Field(ge=1, le=10)] = 1
     score_publictest: bool = False  # also score the PublicTest split with every fold model (held-out check of the CV protocol)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA and on CPUs with AMX/AVX-512 bf16
+    # auto: bf16 autocast on CUDA and on CPUs with AMX/AVX-512 bf16
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     augment: bool = True  # random flip, crop/zoom, brightness and contrast on training faces
     pack_folds: bool = True  # train the k folds together as one packed model (same results, faster)
     # Faces per evaluation step, per fold; None: 32 on a CPU (activations stay in cache,

@@ -7,13 +7,13 @@ from torch import Tensor, nn
 from ferablate.config import InceptionBlockConfig, InceptionConfig
 from ferablate.models._layers import (
     INPUT_SIZE,
-    Dropout,
     FerNet,
     assemble_net,
     conv2d,
     conv_block,
     fold_cat,
     make_activation,
+    pool_and_dropout,
     pooled_size,
 )
 from ferablate.models._registry import register_model
@@ -87,11 +87,9 @@ def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
     channels, size = config.stem_channels, INPUT_SIZE // 2  # the stem always pools 48 -> 24
     for index, block in enumerate(config.blocks):
         layers.append(InceptionBlock(channels, block, folds=folds, batch_norm=norm, activation=act))
-        if block.pool:
-            size = pooled_size(size, f"model.blocks.{index}.pool")
-            layers.append(nn.MaxPool2d(2))
-        if block.dropout and config.dropout > 0:
-            layers.append(Dropout(config.dropout))
+        where = f"model.blocks.{index}.pool"
+        tail, size = pool_and_dropout(block.pool, block.dropout, config.dropout, size, where)
+        layers += tail
         channels = block.out
     if config.head_channels:
         head = conv2d(channels, config.head_channels, 1, folds=folds)

@@ -39,6 +39,7 @@ __all__ = [
     "dense_head",
     "fold_cat",
     "make_activation",
+    "pool_and_dropout",
     "pool_before_activation",
     "pooled_size",
 ]
@@ -257,6 +258,19 @@ def pooled_size(
     return size // 2
 
 
+def pool_and_dropout(
+    pool: bool, dropout: bool, rate: float, size: int, where: str
+) -> tuple[list[nn.Module], int]:
+    """The optional 2x2 max-pool and dropout that close a block, and the side length after them."""
+    tail: list[nn.Module] = []
+    if pool:
+        size = pooled_size(size, where)
+        tail.append(nn.MaxPool2d(2))
+    if dropout and rate > 0:
+        tail.append(Dropout(rate))
+    return tail, size
+
+
 def dense_head(
     in_features: int,
     widths: Sequence[int],
@@ -278,7 +292,10 @@ def dense_head(
 
 
 def assemble_net(
-    features: list[nn.Module], in_features: int, config: SequentialConfig | InceptionConfig, folds: int
+    features: list[nn.Module],
+    in_features: int,
+    config: SequentialConfig | InceptionConfig,
+    folds: int,
 ) -> FerNet:
     """``features`` then the config's dense head over their ``in_features`` flattened values."""
     classifier = dense_head(

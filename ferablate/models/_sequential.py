@@ -7,12 +7,11 @@ from torch import nn
 from ferablate.config import SequentialConfig
 from ferablate.models._layers import (
     INPUT_SIZE,
-    Dropout,
     FerNet,
     assemble_net,
     conv2d,
     conv_block,
-    pooled_size,
+    pool_and_dropout,
 )
 from ferablate.models._registry import register_model
 
@@ -34,10 +33,8 @@ def build_sequential(config: SequentialConfig, folds: int = 1) -> FerNet:
             groups=conv.groups,
         )
         layers += conv_block(packed, batch_norm=config.batch_norm, activation=config.activation)
-        if conv.pool:
-            size = pooled_size(size, f"model.convs.{index}.pool")
-            layers.append(nn.MaxPool2d(2))
-        if conv.dropout and config.dropout > 0:
-            layers.append(Dropout(config.dropout))
+        where = f"model.convs.{index}.pool"
+        tail, size = pool_and_dropout(conv.pool, conv.dropout, config.dropout, size, where)
+        layers += tail
         channels = conv.channels
     return assemble_net(layers, channels * size * size, config, folds)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         StudyObserver,
         StudyReady,
         StudyReport,
+        WorkerOptions,
         run_search,
         run_sweep_on_storage,
         work_on_study,
@@ -43,8 +44,8 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
 
     __getattr__ = lazy_exports(__name__, {
         "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"),
-        "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "run_search",
-                   "run_sweep_on_storage", "work_on_study"),
+        "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "WorkerOptions",
+                   "run_search", "run_sweep_on_storage", "work_on_study"),
         "_sweep": ("DataCache", "QuietObserver", "SweepObserver", "TrialReport", "execute_trial",
                    "run_sweep", "with_figures"),
         "_ui_server": ("UiPlan", "UiServer", "plan_ui", "serve_ui"),
@@ -65,6 +66,7 @@ __all__ = [
     "TrialStatus",
     "UiPlan",
     "UiServer",
+    "WorkerOptions",
     "execute_trial",
     "plan_ui",
     "run_final",
@@ -78,4 +80,3 @@ __all__ = [
     "with_figures",
     "work_on_study",
 ]
-

@@ -32,14 +32,18 @@ def draw_stored_figures(tracking_uri: str, run_id: str) -> int:
 
     torch.set_num_threads(1)  # a by-product: leave the cores to the trials
     with tempfile.TemporaryDirectory(prefix="ferablate-figures-") as tmp:
-        return len(draw_run_figures(tracking_uri, run_id, FIGURE_NAMES, Path(tmp), dpi=DPI, log=True))
+        return len(
+            draw_run_figures(tracking_uri, run_id, FIGURE_NAMES, Path(tmp), dpi=DPI, log=True)
+        )
 
 
 class FigureDrawer:
     """Queues figure drawing in one background process; on exit waits for what is pending
     (observer stage "figures"). A figure failure only warns: figures are a by-product."""
 
-    def __init__(self, tracking_uri: str | None, observer: SweepObserver, *, enabled: bool = True) -> None:
+    def __init__(
+        self, tracking_uri: str | None, observer: SweepObserver, *, enabled: bool = True
+    ) -> None:
         self._uri = resolve_tracking_uri(tracking_uri)
         self._observer = observer
         self._enabled = enabled
@@ -62,7 +66,9 @@ class FigureDrawer:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self._pending.append((trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id)))
+        self._pending.append(
+            (trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id))
+        )
 
     def wait(self) -> None:
         """Wait for every queued trial's figures."""
@@ -72,5 +78,7 @@ class FigureDrawer:
             try:
                 future.result()
             except Exception as exc:
-                _log.warning("figures of trial %s not logged: %s: %s", trial.name, type(exc).__name__, exc)
+                _log.warning(
+                    "figures of trial %s not logged: %s: %s", trial.name, type(exc).__name__, exc
+                )
         self._pending.clear()

@@ -133,7 +133,9 @@ def _job_main(job: int, jobs: int, events: Queue[Any], work: Callable[[Any], Any
     except KeyboardInterrupt:
         sink.put("failed", None)
     except BaseException as exc:
-        message = exc if isinstance(exc, FerablateError) else RuntimeError(f"{type(exc).__name__}: {exc}")
+        message = (
+            exc if isinstance(exc, FerablateError) else RuntimeError(f"{type(exc).__name__}: {exc}")
+        )
         sink.put("failed", message)
 
 
@@ -166,7 +168,9 @@ def run_jobs(
     context = multiprocessing.get_context("spawn")
     events: Queue[Any] = context.Queue()
     processes: list[BaseProcess] = [
-        context.Process(target=_job_main, args=(job, jobs, events, work), name=f"ferablate-job-{job}")
+        context.Process(
+            target=_job_main, args=(job, jobs, events, work), name=f"ferablate-job-{job}"
+        )
         for job in range(jobs)
     ]
     for process in processes:
@@ -181,7 +185,9 @@ def run_jobs(
             except queue_module.Empty:
                 dead = [p for p in processes if p.exitcode not in (None, 0)]
                 if dead and not any(p.is_alive() for p in processes):
-                    raise RuntimeError(f"job process {dead[0].name} died (exit {dead[0].exitcode})") from None
+                    raise RuntimeError(
+                        f"job process {dead[0].name} died (exit {dead[0].exitcode})"
+                    ) from None
                 continue
             if kind == "start":
                 position, trial, total = payload
@@ -233,7 +239,11 @@ def train_in_processes(
     with FigureDrawer(plan.tracking_uri, observer, enabled=figures) as drawer:
         # A trial one job waited for and saw end in its sibling is reported once, by the sibling.
         per_job = run_jobs(
-            jobs, _SweepWork(plan, pending), observer, drawer.submit, show_end=lambda r: not r.elsewhere
+            jobs,
+            _SweepWork(plan, pending),
+            observer,
+            drawer.submit,
+            show_end=lambda r: not r.elsewhere,
         )
     reports: dict[int, TrialReport] = {}
     for job_reports in per_job:

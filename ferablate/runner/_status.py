@@ -120,7 +120,9 @@ def _existing_store(tracking_uri: str | None) -> str:
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(f"no MLflow store at {uri}; check --tracking-uri (or run the sweep first)")
+        raise TrackingError(
+            f"no MLflow store at {uri}; check --tracking-uri (or run the sweep first)"
+        )
     return uri
 
 
@@ -186,7 +188,9 @@ def _trial_status(
     if finished is not None:
         # skipped: finished before the sweep now running began (by another process), or
         # finished and therefore never queued in the study
-        earlier = (queued is None and study is not None) or (bool(active) and _owner(finished) not in active)
+        earlier = (queued is None and study is not None) or (
+            bool(active) and _owner(finished) not in active
+        )
         return TrialStatus(
             state="skipped" if earlier else "finished",
             detail=f"run {finished.run_id}" if earlier else "",
@@ -199,7 +203,9 @@ def _trial_status(
         return TrialStatus(state=_STUDY_STATES.get(study_state or "WAITING", "waiting"), **common)
     newest = runs[0]
     if newest.status == "RUNNING":  # its process is gone without ending the run
-        return TrialStatus(state="killed", detail="process ended mid-trial", run_id=newest.run_id, **common)
+        return TrialStatus(
+            state="killed", detail="process ended mid-trial", run_id=newest.run_id, **common
+        )
     outcome = newest.outcome.value if newest.outcome is not None else "failed"
     state: TrialState = outcome if outcome in TrialState.__args__ else "failed"  # type: ignore[assignment,attr-defined]
     return TrialStatus(
@@ -217,7 +223,9 @@ def _timing(
     """Elapsed since this sweep run's first trial started; remaining from the mean trial time."""
     now = time.time()
     by_id = {run.run_id: run for hash_runs in runs.values() for run in hash_runs}
-    worked = [by_id[r.run_id] for r in rows if r.state not in ("waiting", "skipped") and r.run_id in by_id]
+    worked = [
+        by_id[r.run_id] for r in rows if r.state not in ("waiting", "skipped") and r.run_id in by_id
+    ]
     running = [row for row in rows if row.state == "running"]
     elapsed = None
     if worked:
@@ -225,11 +233,19 @@ def _timing(
         elapsed = max(0.0, end - min(run.start_time / 1000 for run in worked))
 
     def pace(row: TrialStatus) -> float | None:  # a running trial's whole time at its pace
-        return (row.seconds or 0.0) / row.epochs_done * (row.epochs or 1) if row.epochs_done else None
+        return (
+            (row.seconds or 0.0) / row.epochs_done * (row.epochs or 1) if row.epochs_done else None
+        )
 
-    durations = [row.seconds for row in rows if row.state == "finished" and row.run_id in by_id and row.seconds]
+    durations = [
+        row.seconds
+        for row in rows
+        if row.state == "finished" and row.run_id in by_id and row.seconds
+    ]
     paces = [p for p in map(pace, running) if p is not None]
-    mean = sum(durations) / len(durations) if durations else sum(paces) / len(paces) if paces else None
+    mean = (
+        sum(durations) / len(durations) if durations else sum(paces) / len(paces) if paces else None
+    )
     if mean is None:
         return elapsed, None
     left = sum(max(0.0, (pace(row) or mean) - (row.seconds or 0.0)) for row in running)
@@ -261,7 +277,9 @@ def _study_trials(storage_url: str, study_name: str) -> dict[str, _StudyTrial]:
     try:
         study = optuna.load_study(study_name=study_name, storage=storage_url)
     except KeyError:
-        raise SearchError(f"no study '{study_name}' in --storage {storage_url}; check --study") from None
+        raise SearchError(
+            f"no study '{study_name}' in --storage {storage_url}; check --study"
+        ) from None
     found: dict[str, _StudyTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # in number order: the newest retry wins
         attrs = trial.user_attrs
@@ -281,7 +299,10 @@ def _existing_tables(storage_url: str) -> None:
     """Refuse a storage without Optuna's tables: opening it would create them."""
     import sqlalchemy
 
-    if storage_url.startswith("sqlite:///") and not Path(storage_url.removeprefix("sqlite:///")).is_file():
+    if (
+        storage_url.startswith("sqlite:///")
+        and not Path(storage_url.removeprefix("sqlite:///")).is_file()
+    ):
         raise SearchError(f"no Optuna storage at {storage_url}; check --storage")
     try:
         engine = sqlalchemy.create_engine(storage_url)
@@ -290,7 +311,9 @@ def _existing_tables(storage_url: str) -> None:
         finally:
             engine.dispose()
     except Exception as exc:
-        raise SearchError(f"--storage {storage_url}: cannot open it: {str(exc).splitlines()[0]}") from exc
+        raise SearchError(
+            f"--storage {storage_url}: cannot open it: {str(exc).splitlines()[0]}"
+        ) from exc
     if not present:
         raise SearchError(f"--storage {storage_url} holds no Optuna study; check the URL")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import ConfigError
@@ -51,10 +51,22 @@ __all__ = [
     "StudyObserver",
     "StudyReady",
     "StudyReport",
+    "WorkerOptions",
     "run_search",
     "run_sweep_on_storage",
     "work_on_study",
 ]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How this process works on a study: where its trials are logged, how they stay alive."""
+
+    tracking_uri: str | None = None  # MLflow store (None: $MLFLOW_TRACKING_URI or the default)
+    heartbeat: int = 10  # seconds between a running trial's heartbeats
+    grace: int | None = None  # seconds without heartbeat before re-queueing (None: 3x heartbeat)
+    figures: bool = True  # grid trials log the report's figures; search trials never do
+    jobs: int = 1  # processes on this machine working on the study
 
 
 @dataclass(frozen=True)
@@ -101,51 +113,52 @@ def work_on_study(
     *,
     spec: StudySpec | None = None,
     prepare: Callable[[optuna.Study, StudySpec], StudyReady] | None = None,
-    tracking_uri: str | None = None,
+    options: WorkerOptions | None = None,
     max_trials: int | None = None,
     timeout: float | None = None,
-    heartbeat: int = 10,
-    grace: int | None = None,
     seed: int | None = None,
-    figures: bool = True,
     observer: StudyObserver | None = None,
-    jobs: int = 1,
 ) -> StudyReport:
     """Open (or create, with ``spec``) the study, run ``prepare``, then work until done.
 
     Trials of grid studies log the report's figures like ``ferablate run`` (unless not
-    ``figures``); search trials do not (figures of 50 samples are rarely looked at). With
-    ``jobs`` > 1, that many processes here work on the study (``runner/_jobs.py``), sharing
-    ``max_trials``; each samples with its own seed (``seed + job``).
+    ``options.figures``); search trials do not (figures of 50 samples are rarely looked at).
+    With ``options.jobs`` > 1, that many processes here work on the study
+    (``runner/_jobs.py``), sharing ``max_trials``; each samples with its own seed
+    (``seed + job``).
     """
     import optuna
 
+    options = options or WorkerOptions()
     observer = observer or QuietObserver()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the observer reports each trial
     started = time.monotonic()
     storage = open_storage(
         storage_url,
-        heartbeat_interval=heartbeat,
-        grace_period=grace,
-        stale_handler=StaleTrialHandler(tracking_uri),
+        heartbeat_interval=options.heartbeat,
+        grace_period=options.grace,
+        stale_handler=StaleTrialHandler(options.tracking_uri),
         create=spec is not None,  # a worker joins a study: its storage must exist
     )
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
-    if jobs > 1:
+    if options.jobs > 1:
         from ferablate.runner._jobs import run_jobs
 
         work_here = _StudyJob(
-            storage_url, study_name, jobs,
-            dict(tracking_uri=tracking_uri, max_trials=max_trials, timeout=timeout, heartbeat=heartbeat,
-                 grace=grace, seed=seed, figures=figures),
-        )  # fmt: skip
-        reports: list[StudyReport] = run_jobs(jobs, work_here, observer)
+            storage_url,
+            study_name,
+            options.jobs,
+            dict(
+                options=replace(options, jobs=1), max_trials=max_trials, timeout=timeout, seed=seed
+            ),
+        )
+        reports: list[StudyReport] = run_jobs(options.jobs, work_here, observer)
         worked_here = [trial for report in reports for trial in report.worked]
         return _study_report(study, worked_here, time.monotonic() - started)
-    tracker = TrialTracker(held.experiment, tracking_uri)
+    tracker = TrialTracker(held.experiment, options.tracking_uri)
     data = DataCache()
-    on_result = with_figures() if figures and held.kind == "grid" else None
+    on_result = with_figures() if options.figures and held.kind == "grid" else None
     position = 0
 
     def execute(
@@ -214,7 +227,9 @@ class _StudyJob:
     """What one of ``jobs`` processes does on a study (picklable): work with its share of
     ``max_trials`` and its own sampler seed."""
 
-    def __init__(self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]) -> None:
+    def __init__(
+        self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]
+    ) -> None:
         self.storage_url = storage_url
         self.study_name = study_name
         self.jobs = jobs
@@ -263,12 +278,8 @@ def run_sweep_on_storage(
         study_name or sweep.name,
         spec=StudySpec(kind="grid", experiment=sweep.name),
         prepare=prepare,
-        tracking_uri=tracking_uri,
-        heartbeat=heartbeat,
-        grace=grace,
-        figures=figures,
+        options=WorkerOptions(tracking_uri, heartbeat, grace, figures, jobs),
         observer=observer,
-        jobs=jobs,
     )
 
 
@@ -319,10 +330,8 @@ def run_search(
         name,
         spec=spec,
         prepare=prepare,
-        tracking_uri=tracking_uri,
+        options=WorkerOptions(tracking_uri, heartbeat, grace),
         timeout=timeout,
-        heartbeat=heartbeat,
-        grace=grace,
         seed=seed,
         observer=observer,
     )

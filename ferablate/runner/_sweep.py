@@ -32,7 +32,14 @@ if TYPE_CHECKING:  # the engine (torch) is imported only once a trial must train
     from ferablate.runner._figures import FigureSink
     from ferablate.tracking import TrialRun, TrialTracker
 
-__all__ = ["DataCache", "SweepObserver", "TrialReport", "execute_trial", "run_sweep", "with_figures"]
+__all__ = [
+    "DataCache",
+    "SweepObserver",
+    "TrialReport",
+    "execute_trial",
+    "run_sweep",
+    "with_figures",
+]
 
 _log = get_logger(__name__)
 
@@ -45,7 +52,9 @@ class TrialReport:
 
     trial: Trial
     status: TrialOutcome  # finished | skipped | failed | oom | diverged (pruned/killed: raised)
-    summary: dict[str, float] = field(default_factory=dict)  # mean/std metrics (finished or skipped)
+    summary: dict[str, float] = field(
+        default_factory=dict
+    )  # mean/std metrics (finished or skipped)
     run_id: str | None = None
     seconds: float = 0.0
     message: str = ""
@@ -137,7 +146,9 @@ def train_claimed(
 
     observer = observer or QuietObserver()
     try:
-        held_out = {"publictest": faces.split("PublicTest")} if trial.config.train.score_publictest else {}
+        held_out = (
+            {"publictest": faces.split("PublicTest")} if trial.config.train.score_publictest else {}
+        )
         result = run_trial(trial.config, faces.split("Training"), [run, *callbacks], **held_out)
         if on_result is not None:
             on_result(run, result)
@@ -223,7 +234,9 @@ def run_sweep(
             from ferablate.runner._figures import FigureDrawer
 
             with FigureDrawer(plan.tracking_uri, observer, enabled=figures) as drawer:
-                reports.update(train_pending(plan, pending, observer, data, on_result, drawer.submit))
+                reports.update(
+                    train_pending(plan, pending, observer, data, on_result, drawer.submit)
+                )
     return [reports[position] for position in sorted(reports)]
 
 
@@ -245,7 +258,9 @@ def preflight(pending: Sequence[tuple[int, Trial]], data: DataCache) -> None:
     from ferablate.engine import check_trial
 
     for _, trial in pending:
-        check_trial(trial.config, data(trial.config.data).split("Training")[1], where=f"trial {trial.name}")
+        check_trial(
+            trial.config, data(trial.config.data).split("Training")[1], where=f"trial {trial.name}"
+        )
 
 
 def train_pending(
@@ -305,12 +320,16 @@ def _claim_and_train(
     if isinstance(claimed, StoredRun):
         if claimed.status == "RUNNING":
             return None
-        return _report_stored(trial, claimed, f"ended in another process as run {claimed.run_id}", elsewhere=True)
+        return _report_stored(
+            trial, claimed, f"ended in another process as run {claimed.run_id}", elsewhere=True
+        )
     callback = observer.on_trial_start(trial, position, plan.total)
     return train_claimed(trial, claimed, faces, [callback] if callback else [], on_result, observer)
 
 
-def _report_stored(trial: Trial, run: StoredRun, message: str, *, elsewhere: bool = False) -> TrialReport:
+def _report_stored(
+    trial: Trial, run: StoredRun, message: str, *, elsewhere: bool = False
+) -> TrialReport:
     """A trial whose run is already in the store (skipped, or ended by another process)."""
     outcome = outcome_of_run(run.status, run.failure) or TrialOutcome.FAILED
     finished = outcome == TrialOutcome.FINISHED

@@ -56,7 +56,9 @@ def suggest_patch(trial: optuna.Trial, dims: Sequence[SearchDim]) -> dict[str, A
         elif dim.is_int:
             step = int(dim.step) if dim.step is not None else 1
             assert dim.low is not None and dim.high is not None
-            patch[dim.key] = trial.suggest_int(dim.key, int(dim.low), int(dim.high), step=step, log=dim.log)
+            patch[dim.key] = trial.suggest_int(
+                dim.key, int(dim.low), int(dim.high), step=step, log=dim.log
+            )
         else:
             assert dim.low is not None and dim.high is not None
             patch[dim.key] = trial.suggest_float(
@@ -89,7 +91,10 @@ def base_params(base: Mapping[str, Any], dims: Sequence[SearchDim]) -> dict[str,
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or not dim.low <= value <= dim.high or (dim.is_int and value != int(value)):
             return None
-        if dim.step is not None and abs((value - dim.low) / dim.step - round((value - dim.low) / dim.step)) > 1e-9:
+        if (
+            dim.step is not None
+            and abs((value - dim.low) / dim.step - round((value - dim.low) / dim.step)) > 1e-9
+        ):
             return None
         params[dim.key] = int(value) if dim.is_int else float(value)
     return params
@@ -101,7 +106,9 @@ def params_to_patch(params: Mapping[str, Any], dims: Sequence[SearchDim]) -> dic
     patch: dict[str, Any] = {}
     for key, value in params.items():
         dim = by_key.get(key)
-        patch[key] = _choice_value(dim, value) if dim is not None and dim.choices is not None else value
+        patch[key] = (
+            _choice_value(dim, value) if dim is not None and dim.choices is not None else value
+        )
     return patch
 
 
@@ -126,7 +133,9 @@ def dims_to_json(dims: Sequence[SearchDim]) -> list[dict[str, Any]]:
         if dim.choices is not None:
             rows.append({"key": dim.key, "choices": list(dim.choices)})
         else:
-            rows.append({"key": dim.key, "low": dim.low, "high": dim.high, "log": dim.log, "step": dim.step})
+            rows.append(
+                {"key": dim.key, "low": dim.low, "high": dim.high, "log": dim.log, "step": dim.step}
+            )
     return rows
 
 
@@ -137,6 +146,12 @@ def dims_from_json(rows: Sequence[Mapping[str, Any]]) -> tuple[SearchDim, ...]:
             dims.append(SearchDim(key=row["key"], choices=tuple(row["choices"])))
         else:
             dims.append(
-                SearchDim(key=row["key"], low=row["low"], high=row["high"], log=bool(row["log"]), step=row.get("step"))
+                SearchDim(
+                    key=row["key"],
+                    low=row["low"],
+                    high=row["high"],
+                    log=bool(row["log"]),
+                    step=row.get("step"),
+                )
             )
     return tuple(dims)

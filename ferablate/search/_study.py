@@ -175,7 +175,9 @@ class StaleTrialHandler:
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        _log.warning("trial %d of study '%s' lost its worker; re-queued", trial.number, study.study_name)
+        _log.warning(
+            "trial %d of study '%s' lost its worker; re-queued", trial.number, study.study_name
+        )
         self._retry(study, trial)
         try:
             self.close_runs(study, trial.number)
@@ -235,7 +237,9 @@ def open_storage(
                 heartbeat_stale_trial_callback=stale_handler,
             )
     except Exception as exc:
-        raise SearchError(f"--storage '{url}': cannot open the Optuna storage: {str(exc).splitlines()[0]}") from exc
+        raise SearchError(
+            f"--storage '{url}': cannot open the Optuna storage: {str(exc).splitlines()[0]}"
+        ) from exc
 
 
 def sampler_seed(seed: int | None, trials_so_far: int) -> int | None:
@@ -265,7 +269,9 @@ def _pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if spec.pruner is PrunerKind.none or spec.kind == "grid":
         return optuna.pruners.NopPruner()
     if spec.pruner is PrunerKind.hyperband:
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.epochs(), reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=spec.epochs(), reduction_factor=3
+        )
     # Prune from epoch 2 on, once 4 trials have finished: epoch 1 is too noisy to judge.
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
 
@@ -280,24 +286,36 @@ def open_study(
     """Create or load study ``name``; with ``spec``, check it matches what the study holds."""
     import optuna
 
-    existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    existing = {
+        s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    }
     if name not in existing:
         if spec is None:
             raise SearchError(
                 f"no study '{name}' in the storage (studies: {', '.join(sorted(existing)) or 'none'})"
             )
-        study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True
+        )
         for key, value in spec.user_attrs().items():
             study.set_user_attr(key, value)
     stored = optuna.load_study(study_name=name, storage=storage)
     held = StudySpec.from_user_attrs(stored.user_attrs, name)
     if spec is not None and (held.kind, held.base, held.dims) != (spec.kind, spec.base, spec.dims):
-        what = "kind" if held.kind != spec.kind else "base config (or --set overrides)" if held.base != spec.base else "search space"
+        what = (
+            "kind"
+            if held.kind != spec.kind
+            else "base config (or --set overrides)"
+            if held.base != spec.base
+            else "search space"
+        )
         raise SearchError(
             f"study '{name}' was created with another {what}; resume it unchanged or pick a new --study NAME"
         )
     seed = sampler_seed(seed, len(stored.get_trials(deepcopy=False)))
-    study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(held, seed), pruner=_pruner(held))
+    study = optuna.load_study(
+        study_name=name, storage=storage, sampler=_sampler(held, seed), pruner=_pruner(held)
+    )
     return study, held
 
 
@@ -309,7 +327,11 @@ def counted_trials(trials: Iterable[FrozenTrial]) -> int:
     from optuna.trial import TrialState
 
     counting = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    return sum(1 for t in trials if t.state in counting or (t.state == TrialState.FAIL and ATTR.FAILURE in t.user_attrs))
+    return sum(
+        1
+        for t in trials
+        if t.state in counting or (t.state == TrialState.FAIL and ATTR.FAILURE in t.user_attrs)
+    )
 
 
 def set_target_trials(study: optuna.Study, more: int) -> int:
@@ -347,8 +369,14 @@ def enqueue_trials(
     """
     from optuna.trial import TrialState
 
-    busy = (TrialState.WAITING, TrialState.RUNNING) if rerun else (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-    present = {t.user_attrs.get(ATTR.CONFIG_HASH) for t in study.get_trials(deepcopy=False, states=busy)}
+    busy = (
+        (TrialState.WAITING, TrialState.RUNNING)
+        if rerun
+        else (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    )
+    present = {
+        t.user_attrs.get(ATTR.CONFIG_HASH) for t in study.get_trials(deepcopy=False, states=busy)
+    }
     present |= set(finished_hashes)
     queued, skipped = [], []
     for trial in trials:
@@ -374,7 +402,9 @@ def trial_config(trial: FrozenTrial) -> TrialConfig:
     """The resolved config a study trial ran (or will run) with."""
     raw = trial.user_attrs.get(ATTR.CONFIG)
     if raw is None:
-        raise SearchError(f"optuna trial {trial.number} has no {ATTR.CONFIG} attr (rejected before it trained?)")
+        raise SearchError(
+            f"optuna trial {trial.number} has no {ATTR.CONFIG} attr (rejected before it trained?)"
+        )
     return TrialConfig.model_validate_json(raw)
 
 
@@ -390,7 +420,9 @@ def best_trial_sweep(study: optuna.Study) -> dict[str, Any]:
     """The best COMPLETE trial as a sweep mapping with one variant ``best`` (for ``ferablate final``)."""
     best = best_trial(study.get_trials(deepcopy=False))
     if best is None or best.value is None:
-        raise SearchError(f"study '{study.study_name}' has no COMPLETE trial yet; run 'ferablate optuna' first")
+        raise SearchError(
+            f"study '{study.study_name}' has no COMPLETE trial yet; run 'ferablate optuna' first"
+        )
     config = trial_config(best)
     return {
         "name": f"{study.study_name}-best",

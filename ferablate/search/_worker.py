@@ -99,7 +99,9 @@ class PruningCallback(TrialCallback):
         accuracy = sum(m.val_accuracy for m in metrics) / len(metrics)
         self.trial.report(accuracy, epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch}: mean val accuracy {accuracy:.4f}")
+            raise optuna.TrialPruned(
+                f"pruned after epoch {epoch}: mean val accuracy {accuracy:.4f}"
+            )
 
 
 class _LeaseCheck(TrialCallback):
@@ -113,7 +115,9 @@ class _LeaseCheck(TrialCallback):
         from optuna.trial import TrialState
 
         if self.storage.get_trial(self.trial_id).state != TrialState.RUNNING:
-            raise TrialLeaseLost(f"optuna trial {self.trial_id} was re-queued after missed heartbeats")
+            raise TrialLeaseLost(
+                f"optuna trial {self.trial_id} was re-queued after missed heartbeats"
+            )
 
 
 class _Heartbeat:
@@ -122,7 +126,9 @@ class _Heartbeat:
     def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
         self._storage, self._trial_id, self._interval = storage, trial_id, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-{trial_id}", daemon=True
+        )
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -140,7 +146,9 @@ class _Heartbeat:
                 _log.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)
 
 
-def _claim(study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec) -> optuna.Trial | None:
+def _claim(
+    study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec
+) -> optuna.Trial | None:
     """Atomically take a WAITING trial, else (search below target) create one; None if neither."""
     import optuna
     from optuna.trial import TrialState
@@ -157,7 +165,9 @@ def _claim(study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudyS
     if spec.kind != "search":
         return None
     target = study.user_attrs.get(ATTR.TARGET)
-    if target is None or counted_trials(storage.get_all_trials(study_id, deepcopy=False)) >= int(target):
+    if target is None or counted_trials(storage.get_all_trials(study_id, deepcopy=False)) >= int(
+        target
+    ):
         return None
     trial_id = storage.create_new_trial(study_id)
     storage.record_heartbeat(trial_id)
@@ -279,7 +289,9 @@ def _run_one(
                 return done(TrialOutcome.SKIPPED, executed.message, value=value)
             if executed.status is TrialOutcome.FINISHED and valid:
                 return done(TrialOutcome.FINISHED, value=value)
-            outcome = TrialOutcome.FAILED if executed.status is TrialOutcome.FINISHED else executed.status
+            outcome = (
+                TrialOutcome.FAILED if executed.status is TrialOutcome.FINISHED else executed.status
+            )
             return done(outcome, executed.message or "no mean val accuracy")
         except optuna.exceptions.UpdateFinishedTrialError:  # re-queued while we trained
             _log.warning("trial %s ended after it was re-queued as stale; its retry counts", name)

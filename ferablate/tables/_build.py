@@ -203,7 +203,9 @@ def build_tables(
             record.update(zip(layer_columns, cell.layers, strict=False))
             record.update(zip(dense_columns, cell.dense, strict=False))
             record["dropout"] = cell.dropout
-            record["act."] = cell.activation + (f" {OTHER_ORIGIN_MARK}" if row.name in others else "")
+            record["act."] = cell.activation + (
+                f" {OTHER_ORIGIN_MARK}" if row.name in others else ""
+            )
             record.update(zip(METRIC_COLUMNS, metric_cells(row, std), strict=True))
             records.append(record)
         frame = pd.DataFrame.from_records(records, columns=columns)
@@ -219,9 +221,7 @@ def build_tables(
                 label=f"tab:{label}",
                 names=tuple(row.name for row in members),
                 statuses=tuple(row.status for row in members),
-                footer=" ".join(
-                    [*provenance_sentences(origins, base_of_family), *_marks(members)]
-                ),
+                footer=" ".join([*provenance_sentences(origins, base_of_family), *_marks(members)]),
             )
         )
     return tables

@@ -97,12 +97,15 @@ def _metric_words(metric: str) -> str:
     return _METRIC_WORDS.get(metric, metric)
 
 
-def _paired_folds(comparisons: Sequence[Comparison]) -> str:
+def _how_tested(comparisons: Sequence[Comparison]) -> str:
+    """Interval level, test and paired folds: "95% interval from the … over 5 paired folds"."""
+    first = comparisons[0]
+    how = f"{first.level:.0%} {_TEST_WORDS[first.test]}"
     counts = sorted({row.n for row in comparisons if row.paired})
     if not counts:
-        return ""
+        return how
     span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-    return f" over {span} paired folds"
+    return f"{how} over {span} paired folds"
 
 
 def comparison_caption(comparisons: Sequence[Comparison]) -> str:
@@ -110,10 +113,8 @@ def comparison_caption(comparisons: Sequence[Comparison]) -> str:
     if not comparisons:
         return "No variants to compare"
     first = comparisons[0]
-    caption = (
-        f"{_metric_words(first.metric)}: Δ = variant − {first.baseline}, "
-        f"{first.level:.0%} {_TEST_WORDS[first.test]}{_paired_folds(comparisons)}"
-    )
+    what = f"{_metric_words(first.metric)}: Δ = variant − {first.baseline}"
+    caption = f"{what}, {_how_tested(comparisons)}"
     if first.test == "bayes":
         caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
     return caption
@@ -192,8 +193,7 @@ def delta_caption(comparisons: Sequence[Comparison]) -> str:
     first = comparisons[0]
     sentence = (
         f"Δ: difference in mean {_metric_words(first.metric)} to {first.baseline}, "
-        f"{first.level:.0%} {_TEST_WORDS[first.test]}{_paired_folds(comparisons)}; "
-        f"{EXCLUDES_ZERO_MARK} marks intervals that exclude zero"
+        f"{_how_tested(comparisons)}; {EXCLUDES_ZERO_MARK} marks intervals that exclude zero"
     )
     if any(not row.paired and row.delta is not None for row in comparisons):
         sentence += f"; {_UNPAIRED_MARK.strip()}: unpaired, the trials' folds differ"

@@ -129,7 +129,9 @@ def provenance_sentences(
     return sentences
 
 
-def _shared_overrides(base: TrialConfig | None, configs: Sequence[TrialConfig]) -> dict[str, object]:
+def _shared_overrides(
+    base: TrialConfig | None, configs: Sequence[TrialConfig]
+) -> dict[str, object]:
     """Keys on which every config agrees and that differ from ``base`` (``--set`` pairs)."""
     if base is None:
         return {}

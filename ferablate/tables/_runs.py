@@ -14,14 +14,7 @@ from pydantic import ValidationError
 from ferablate._errors import TrackingError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import (
-    Sweep,
-    Trial,
-    TrialConfig,
-    expand_sweep,
-    experiment_name,
-    resolve_trial,
-)
+from ferablate.config import Sweep, Trial, TrialConfig, expand_sweep, experiment_name, resolve_trial
 from ferablate.tables._build import AblationTable, RowStatus, TableRow, build_tables
 from ferablate.tables._compare import add_delta_column
 from ferablate.tracking import TAG, RunStore, StoredRun
@@ -39,7 +32,9 @@ _ENDED: dict[TrialOutcome, RowStatus] = {
 }
 
 
-def row_from_runs(name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None) -> TableRow:
+def row_from_runs(
+    name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None
+) -> TableRow:
     """The row of trial ``name`` from its runs (newest first).
 
     The newest FINISHED run gives the metrics; without one, the newest run decides: RUNNING

@@ -67,7 +67,9 @@ def _distinct(run: StoredTrial, key: str) -> int | None:
 def trial_scores(name: str, run: StoredTrial) -> TrialScores:
     """The stored trial ``run`` as a comparison reads it (see the module docstring)."""
     scores = {
-        metric: {fold: values[metric] for fold, values in run.fold_metrics.items() if metric in values}
+        metric: {
+            fold: values[metric] for fold, values in run.fold_metrics.items() if metric in values
+        }
         for metric in _METRICS
     }
     collapsed = set(run.collapsed_folds)
@@ -97,7 +99,11 @@ def sweep_scores(
         scores.append(trial_scores(trial.name, run))
         origins.append(
             RowOrigin(
-                trial.name, run.config, run.data_hash, run.git_commit, run.tags.get(TAG.PRECISION, "")
+                trial.name,
+                run.config,
+                run.data_hash,
+                run.git_commit,
+                run.tags.get(TAG.PRECISION, ""),
             )
         )
     return scores, origins

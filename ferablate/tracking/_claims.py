@@ -37,7 +37,11 @@ from typing import TYPE_CHECKING
 from ferablate._logging import get_logger
 from ferablate.tracking._runs import RunStore, StoredRun
 from ferablate.tracking._sqlite_read import finished_trials_sqlite
-from ferablate.tracking._store import TAG, resolve_tracking_uri, search_runs
+from ferablate.tracking._store import (
+    TAG,
+    resolve_tracking_uri,
+    search_runs,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -162,7 +166,9 @@ def read_claims(
         None,
     )
     running = [r for r in runs if r.status == "RUNNING"]
-    live = sorted((r for r in running if owner_alive(r, now)), key=lambda r: (r.start_time, r.run_id))
+    live = sorted(
+        (r for r in running if owner_alive(r, now)), key=lambda r: (r.start_time, r.run_id)
+    )
     return ClaimState(done, live, [r for r in running if r not in live])
 
 
@@ -186,7 +192,9 @@ class Heartbeat:
         with self._lock:
             self._runs.add(run_id)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._beat, name="ferablate-heartbeat", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._beat, name="ferablate-heartbeat", daemon=True
+                )
                 self._thread.start()
 
     def release(self, run_id: str) -> None:

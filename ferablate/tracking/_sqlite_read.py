@@ -34,8 +34,12 @@ def finished_trials_sqlite(path: Path, experiment: str) -> list[StoredRun] | Non
     """FINISHED trial runs of ``experiment`` in the SQLite store at ``path``, newest first
     (None: read it through MLflow instead)."""
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)) as db:
-            ids = db.execute("SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)).fetchall()
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        ) as db:
+            ids = db.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ?", (experiment,)
+            ).fetchall()
             if len(ids) != 1:
                 return [] if not ids else None  # several workspaces: let MLflow decide
             rows = db.execute(_FINISHED_TRIALS, (TAG.ROLE, ids[0][0])).fetchall()

@@ -158,7 +158,7 @@ def resolve_tracking_uri(
     without ``create`` (read-only commands) a database file that already exists, unless
     ``missing_ok`` (a look-up that treats a missing store as empty and creates nothing).
     """
-    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = requested_tracking_uri(explicit)
     scheme = urlparse(uri).scheme.split("+", 1)[0]
     if scheme in ("", "file"):
         raise TrackingError(
@@ -182,6 +182,11 @@ def resolve_tracking_uri(
                 f"or $MLFLOW_TRACKING_URI, or run a sweep first"
             )
     return uri
+
+
+def requested_tracking_uri(explicit: str | None = None) -> str:
+    """``explicit``, else ``$MLFLOW_TRACKING_URI``, else the default; not checked."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def _check_writable(folder: Path, uri: str) -> None:
@@ -279,7 +284,9 @@ def open_experiment(client: MlflowClient, uri: str, name: str) -> str:
             return str(experiment.experiment_id)
         root = artifact_root_for(uri)
         location = f"{root}/{_safe_dir(name)}" if root else None
-        return str(client.create_experiment(name, artifact_location=location, tags=MODEL_TRAINING_KIND))
+        return str(
+            client.create_experiment(name, artifact_location=location, tags=MODEL_TRAINING_KIND)
+        )
     except TrackingError:
         raise
     except Exception as exc:

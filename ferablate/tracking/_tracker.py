@@ -147,7 +147,9 @@ class TrialTracker:
                 self.client.set_terminated(child.info.run_id, status=status)
         self.client.set_terminated(run_id, status=status)
 
-    def start(self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None) -> TrialRun:
+    def start(
+        self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None
+    ) -> TrialRun:
         """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, hash)."""
         return self.start_trial(
             name=trial.name,
@@ -256,7 +258,9 @@ class TrialRun(TrialCallback):
     def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
         stamp = now_ms()
         for entry in metrics:
-            _log_metrics(self.client, self._fold_runs[entry.fold].run_id, entry.scores(), epoch, stamp)
+            _log_metrics(
+                self.client, self._fold_runs[entry.fold].run_id, entry.scores(), epoch, stamp
+            )
         _log_metrics(self.client, self.run_id, epoch_mean(metrics), epoch, stamp)
 
     # -- logging --------------------------------------------------------------------------------
@@ -280,7 +284,9 @@ class TrialRun(TrialCallback):
         write_confusion: Callable[[Path], None] | None = None,
     ) -> None:
         """A final run's weights, test predictions, history, scores and confusion matrices."""
-        self._upload(lambda root: write_final_artifacts(root, result, metrics, usage, write_confusion))
+        self._upload(
+            lambda root: write_final_artifacts(root, result, metrics, usage, write_confusion)
+        )
 
     def _upload(self, write: Callable[[Path], None]) -> None:
         with tempfile.TemporaryDirectory(prefix="ferablate-") as tmp:

@@ -95,7 +95,9 @@ def draw_run_figures(
     them under ``figures/`` of the run. Returns the files written."""
     runs = RunStore.of(store)
     inputs = inputs_from_run(runs, run_id)
-    drawn = trial_figures(inputs, names, activation_layer=activation_layer, seed=inputs.config.train.seed)
+    drawn = trial_figures(
+        inputs, names, activation_layer=activation_layer, seed=inputs.config.train.seed
+    )
     paths = write_figures(drawn, folder, dpi)
     if log:
         runs.log_figures(run_id, folder)

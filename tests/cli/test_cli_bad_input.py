@@ -21,8 +21,16 @@ TINY = {
     "model": {"family": "sequential", "convs": [{"channels": 4}, {"channels": 8}], "dense": [16]},
     "train": {"folds": 2, "epochs": 1, "batch_size": 32, "lr": 0.003},
 }
-GOOD = {"name": "good", "base": TINY, "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}]}
-SEARCH = {"name": "srch", "base": TINY, "search": {"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}}}
+GOOD = {
+    "name": "good",
+    "base": TINY,
+    "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}],
+}
+SEARCH = {
+    "name": "srch",
+    "base": TINY,
+    "search": {"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
+}
 
 
 def _sweep(**changes: object) -> str:
@@ -60,9 +68,15 @@ FILES: dict[str, str | bytes] = {
     "variant_dup.yaml": _sweep(variants=[{"name": "a"}, {"name": "a"}]),
     "grid_typo.yaml": _sweep(variants=[{"name": "a"}], grid={"train.lrr": [0.1, 0.2]}),
     "grid_empty.yaml": _sweep(grid={"train.lr": []}),
-    "search_typo.yaml": yaml.safe_dump({**SEARCH, "search": {"train.lrr": {"low": 0.1, "high": 0.2}}}),
-    "search_choice.yaml": yaml.safe_dump({**SEARCH, "search": {"model.activation": {"choices": ["relu", "swish"]}}}),
-    "search_range.yaml": yaml.safe_dump({**SEARCH, "search": {"train.lr": {"low": 0.1, "high": 0.01}}}),
+    "search_typo.yaml": yaml.safe_dump(
+        {**SEARCH, "search": {"train.lrr": {"low": 0.1, "high": 0.2}}}
+    ),
+    "search_choice.yaml": yaml.safe_dump(
+        {**SEARCH, "search": {"model.activation": {"choices": ["relu", "swish"]}}}
+    ),
+    "search_range.yaml": yaml.safe_dump(
+        {**SEARCH, "search": {"train.lr": {"low": 0.1, "high": 0.01}}}
+    ),
     "folds_vs_faces.yaml": _sweep(base={**TINY, "train": {**TINY["train"], "folds": 20}}),
     "empty.csv": "",
     "header_only.csv": "emotion,pixels,Usage\n",
@@ -116,7 +130,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("run-heartbeat-zero", ["run", "good.yaml", "--heartbeat", "0"], "--heartbeat"),
     ("run-uri-unknown-scheme", ["run", "good.yaml", "--tracking-uri", "foo://x"], "foo://x"),
     ("run-uri-file-store", ["run", "good.yaml", "--tracking-uri", "file:///tmp/x"], "file store"),
-    ("run-uri-unwritable", ["run", "good.yaml", "--tracking-uri", "sqlite:////sys/ferablate/mlflow.db"], "/sys/ferablate"),
+    (
+        "run-uri-unwritable",
+        ["run", "good.yaml", "--tracking-uri", "sqlite:////sys/ferablate/mlflow.db"],
+        "/sys/ferablate",
+    ),
     ("run-storage-bad-scheme", ["run", "good.yaml", "--storage", "foo://x"], "--storage"),
     # table (read-only: never creates a store)
     ("table-format-xml", ["table", "good.yaml", "--format", "xml"], "--format"),
@@ -124,7 +142,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("table-both", ["table", "good.yaml", "--experiment", "e"], "one of the two"),
     ("table-no-store", ["table", "good.yaml"], "no MLflow store"),
     ("table-no-store-experiment", ["table", "--experiment", "e"], "no MLflow store"),
-    ("table-mistyped-uri", ["table", "good.yaml", "--tracking-uri", "sqlite:///mlrun/mlflow.db"], "mlrun/mlflow.db"),
+    (
+        "table-mistyped-uri",
+        ["table", "good.yaml", "--tracking-uri", "sqlite:///mlrun/mlflow.db"],
+        "mlrun/mlflow.db",
+    ),
     ("table-unknown-scheme", ["table", "--experiment", "e", "--tracking-uri", "foo://x"], "foo"),
     ("table-bad-sweep", ["table", "typo_train.yaml"], "train.epochs"),
     # summary, final, viz, data
@@ -154,8 +176,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("optuna-best-no-storage", ["optuna", "search.yaml", "--best"], "optuna.db"),
     ("optuna-missing-sweep", ["optuna", "nope.yaml"], "no such sweep file"),
     ("worker-no-storage", ["worker", "--study", "s"], "--storage"),
-    ("worker-no-study-db", ["worker", "--storage", "sqlite:///none/optuna.db", "--study", "s"], "none/optuna.db"),
-    ("worker-max-trials-zero", ["worker", "--storage", "sqlite:///x.db", "--study", "s", "--max-trials", "0"], "--max-trials"),
+    (
+        "worker-no-study-db",
+        ["worker", "--storage", "sqlite:///none/optuna.db", "--study", "s"],
+        "none/optuna.db",
+    ),
+    (
+        "worker-max-trials-zero",
+        ["worker", "--storage", "sqlite:///x.db", "--study", "s", "--max-trials", "0"],
+        "--max-trials",
+    ),
     # the root
     ("unknown-command", ["trian"], "trian"),
     ("unknown-root-option", ["--nope"], "--nope"),
@@ -182,7 +212,9 @@ def _tree(root: Path) -> set[Path]:
     return set(root.rglob("*"))
 
 
-@pytest.mark.parametrize(("argv", "words"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    ("argv", "words"), [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     folder: Path, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,7 +253,9 @@ def test_ctrl_c_is_one_line_and_exit_130(
     assert capsys.readouterr().err.strip().splitlines()[-1] == INTERRUPTED
 
 
-def test_a_store_folder_that_is_a_file_is_one_line(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_store_folder_that_is_a_file_is_one_line(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (folder / "mlruns").write_text("not a folder")  # the default store cannot be made here
     assert run_cli(["run", "good.yaml", "--no-figures"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -21,9 +21,7 @@ SWEEP = {
     },
     "variants": [{"name": "a"}, {"name": "b", "set": {"train.seed": 1}}],
 }
-CSV_HEADER = (
-    "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
-)
+CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
 
 
 def test_run_then_compare_and_table_vs_through_the_cli(tmp_path: Path) -> None:
@@ -31,7 +29,9 @@ def test_run_then_compare_and_table_vs_through_the_cli(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(SWEEP))
     ran = runner.invoke(app, ["run", str(path), "--no-figures", "--set", "data.limit=112"])
     assert ran.exit_code == 0, ran.output
-    assert " ".join(ran.output.split()).count("folds at chance") == 2  # "finished (2 folds at chance)"
+    assert (
+        " ".join(ran.output.split()).count("folds at chance") == 2
+    )  # "finished (2 folds at chance)"
 
     compared = runner.invoke(app, ["compare", str(path), "-f", "csv", "--set", "data.limit=112"])
     assert compared.exit_code == 0, compared.output

@@ -48,9 +48,15 @@ def test_piped_run_writes_each_epoch_while_the_trial_runs(tmp_path: Path) -> Non
     first, alive = epochs[0]
     assert alive, "the epoch-1 line arrived only after the process ended"
     assert STAMP.match(first) and "trial 1/1 only" in first
-    assert re.search(r"loss \d\.\d{4} val acc \d\.\d{4} [\d,]+ faces/s, sweep ETA \d+s", first), first
+    assert re.search(r"loss \d\.\d{4} val acc \d\.\d{4} [\d,]+ faces/s, sweep ETA \d+s", first), (
+        first
+    )
     end = next(i for i, line in enumerate(lines) if "only: finished in" in line)
-    assert lines.index(first) < lines.index(next(line for line in lines if "saving weights" in line)) < end
+    assert (
+        lines.index(first)
+        < lines.index(next(line for line in lines if "saving weights" in line))
+        < end
+    )
     assert all(STAMP.match(line) for line in lines), lines  # nothing but log lines on stderr
 
 
@@ -62,20 +68,32 @@ def test_eta_is_the_mean_trial_time_times_the_trials_left() -> None:
     assert _progress.format_duration(3725) == "1h02m" and _progress.format_duration(65) == "1m05s"
 
 
-def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from ferablate.config import expand_sweep
     from ferablate.runner import TrialReport
 
     narrow = Console(width=80, record=True, force_terminal=False)
     monkeypatch.setattr(_progress, "err_console", narrow)
-    trial = expand_sweep(parse_sweep({"name": "s", "base": {"model": {"preset": "baseline-model1"}}, "variants": [{"name": "a-rather-long-variant-name-" * 2}]}))[0]
+    trial = expand_sweep(
+        parse_sweep(
+            {
+                "name": "s",
+                "base": {"model": {"preset": "baseline-model1"}},
+                "variants": [{"name": "a-rather-long-variant-name-" * 2}],
+            }
+        )
+    )[0]
     progress = _progress.SweepProgress()
     progress.on_trial_start(trial, 1, 2)
     progress.on_trial_stage(trial, "figures")
     (task,) = progress.progress.tasks
     assert "figures" in task.fields["where"]
     run_id = "0123456789abcdef0123456789abcdef"
-    progress.on_trial_end(TrialReport(trial, "skipped", message=f"already FINISHED as run {run_id}"), 2, 2)  # type: ignore[arg-type]
+    progress.on_trial_end(
+        TrialReport(trial, "skipped", message=f"already FINISHED as run {run_id}"), 2, 2
+    )  # type: ignore[arg-type]
     assert any(run_id in line for line in narrow.export_text().splitlines()), narrow.export_text()
 
 
@@ -97,4 +115,6 @@ def test_data_info_at_80_columns_cuts_no_number_or_class(tmp_path: Path) -> None
     assert set(classes) <= cells, result.stdout
     # per class: 158/157 Training, 4/5 PublicTest, 3/2 PrivateTest; totals 1,100 30 20 1,150
     for number in ("158", "157", "1,100", "30", "20", "1,150", "165", "164"):
-        assert any(number in line.split() or f" {number} " in line for line in result.stdout.splitlines()), number
+        assert any(
+            number in line.split() or f" {number} " in line for line in result.stdout.splitlines()
+        ), number

@@ -33,7 +33,10 @@ def test_variants_in_order_and_empty_set_is_base() -> None:
             "variants": [
                 {"name": "base"},
                 {"name": "elu", "set": {"model.activation": "elu"}},
-                {"name": "no-mp-l1", "set": {"model.convs.0.pool": False, "model.convs.1.dilation": 2}},
+                {
+                    "name": "no-mp-l1",
+                    "set": {"model.convs.0.pool": False, "model.convs.1.dilation": 2},
+                },
             ],
         }
     )
@@ -68,12 +71,27 @@ def test_grid_is_a_cartesian_product_over_every_variant() -> None:
 
 
 def test_overrides_apply_to_every_trial_and_parse_yaml_scalars() -> None:
-    patch = parse_overrides(["train.epochs=1", "data.limit=2000", "model.convs.2.pool=false", "data.path=x.csv"])
-    assert patch == {"train.epochs": 1, "data.limit": 2000, "model.convs.2.pool": False, "data.path": "x.csv"}
-    sweep = parse_sweep({"name": "s", "base": BASE, "variants": [{"name": "a"}, {"name": "b", "set": {"train.epochs": 9}}]})
+    patch = parse_overrides(
+        ["train.epochs=1", "data.limit=2000", "model.convs.2.pool=false", "data.path=x.csv"]
+    )
+    assert patch == {
+        "train.epochs": 1,
+        "data.limit": 2000,
+        "model.convs.2.pool": False,
+        "data.path": "x.csv",
+    }
+    sweep = parse_sweep(
+        {
+            "name": "s",
+            "base": BASE,
+            "variants": [{"name": "a"}, {"name": "b", "set": {"train.epochs": 9}}],
+        }
+    )
     trials = expand_sweep(sweep, patch)
     assert all(t.config.train.epochs == 1 for t in trials)  # overrides win over variants
-    assert all(t.config.data.limit == 2000 and t.config.model.convs[2].pool is False for t in trials)
+    assert all(
+        t.config.data.limit == 2000 and t.config.model.convs[2].pool is False for t in trials
+    )
 
 
 def test_preset_with_patches_is_a_two_line_ablation() -> None:
@@ -81,7 +99,10 @@ def test_preset_with_patches_is_a_two_line_ablation() -> None:
         {
             "name": "s",
             "base": {"model": {"preset": "report-model1", "activation": "relu"}},
-            "variants": [{"name": "final"}, {"name": "model2", "set": {"model.preset": "report-model2", "model.dropout": 0.3}}],
+            "variants": [
+                {"name": "final"},
+                {"name": "model2", "set": {"model.preset": "report-model2", "model.dropout": 0.3}},
+            ],
         }
     )
     final, model2 = expand_sweep(sweep)
@@ -95,7 +116,11 @@ def test_hash_is_stable_and_sensitive() -> None:
     a = expand_sweep(parse_sweep({"name": "s", "base": BASE}))[0].config
     b = expand_sweep(parse_sweep({"name": "other-name", "base": BASE}))[0].config
     assert config_hash(a) == config_hash(b)  # identity = resolved config, not the sweep's name
-    c = expand_sweep(parse_sweep({"name": "s", "base": BASE, "variants": [{"name": "x", "set": {"train.seed": 1}}]}))[0].config
+    c = expand_sweep(
+        parse_sweep(
+            {"name": "s", "base": BASE, "variants": [{"name": "x", "set": {"train.seed": 1}}]}
+        )
+    )[0].config
     assert config_hash(a) != config_hash(c)
     flat = flatten_config(a)
     assert flat["model.convs.0.channels"] == 8 and flat["train.folds"] == 3
@@ -110,25 +135,63 @@ def test_shipped_sweeps_load() -> None:
 MALFORMED = [
     ("name: x\nbase: {model: {preset: baseline-model1}\n", "not valid YAML at line"),
     ("- name: x\n", "a sweep file is a mapping"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvarients: []\n", "did you mean 'variants'"),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvarients: []\n",
+        "did you mean 'variants'",
+    ),
     ("base: {model: {preset: baseline-model1}}\n", "'name'"),
     ("name: x\nbase: {train: {epochs: 2}}\n", "missing key 'model'"),
-    ("name: x\nbase: {model: {preset: baseline-model1, activaton: elu}}\n", "did you mean 'model.activation'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}, train: {epochs: five}}\n", "key 'train.epochs'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{set: {train.lr: 0.1}}]\n", "variants[0]: 'name'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a}, {name: a}]\n", "duplicate variant name 'a'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {lr: 0.1}}]\n", "must be a dotted key starting with data."),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.7.pool: false}}]\n", "index 7 is out of range, the list has 3"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\ngrid: {train.lr: 0.1}\n", "grid key 'train.lr' needs a non-empty list"),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1, activaton: elu}}\n",
+        "did you mean 'model.activation'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}, train: {epochs: five}}\n",
+        "key 'train.epochs'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{set: {train.lr: 0.1}}]\n",
+        "variants[0]: 'name'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a}, {name: a}]\n",
+        "duplicate variant name 'a'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {lr: 0.1}}]\n",
+        "must be a dotted key starting with data.",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.7.pool: false}}]\n",
+        "index 7 is out of range, the list has 3",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\ngrid: {train.lr: 0.1}\n",
+        "grid key 'train.lr' needs a non-empty list",
+    ),
     ("name: x\nbase: {model: {preset: report-modle1}}\n", "did you mean 'report-model1'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nsearch: {train.lr: {low: 1, high: 0.1}}\n", "must be below 'high'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}, data: {source: csv}}\n", "key 'data.source'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: gc, set: {model.convs.1.groups: 3}}]\n", "variant 'gc'"),
-    ("name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.0.kernel: 4}}]\n", "kernel sizes must be odd"),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nsearch: {train.lr: {low: 1, high: 0.1}}\n",
+        "must be below 'high'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}, data: {source: csv}}\n",
+        "key 'data.source'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: gc, set: {model.convs.1.groups: 3}}]\n",
+        "variant 'gc'",
+    ),
+    (
+        "name: x\nbase: {model: {preset: baseline-model1}}\nvariants: [{name: a, set: {model.convs.0.kernel: 4}}]\n",
+        "kernel sizes must be odd",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), MALFORMED, ids=[str(i) for i in range(len(MALFORMED))])
+@pytest.mark.parametrize(
+    ("text", "expected"), MALFORMED, ids=[str(i) for i in range(len(MALFORMED))]
+)
 def test_malformed_sweep_gives_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
     from ferablate import ConfigError
 
@@ -233,7 +296,9 @@ def test_shell_problems_name_variant_and_key() -> None:
         ("name: x\nbase: {model: {preset: baseline-model1}, model: {}}\n", "duplicate key 'model'"),
     ],
 )
-def test_duplicate_yaml_keys_name_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_duplicate_yaml_keys_name_file_line_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     from ferablate import ConfigError
 
     path = tmp_path / "dup.yaml"

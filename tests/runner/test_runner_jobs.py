@@ -16,7 +16,12 @@ from ferablate.tracking import TAG, RunStore, TrialTracker
 
 TINY = {
     "data": {"source": "synthetic", "synthetic_size": 140},
-    "model": {"family": "sequential", "convs": [{"channels": 4}], "dense": [8], "activation": "elu"},
+    "model": {
+        "family": "sequential",
+        "convs": [{"channels": 4}],
+        "dense": [8],
+        "activation": "elu",
+    },
     "train": {"folds": 2, "epochs": 1, "batch_size": 32},
 }
 FOUR = parse_sweep(
@@ -44,10 +49,14 @@ def test_two_jobs_train_every_trial_once_with_the_metrics_of_one_job(tmp_path: P
     assert [r.status for r in reports] == ["finished"] * 4
     assert [r.trial.name for r in reports] == ["a", "b", "c", "d"]
     parents = TrialTracker("four", two).search(f"tags.`{TAG.ROLE}` = 'trial'")
-    assert sorted(r.info.status for r in parents) == ["FINISHED"] * 4  # no duplicates, no lost claims
+    assert (
+        sorted(r.info.status for r in parents) == ["FINISHED"] * 4
+    )  # no duplicates, no lost claims
     assert len({r.data.tags[TAG.CONFIG_HASH] for r in parents}) == 4
 
-    run_sweep(FOUR, tracking_uri=one, figures=False)  # the engine is deterministic per config on CPU
+    run_sweep(
+        FOUR, tracking_uri=one, figures=False
+    )  # the engine is deterministic per config on CPU
     single, jobs = _fold_metrics(one), _fold_metrics(two)
     assert single.keys() == jobs.keys() and len(single) == 4
     for config_hash, folds in single.items():
@@ -63,12 +72,23 @@ def test_a_finished_sweep_answers_without_importing_torch(tmp_path: Path) -> Non
         "  model: {family: sequential, convs: [{channels: 4}], dense: [8]}\n"
         "  train: {folds: 2, epochs: 1, batch_size: 32}\nvariants: [{name: a}]\n"
     )
-    command = [sys.executable, "-X", "importtime", "-m", "ferablate", "run", str(sweep), "--no-figures"]
+    command = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "ferablate",
+        "run",
+        str(sweep),
+        "--no-figures",
+    ]
     subprocess.run(command, check=True, capture_output=True, timeout=300)  # trains it
     started = time.perf_counter()
     skipped = subprocess.run(command, check=True, capture_output=True, text=True, timeout=60)
     wall = time.perf_counter() - started
-    imported = {line.rsplit("|", 1)[-1].strip() for line in skipped.stderr.splitlines() if "|" in line}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in skipped.stderr.splitlines() if "|" in line
+    }
     assert "skipped" in skipped.stderr + skipped.stdout
     assert "torch" not in imported and "ferablate.engine" not in imported
     assert wall < 10, f"a fully skipped run took {wall:.1f} s"
@@ -77,4 +97,6 @@ def test_a_finished_sweep_answers_without_importing_torch(tmp_path: Path) -> Non
         [sys.executable, "-X", "importtime", "-m", "ferablate", "table", str(sweep)],
         check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert "torch" not in {line.rsplit("|", 1)[-1].strip() for line in table.stderr.splitlines() if "|" in line}
+    assert "torch" not in {
+        line.rsplit("|", 1)[-1].strip() for line in table.stderr.splitlines() if "|" in line
+    }

@@ -75,7 +75,9 @@ def test_status_command_plain_lines(sweep_file: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "sweep 'watched' (experiment 'watched'): 1 waiting, 1 running" in lines[0]
-    assert any(line.startswith("  live: running, on ") and "epoch 1/3" in line for line in lines), lines
+    assert any(line.startswith("  live: running, on ") and "epoch 1/3" in line for line in lines), (
+        lines
+    )
     assert any(line.startswith("  earlier: skipped, run ") for line in lines), lines
 
 
@@ -88,9 +90,14 @@ def test_status_is_read_only(tmp_path: Path) -> None:
     assert not missing.parent.exists()
     TrialTracker("another")  # a store without the sweep's experiment
     result = subprocess.run(
-        [sys.executable, "-m", "ferablate", "status", str(sweep)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ferablate", "status", str(sweep)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert result.returncode == 2 and result.stderr.startswith("error: no MLflow experiment 'watched'"), result.stderr
+    assert result.returncode == 2 and result.stderr.startswith(
+        "error: no MLflow experiment 'watched'"
+    ), result.stderr
 
 
 def test_status_reads_and_renders_without_torch(sweep_file: Path) -> None:
@@ -103,7 +110,9 @@ def test_status_reads_and_renders_without_torch(sweep_file: Path) -> None:
         "assert status.counts['running'] == 1, status.counts\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -117,8 +126,12 @@ def test_status_of_a_study_on_postgresql(postgres_url: str, tmp_path: Path) -> N
     path.write_text(SWEEP)
     trials = expand_sweep(load_sweep(path))
     tracker = TrialTracker("watched")
-    tracker.start(trials[1], data_hash="d").end(TrialOutcome.FINISHED)  # finished before: never queued
-    study, _ = open_study(open_storage(postgres_url), "watched", StudySpec(kind="grid", experiment="watched"))
+    tracker.start(trials[1], data_hash="d").end(
+        TrialOutcome.FINISHED
+    )  # finished before: never queued
+    study, _ = open_study(
+        open_storage(postgres_url), "watched", StudySpec(kind="grid", experiment="watched")
+    )
     queued, skipped = enqueue_trials(study, trials, tracker.finished_trials())
     assert queued == ["live", "dead", "nan", "later"]
     assert skipped == ["earlier"]

@@ -69,7 +69,9 @@ def test_trial_logs_parent_and_fold_runs_then_skips_on_rerun() -> None:
     assert [o.status for o in forced] == ["finished", "finished"]
 
 
-def test_failing_trial_is_logged_failed_and_the_sweep_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_trial_is_logged_failed_and_the_sweep_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import ferablate.engine as sweep_module  # the runner looks run_trial up when it trains
 
     real = sweep_module.run_trial
@@ -107,7 +109,9 @@ def test_oom_inside_the_engine_is_classified() -> None:
 
     class Exhausted(TrialCallback):
         def on_step(self, epoch: int, step: int, steps: int, loss: float | None) -> None:
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
+            )
 
     config = expand_sweep(_sweep([{"name": "a"}]))[0].config
     with pytest.raises(OutOfMemoryError):
@@ -118,7 +122,12 @@ def test_learns_well_above_chance_on_synthetic_faces() -> None:
     sweep = parse_sweep(
         {
             "name": "learn",
-            "base": {**TINY, "data": {"source": "synthetic", "synthetic_size": 1400}, "model": {"preset": "baseline-model1", "batch_norm": False, "activation": "elu"}, "train": {"folds": 2, "epochs": 5, "batch_size": 32, "lr": 0.002}},
+            "base": {
+                **TINY,
+                "data": {"source": "synthetic", "synthetic_size": 1400},
+                "model": {"preset": "baseline-model1", "batch_norm": False, "activation": "elu"},
+                "train": {"folds": 2, "epochs": 5, "batch_size": 32, "lr": 0.002},
+            },
         }
     )
     (outcome,) = run_sweep(sweep, figures=False)

@@ -20,7 +20,10 @@ SEARCH_SWEEP = {
     "name": "tiny-search",
     "base": {
         "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {"preset": "baseline-model1", "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}]},
+        "model": {
+            "preset": "baseline-model1",
+            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
+        },
         "train": {"folds": 2, "epochs": 1, "batch_size": 64, "lr": 0.003},
     },
     "search": {
@@ -44,7 +47,9 @@ def _optuna(*args: str) -> None:
 
 
 @pytest.mark.slow  # 7 tiny trials
-def test_optuna_twice_on_one_storage_resumes_and_exports_best(sweep_file: Path, tmp_path: Path) -> None:
+def test_optuna_twice_on_one_storage_resumes_and_exports_best(
+    sweep_file: Path, tmp_path: Path
+) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "0")
     _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "1")
@@ -64,7 +69,9 @@ def test_optuna_twice_on_one_storage_resumes_and_exports_best(sweep_file: Path, 
 
     # A worker needs only the storage and the study: the space and base live in the study.
     set_target_trials(study, 1)
-    result = CliRunner().invoke(app, ["worker", "--storage", storage, "--study", "tiny-search"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["worker", "--storage", storage, "--study", "tiny-search"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="tiny-search", storage=storage)
     assert len(study.trials) == 7 and study.trials[-1].state == optuna.trial.TrialState.COMPLETE
@@ -76,7 +83,9 @@ def test_optuna_twice_on_one_storage_resumes_and_exports_best(sweep_file: Path, 
     assert trial.config_hash == best.user_attrs[ATTR.CONFIG_HASH]
 
 
-def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(sweep_file: Path, tmp_path: Path) -> None:
+def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(
+    sweep_file: Path, tmp_path: Path
+) -> None:
     storage_url = f"sqlite:///{tmp_path / 'optuna.db'}"
     sweep = load_sweep(sweep_file)
     overrides = {"train.epochs": 3}
@@ -84,9 +93,21 @@ def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(sweep_file: Path
     spec = StudySpec(kind="search", experiment="pruning", base=base, dims=sweep.search)
     study, _ = open_study(open_storage(storage_url), "pruning", spec)
     for _ in range(4):  # MedianPruner's startup trials: every epoch at 99 % accuracy
-        study.add_trial(optuna.trial.create_trial(value=0.99, intermediate_values={1: 0.99, 2: 0.99, 3: 0.99}))
+        study.add_trial(
+            optuna.trial.create_trial(value=0.99, intermediate_values={1: 0.99, 2: 0.99, 3: 0.99})
+        )
 
-    _optuna(str(sweep_file), "--trials", "1", "--storage", storage_url, "--study", "pruning", "--set", "train.epochs=3")
+    _optuna(
+        str(sweep_file),
+        "--trials",
+        "1",
+        "--storage",
+        storage_url,
+        "--study",
+        "pruning",
+        "--set",
+        "train.epochs=3",
+    )
 
     trial = optuna.load_study(study_name="pruning", storage=storage_url).trials[-1]
     assert trial.state == optuna.trial.TrialState.PRUNED
@@ -98,7 +119,10 @@ def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(sweep_file: Path
     assert run.info.status == "KILLED"
     assert run.data.tags[TAG.FAILURE] == "pruned"
     assert run.data.tags[TAG.OPTUNA_TRIAL] == str(trial.number)
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy_mean")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy_mean")] == [
+        1,
+        2,
+    ]
 
 
 def test_hyperband_pruner_is_kept_in_the_study_and_timeout_stops_new_trials(
@@ -135,7 +159,10 @@ def test_random_sampler_search_runs(sweep_file: Path, tmp_path: Path) -> None:
 
 
 def test_a_new_search_trains_its_base_config_first_and_only_once(tmp_path: Path) -> None:
-    inside = {**SEARCH_SWEEP, "search": {**SEARCH_SWEEP["search"], "model.dense": {"choices": [[32], [32, 16]]}}}
+    inside = {
+        **SEARCH_SWEEP,
+        "search": {**SEARCH_SWEEP["search"], "model.dense": {"choices": [[32], [32, 16]]}},
+    }
     sweep_file = tmp_path / "inside.yaml"
     sweep_file.write_text(yaml.safe_dump(inside))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -144,6 +171,8 @@ def test_a_new_search_trains_its_base_config_first_and_only_once(tmp_path: Path)
     study = optuna.load_study(study_name="tiny-search", storage=storage)
     assert len(study.trials) == 3  # --trials counts the base trial
     first = study.trials[0]
-    assert first.user_attrs[ATTR.ORIGIN] == "base" and first.state == optuna.trial.TrialState.COMPLETE
+    assert (
+        first.user_attrs[ATTR.ORIGIN] == "base" and first.state == optuna.trial.TrialState.COMPLETE
+    )
     assert first.params == {"model.activation": "relu", "model.dense": "[32]", "train.lr": 0.003}
     assert [ATTR.ORIGIN in t.user_attrs for t in study.trials] == [True, False, False]

@@ -17,7 +17,10 @@ SWEEP = {
     "name": "resume-search",
     "base": {
         "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {"preset": "baseline-model1", "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}]},
+        "model": {
+            "preset": "baseline-model1",
+            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
+        },
         "train": {"folds": 2, "epochs": 1, "batch_size": 64, "lr": 0.003},
     },
     "search": {"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
@@ -42,7 +45,9 @@ def test_sampler_seed_depends_on_the_trials_already_in_the_study() -> None:
     assert len({sampler_seed(0, n) for n in range(10)}) == 10
 
 
-def test_resume_with_the_same_seed_samples_new_configs_and_reuses_finished_ones(tmp_path: Path) -> None:
+def test_resume_with_the_same_seed_samples_new_configs_and_reuses_finished_ones(
+    tmp_path: Path,
+) -> None:
     sweep = tmp_path / "search.yaml"
     sweep.write_text(yaml.safe_dump(SWEEP))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -58,7 +63,9 @@ def test_resume_with_the_same_seed_samples_new_configs_and_reuses_finished_ones(
     earlier = study.trials[1]
     set_target_trials(study, 1)
     study.enqueue_trial(params=earlier.params)
-    result = CliRunner().invoke(app, ["worker", "--storage", storage, "--study", "resume-search"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["worker", "--storage", storage, "--study", "resume-search"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     trials = optuna.load_study(study_name="resume-search", storage=storage).trials
     assert len(trials) == 6

@@ -75,7 +75,14 @@ def test_shipped_optuna_sweeps_load_with_a_search_space() -> None:
     for name in ("model1_optuna.yaml", "model2_optuna.yaml"):
         sweep = load_sweep(REPO / "sweeps" / name)
         keys = {dim.key for dim in sweep.search}
-        assert {"model.batch_norm", "model.activation", "model.dropout", "model.dense", "train.lr", "train.batch_size"} <= keys
+        assert {
+            "model.batch_norm",
+            "model.activation",
+            "model.dropout",
+            "model.dense",
+            "train.lr",
+            "train.batch_size",
+        } <= keys
 
 
 def test_base_params_are_the_shipped_bases_own_values_or_none_outside_the_space() -> None:
@@ -86,21 +93,29 @@ def test_base_params_are_the_shipped_bases_own_values_or_none_outside_the_space(
     assert params["model.dense"] == "[32]" and params["model.convs.2.pool"] is True
     assert params["train.lr"] == 0.002 and params["train.batch_size"] == 32
     # Its patch resolves back to the base itself.
-    assert resolve_trial(sweep.base, [("base", params_to_patch(params, sweep.search))]) == resolve_trial(sweep.base, [])
+    assert resolve_trial(
+        sweep.base, [("base", params_to_patch(params, sweep.search))]
+    ) == resolve_trial(sweep.base, [])
 
     narrow_lr = SearchDim(key="train.lr", low=1e-2, high=1e-1, log=True)
     assert base_params(base, [narrow_lr]) is None
     assert base_params(base, [SearchDim(key="model.dense", choices=([64],))]) is None
     assert base_params(base, [SearchDim(key="model.convs.7.pool", choices=(True, False))]) is None
-    assert base_params(base, [SearchDim(key="train.batch_size", low=8, high=64, step=16)]) is None  # 32 is off the 8+16k grid
-    assert base_params(base, [SearchDim(key="train.batch_size", low=16, high=64, step=16)]) == {"train.batch_size": 32}
+    assert (
+        base_params(base, [SearchDim(key="train.batch_size", low=8, high=64, step=16)]) is None
+    )  # 32 is off the 8+16k grid
+    assert base_params(base, [SearchDim(key="train.batch_size", low=16, high=64, step=16)]) == {
+        "train.batch_size": 32
+    }
 
 
 def test_enqueue_skips_finished_queued_and_running(storage_url: str) -> None:
     sweep = parse_sweep(TINY)
     trials = expand_sweep(sweep)
     assert len(trials) == 6
-    study, spec = open_study(open_storage(storage_url), "grid", StudySpec(kind="grid", experiment="tiny"))
+    study, spec = open_study(
+        open_storage(storage_url), "grid", StudySpec(kind="grid", experiment="tiny")
+    )
     assert spec.kind == "grid"
     queued, skipped = enqueue_trials(study, trials, finished_hashes={trials[0].config_hash})
     assert queued == [t.name for t in trials[1:]] and skipped == [trials[0].name]
@@ -120,18 +135,25 @@ def test_study_refuses_another_space(storage_url: str) -> None:
     storage = open_storage(storage_url)
     open_study(storage, "s", StudySpec(kind="search", experiment="s", base=base, dims=sweep.search))
     with pytest.raises(SearchError, match="search space"):
-        open_study(storage, "s", StudySpec(kind="search", experiment="s", base=base, dims=sweep.search[:1]))
+        open_study(
+            storage, "s", StudySpec(kind="search", experiment="s", base=base, dims=sweep.search[:1])
+        )
 
 
 def test_best_trial_exports_a_runnable_sweep(storage_url: str, tmp_path: Path) -> None:
     sweep = parse_sweep(TINY)
     trials = expand_sweep(sweep)
-    study, _ = open_study(open_storage(storage_url), "best", StudySpec(kind="grid", experiment="tiny"))
+    study, _ = open_study(
+        open_storage(storage_url), "best", StudySpec(kind="grid", experiment="tiny")
+    )
     for value, trial in zip((0.3, 0.7, 0.5), trials, strict=False):
         study.add_trial(
             optuna.trial.create_trial(
                 value=value,
-                user_attrs={ATTR.CONFIG: trial.config.model_dump_json(), ATTR.CONFIG_HASH: trial.config_hash},
+                user_attrs={
+                    ATTR.CONFIG: trial.config.model_dump_json(),
+                    ATTR.CONFIG_HASH: trial.config_hash,
+                },
             )
         )
     path = tmp_path / "best.yaml"
@@ -146,7 +168,9 @@ def _metrics(epoch: int, accuracy: float) -> list[EpochMetrics]:
 
 
 def test_pruning_callback_prunes_a_trial_below_the_median() -> None:
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2)
+    )
     for _ in range(3):
         study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.9, 2: 0.9}))
     good, bad = study.ask(), study.ask()
@@ -172,16 +196,27 @@ def test_ui_binds_to_localhost_by_default() -> None:
 @pytest.mark.parametrize(
     ("space", "expected"),
     [
-        ({"train.lrr": {"low": 1e-4, "high": 1e-2}}, "search: unknown key 'train.lrr'; did you mean 'train.lr'?"),
+        (
+            {"train.lrr": {"low": 1e-4, "high": 1e-2}},
+            "search: unknown key 'train.lrr'; did you mean 'train.lr'?",
+        ),
         (
             {"model.activation": {"choices": ["relu", "swish"]}},
             "search: key 'model.activation': Input should be 'relu' or 'elu' (got 'swish')",
         ),
-        ({"train.batch_size": {"low": 0, "high": 64}}, "search: key 'train.batch_size': Input should be greater than 0 (got 0)"),
-        ({"model.convs.5.pool": {"choices": [True, False]}}, "index 5 is out of range, the list has 3 item(s)"),
+        (
+            {"train.batch_size": {"low": 0, "high": 64}},
+            "search: key 'train.batch_size': Input should be greater than 0 (got 0)",
+        ),
+        (
+            {"model.convs.5.pool": {"choices": [True, False]}},
+            "index 5 is out of range, the list has 3 item(s)",
+        ),
     ],
 )
-def test_search_space_is_checked_against_the_config_at_load(space: dict[str, object], expected: str) -> None:
+def test_search_space_is_checked_against_the_config_at_load(
+    space: dict[str, object], expected: str
+) -> None:
     from ferablate._errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
@@ -195,10 +230,22 @@ def test_invalid_search_space_is_exit_2_before_any_study_exists(tmp_path: Path) 
     import sys
 
     sweep = tmp_path / "s.yaml"
-    sweep.write_text(yaml.safe_dump({**TINY, "search": {"model.activation": {"choices": ["relu", "swish"]}}}))
+    sweep.write_text(
+        yaml.safe_dump({**TINY, "search": {"model.activation": {"choices": ["relu", "swish"]}}})
+    )
     storage = tmp_path / "optuna.db"
     result = subprocess.run(
-        [sys.executable, "-m", "ferablate", "optuna", str(sweep), "--storage", f"sqlite:///{storage}", "-n", "1"],
+        [
+            sys.executable,
+            "-m",
+            "ferablate",
+            "optuna",
+            str(sweep),
+            "--storage",
+            f"sqlite:///{storage}",
+            "-n",
+            "1",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -206,5 +253,7 @@ def test_invalid_search_space_is_exit_2_before_any_study_exists(tmp_path: Path) 
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "'swish'" in lines[0], result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'swish'" in lines[0], (
+        result.stderr
+    )
     assert not storage.exists()  # no study was created

@@ -30,7 +30,10 @@ GRID = {
     "name": "tiny-grid",
     "base": {
         "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {"preset": "baseline-model1", "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}]},
+        "model": {
+            "preset": "baseline-model1",
+            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
+        },
         "train": {"folds": 2, "epochs": 2, "batch_size": 64, "lr": 0.003},
     },
     "variants": [{"name": "bn"}, {"name": "no-bn", "set": {"model.batch_norm": False}}],
@@ -40,10 +43,14 @@ GRID = {
 
 def _queue_grid(storage_url: str, study_name: str) -> list[str]:
     trials = expand_sweep(parse_sweep(GRID))
-    study, _ = open_study(open_storage(storage_url), study_name, StudySpec(kind="grid", experiment="tiny-grid"))
+    study, _ = open_study(
+        open_storage(storage_url), study_name, StudySpec(kind="grid", experiment="tiny-grid")
+    )
     queued, _ = enqueue_trials(study, trials)
     assert len(queued) == 6
-    TrialTracker("tiny-grid")  # create the MLflow DB once: two workers migrating one new SQLite file race
+    TrialTracker(
+        "tiny-grid"
+    )  # create the MLflow DB once: two workers migrating one new SQLite file race
     return queued
 
 
@@ -70,7 +77,9 @@ def _trial_runs(status: str | None = None) -> list:  # type: ignore[type-arg]
     experiment = client.get_experiment_by_name("tiny-grid")
     if experiment is None:
         return []
-    where = f"tags.`{TAG.ROLE}` = 'trial'" + (f" and attributes.status = '{status}'" if status else "")
+    where = f"tags.`{TAG.ROLE}` = 'trial'" + (
+        f" and attributes.status = '{status}'" if status else ""
+    )
     return client.search_runs([experiment.experiment_id], where)
 
 
@@ -104,7 +113,9 @@ def test_two_workers_run_each_grid_trial_exactly_once(postgres_url: str, tmp_pat
 
     sweep.write_text(yaml.safe_dump(GRID))
     result = CliRunner().invoke(
-        app, ["run", str(sweep), "--storage", postgres_url, "--study", "two-workers"], catch_exceptions=False
+        app,
+        ["run", str(sweep), "--storage", postgres_url, "--study", "two-workers"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert len(_states(postgres_url, "two-workers")) == 6
@@ -120,7 +131,9 @@ def test_a_killed_workers_trial_is_finished_by_another(postgres_url: str, tmp_pa
         if victim.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"worker never started a trial:\n{log_a.read_text()[-3000:]}")
         time.sleep(0.3)
-    (running,) = [t for t in _states(postgres_url, "kill") if t.state == optuna.trial.TrialState.RUNNING]
+    (running,) = [
+        t for t in _states(postgres_url, "kill") if t.state == optuna.trial.TrialState.RUNNING
+    ]
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
 

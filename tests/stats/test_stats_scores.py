@@ -63,7 +63,9 @@ def test_fold_grid_reads_plain_and_repeated_names() -> None:
     repeated = fold_grid(names)
     assert (repeated.repeats, repeated.folds) == (2, 3)
     assert repeated.names[:4] == ("r0-f0", "r0-f1", "r0-f2", "r1-f0")
-    tracked = fold_grid({"1", "0", "10", "2", "3", "4", "5", "6", "7", "8", "9"})  # ferablate.fold tags
+    tracked = fold_grid(
+        {"1", "0", "10", "2", "3", "4", "5", "6", "7", "8", "9"}
+    )  # ferablate.fold tags
     assert (tracked.repeats, tracked.folds) == (1, 11) and tracked.names[-2:] == ("9", "10")
 
 

@@ -23,7 +23,9 @@ METRICS = {"val_accuracy_mean": 0.4, "val_precision_mean": 0.3, "val_recall_mean
 
 
 def _row(name: str, patch: dict[str, Any], **origin: Any) -> TableRow:
-    config = resolve_trial(BASE, [("--set", {"data.limit": 4000, "data.balance": "report", **patch})])
+    config = resolve_trial(
+        BASE, [("--set", {"data.limit": 4000, "data.balance": "report", **patch})]
+    )
     status = origin.pop("status", "finished")
     fields = {"data_hash": FER_HASH, "git_commit": COMMIT, "precision": "bf16", **origin}
     return TableRow(name, config, status, METRICS, "run", **fields)
@@ -50,7 +52,9 @@ def test_caption_states_data_protocol_commit_overrides_and_footnotes_other_origi
     assert r"5 folds $\times$ 1 repeat" in latex and r"data.limit=4000" in latex
     assert r"$^{\ddagger}$" in latex and "code 5a95330c" in latex
     markdown = render_markdown([table])
-    assert markdown.rstrip().endswith("elu-old (code 1111111a). Diverged: the training loss became non-finite (no scores).")  # footer
+    assert markdown.rstrip().endswith(
+        "elu-old (code 1111111a). Diverged: the training loss became non-finite (no scores)."
+    )  # footer
 
 
 def test_a_dirty_tree_and_unknown_commit_are_said() -> None:

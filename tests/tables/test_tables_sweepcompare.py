@@ -27,9 +27,7 @@ from ferablate.tables import (
 )
 from ferablate.tracking import git_commit
 
-CSV_HEADER = (
-    "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
-)
+CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
 BASE: dict[str, Any] = {
     "data": {"source": "synthetic"},  # the faces come from _templates() (learnable in seconds)
     "model": {
@@ -54,7 +52,9 @@ def _templates(n: int = 280, seed: int = 0) -> FaceData:
     )
     images = np.clip(templates[labels] + rng.normal(0.0, 60.0, (total, 48, 48)), 0, 255)
     usage = np.array(["Training"] * n + ["PublicTest"] * (total - n))
-    return FaceData(images.astype(np.uint8), labels.astype(np.int64), usage, "templates", "templates-0")
+    return FaceData(
+        images.astype(np.uint8), labels.astype(np.int64), usage, "templates", "templates-0"
+    )
 
 
 def _loader(config: DataConfig) -> FaceData:
@@ -148,7 +148,19 @@ def test_cli_compare_csv_header_is_exact_and_bayes_fills_probabilities(
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == CSV_HEADER
     bayes = runner.invoke(
-        app, ["compare", str(path), "--tracking-uri", uri, "-f", "csv", "--test", "bayes", "-b", "seed1"]
+        app,
+        [
+            "compare",
+            str(path),
+            "--tracking-uri",
+            uri,
+            "-f",
+            "csv",
+            "--test",
+            "bayes",
+            "-b",
+            "seed1",
+        ],
     )
     assert bayes.exit_code == 0, bayes.output
     frame = pd.read_csv(io.StringIO(bayes.output), keep_default_na=False)
@@ -159,7 +171,9 @@ def test_cli_compare_csv_header_is_exact_and_bayes_fills_probabilities(
     assert "cannot be compared against" in str(bad.exception)
 
 
-def test_table_vs_adds_the_delta_column_and_marks_collapsed_rows(tracked: tuple[Sweep, str]) -> None:
+def test_table_vs_adds_the_delta_column_and_marks_collapsed_rows(
+    tracked: tuple[Sweep, str],
+) -> None:
     sweep, uri = tracked
     (table,) = sweep_tables(sweep, tracking_uri=uri, vs="base")
     delta = list(table.frame["Δ vs base"])

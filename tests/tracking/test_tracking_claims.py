@@ -73,7 +73,9 @@ def test_owner_alive_by_pid_on_this_host_and_by_heartbeat_elsewhere() -> None:
     run = tracker.start(TRIAL, data_hash="d")
     stored = StoredRun.from_mlflow(tracker.client.get_run(run.run_id))
     assert stored.tags[TAG.PID] == str(os.getpid()) and owner_alive(stored)
-    assert not owner_alive(StoredRun(**{**stored.__dict__, "tags": {**stored.tags, TAG.PID: str(_dead_pid())}}))
+    assert not owner_alive(
+        StoredRun(**{**stored.__dict__, "tags": {**stored.tags, TAG.PID: str(_dead_pid())}})
+    )
     beat = float(stored.tags[TAG.HEARTBEAT])
     remote = StoredRun(**{**stored.__dict__, "tags": {**stored.tags, TAG.HOST: "elsewhere"}})
     assert owner_alive(remote, now=beat + 30)
@@ -93,7 +95,10 @@ def test_two_processes_on_a_fresh_store_train_each_trial_once(tmp_path: Path) ->
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "ferablate", "run", str(sweep), "--no-figures"]
-    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     tracker = TrialTracker("three")
@@ -107,7 +112,13 @@ def test_the_fast_sqlite_read_matches_the_mlflow_read() -> None:
     from ferablate.tracking import RunStore, finished_hashes, resolve_tracking_uri
     from ferablate.tracking._sqlite_read import finished_trials_sqlite
 
-    sweep = parse_sweep({"name": "fast", "base": BASE, "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.003}}]})
+    sweep = parse_sweep(
+        {
+            "name": "fast",
+            "base": BASE,
+            "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.003}}],
+        }
+    )
     run_sweep(sweep, figures=False)
     uri = resolve_tracking_uri()
     fast = finished_trials_sqlite(Path(uri.removeprefix("sqlite:///")), "fast")

@@ -84,4 +84,3 @@ def test_git_commit_is_the_package_trees_from_any_working_directory(tmp_path: Pa
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert outside.stdout.strip() == (f"{head}+dirty" if dirty else head)
-

@@ -60,7 +60,9 @@ class _FillsDiskAtTrial(QuietObserver):
             self.monkeypatch.setattr(MlflowClient, "log_batch", full)
 
 
-def test_a_full_disk_stops_the_sweep_marks_the_trial_and_the_next_run_resumes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_stops_the_sweep_marks_the_trial_and_the_next_run_resumes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sweep = parse_sweep(SWEEP)
     log_batch = MlflowClient.log_batch
     with pytest.raises(StoreFullError, match=r"the sweep stopped after 1 of 3 trials"):
@@ -84,8 +86,12 @@ def test_cli_prints_one_line_and_exits_1_when_artifacts_hit_enospc(
     path = tmp_path / "full.yaml"
     path.write_text(yaml.safe_dump({**SWEEP, "grid": {"train.lr": [0.001, 0.002]}}))
 
-    def no_space(self: object, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "mlruns" / "artifacts"))
+    def no_space(
+        self: object, run_id: str, local_dir: str, artifact_path: str | None = None
+    ) -> None:
+        raise OSError(
+            errno.ENOSPC, "No space left on device", str(tmp_path / "mlruns" / "artifacts")
+        )
 
     monkeypatch.setattr(MlflowClient, "log_artifacts", no_space)
     assert run_cli(["run", str(path), "--no-figures"]) == 1
