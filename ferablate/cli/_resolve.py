@@ -12,9 +12,9 @@ from ferablate.config import (
     Sweep,
     Trial,
     TrialConfig,
-    expand_sweep,
     load_sweep,
     resolve_preset,
+    select_trial,
     validate_trial,
 )
 
@@ -26,14 +26,7 @@ def sweep_trial(
 ) -> tuple[Sweep, Trial]:
     """The sweep file and the trial of ``variant`` in it (default: the first), ``overrides`` applied."""
     sweep = load_sweep(sweep_path)
-    trials = expand_sweep(sweep, overrides)
-    if variant is None:
-        return sweep, trials[0]
-    for trial in trials:
-        if variant in (trial.name, trial.variant):
-            return sweep, trial
-    names = ", ".join(dict.fromkeys(t.variant for t in trials))
-    raise ConfigError(f"{sweep_path}: no variant '{variant}' (variants: {names})")
+    return sweep, select_trial(sweep, variant, overrides)
 
 
 def trial_for(sweep_path: str | Path, variant: str | None) -> Trial:

@@ -20,6 +20,7 @@ from ferablate.config._sweep import (
     resolve_preset,
     resolve_trial,
     search_space_problems,
+    select_trial,
 )
 from ferablate.config._types import (
     IMAGE_SIZE,
@@ -71,5 +72,6 @@ __all__ = [
     "resolve_preset",
     "resolve_trial",
     "search_space_problems",
+    "select_trial",
     "validate_trial",
 ]

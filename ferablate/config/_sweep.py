@@ -60,6 +60,7 @@ __all__ = [
     "parse_sweep",
     "resolve_trial",
     "search_space_problems",
+    "select_trial",
 ]
 
 _SWEEP_KEYS = ("name", "description", "base", "variants", "grid", "search")
@@ -388,6 +389,20 @@ def expand_sweep(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> li
 
 
 # -- identity and flat views -----------------------------------------------------------------
+
+
+def select_trial(
+    sweep: Sweep, variant: str | None, overrides: Mapping[str, Any] | None = None
+) -> Trial:
+    """The trial named ``variant`` (a trial or variant name; default: the first) of ``sweep``."""
+    trials = expand_sweep(sweep, overrides)
+    if variant is None:
+        return trials[0]
+    found = next((t for t in trials if variant in (t.name, t.variant)), None)
+    if found is None:
+        names = ", ".join(dict.fromkeys(t.variant for t in trials))
+        raise ConfigError(f"{sweep.source}: no variant '{variant}' (variants: {names})")
+    return found
 
 
 def flatten_config(config: TrialConfig) -> dict[str, Any]:
