@@ -3,6 +3,7 @@ fully finished sweep answers without importing torch."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -54,9 +55,19 @@ def test_two_jobs_train_every_trial_once_with_the_metrics_of_one_job(tmp_path: P
     )  # no duplicates, no lost claims
     assert len({r.data.tags[TAG.CONFIG_HASH] for r in parents}) == 4
 
-    run_sweep(
-        FOUR, tracking_uri=one, figures=False
-    )  # the engine is deterministic per config on CPU
+    # The engine is deterministic per config on CPU for a given thread count; each of the two
+    # jobs trains with its share of the cores, so the one-process reference does too (float
+    # sums over 2 threads differ from 1 thread in the 6th digit).
+    import torch
+
+    from ferablate.runner._jobs import core_share
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, len(core_share(0, 2)) or (os.cpu_count() or 2) // 2))
+    try:
+        run_sweep(FOUR, tracking_uri=one, figures=False)
+    finally:
+        torch.set_num_threads(threads)
     single, jobs = _fold_metrics(one), _fold_metrics(two)
     assert single.keys() == jobs.keys() and len(single) == 4
     for config_hash, folds in single.items():
