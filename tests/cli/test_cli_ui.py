@@ -146,31 +146,28 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _proc_stats() -> list[tuple[int, list[str]]]:
+    """(pid, the fields after the command name) of every process in /proc."""
+    stats = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: ppid
-                found.append(int(entry.name))
-    return found
+            stats.append((int(entry.name), stat.rsplit(")", 1)[1].split()))
+    return stats
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, fields in _proc_stats() if int(fields[1]) == pid]  # field 4: ppid
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":  # field 5: pgrp; zombies are gone
-                members.append(int(entry.name))
-    return members
+    # field 5: pgrp; zombies (state Z) are gone
+    return [
+        member for member, fields in _proc_stats() if int(fields[2]) == pgid and fields[0] != "Z"
+    ]
 
 
 @pytest.mark.slow  # ~25 s on a loaded 2-core machine (two MLflow start-ups)

@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from _tiny import tiny_base
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -18,14 +19,7 @@ from ferablate.tracking import TAG, resolve_tracking_uri
 
 SEARCH_SWEEP = {
     "name": "tiny-search",
-    "base": {
-        "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {
-            "preset": "baseline-model1",
-            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
-        },
-        "train": {"folds": 2, "epochs": 1, "batch_size": 64, "lr": 0.003},
-    },
+    "base": tiny_base(),
     "search": {
         "model.activation": {"choices": ["relu", "elu"]},
         "model.dense": {"choices": [[16], [32, 16]]},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 import yaml
+from _tiny import tiny_base
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -15,14 +16,7 @@ from ferablate.tracking import TAG, resolve_tracking_uri
 
 SWEEP = {
     "name": "resume-search",
-    "base": {
-        "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {
-            "preset": "baseline-model1",
-            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
-        },
-        "train": {"folds": 2, "epochs": 1, "batch_size": 64, "lr": 0.003},
-    },
+    "base": tiny_base(),
     "search": {"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}},
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _tiny import tiny_base
 from mlflow import MlflowClient
 
 from ferablate.config import expand_sweep, parse_sweep
@@ -28,14 +29,7 @@ HEARTBEAT, GRACE = 1, 5  # seconds: a killed worker's trial comes back after ~5 
 
 GRID = {
     "name": "tiny-grid",
-    "base": {
-        "data": {"source": "synthetic", "synthetic_size": 300},
-        "model": {
-            "preset": "baseline-model1",
-            "convs": [{"channels": 4}, {"channels": 8}, {"channels": 8}],
-        },
-        "train": {"folds": 2, "epochs": 2, "batch_size": 64, "lr": 0.003},
-    },
+    "base": tiny_base(epochs=2),
     "variants": [{"name": "bn"}, {"name": "no-bn", "set": {"model.batch_norm": False}}],
     "grid": {"train.lr": [0.001, 0.002, 0.003]},
 }
