@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -337,19 +339,12 @@ def test_binary_sweep_file_is_one_line(tmp_path: Path, content: bytes, expected:
     assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
 
 
-def test_bad_sweep_with_two_problems_prints_every_line_once_via_the_cli(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_bad_sweep_with_two_problems_prints_every_line_once_via_the_cli(
+    tmp_path: Path, ferablate_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nbase:\n  train: {epocs: 3}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "ferablate", "run", str(bad), "--dry-run"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = ferablate_cli("run", str(bad), "--dry-run")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -225,32 +227,15 @@ def test_search_space_is_checked_against_the_config_at_load(
     assert "\n" not in str(info.value)
 
 
-def test_invalid_search_space_is_exit_2_before_any_study_exists(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
+def test_invalid_search_space_is_exit_2_before_any_study_exists(
+    tmp_path: Path, ferablate_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     sweep = tmp_path / "s.yaml"
     sweep.write_text(
         yaml.safe_dump({**TINY, "search": {"model.activation": {"choices": ["relu", "swish"]}}})
     )
     storage = tmp_path / "optuna.db"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ferablate",
-            "optuna",
-            str(sweep),
-            "--storage",
-            f"sqlite:///{storage}",
-            "-n",
-            "1",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = ferablate_cli("optuna", str(sweep), "--storage", f"sqlite:///{storage}", "-n", "1")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "'swish'" in lines[0], (
