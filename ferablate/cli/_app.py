@@ -70,7 +70,9 @@ def _root(
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-INTERRUPTED = "interrupted by the user (SIGINT); the running trial was marked KILLED"
+# Every command can be interrupted, read-only ones too: the line says what happened, not what
+# a trial became (a trial that was training ends KILLED with this reason; `status` shows it).
+INTERRUPTED = "interrupted by the user (SIGINT)"
 
 
 def main(args: list[str] | None = None) -> None:
@@ -107,7 +109,7 @@ def run_cli(args: list[str] | None = None) -> int:
         return print_error(str(exc), getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:  # typer turns it into exit code 130 (below); a late one lands here
         code = 130
-    if code == 130:  # typer's translation of KeyboardInterrupt (the run was marked KILLED)
+    if code == 130:  # typer's translation of KeyboardInterrupt
         print_error(INTERRUPTED, 130, prefix="")
     return code if isinstance(code, int) else 0
 

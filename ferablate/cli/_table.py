@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ferablate._errors import ConfigError
 from ferablate.cli._app import app
 from ferablate.cli._console import console, err_console
 from ferablate.cli._options import (
@@ -31,8 +32,11 @@ def emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a bad --out is the user's to fix: one line, not a traceback
+        raise ConfigError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     err_console.print(f"wrote {out}", markup=False)
 
 
