@@ -1,4 +1,5 @@
-"""Workers sharing a grid through a PostgreSQL study: each trial once, a killed worker's trial redone.
+"""Workers sharing a grid through a PostgreSQL study: each trial once, a killed worker's trial redone,
+one worker's ``--jobs 2`` processes sharing the study.
 
 Needs the PostgreSQL server on 127.0.0.1:5432 (database ``test``); every test session creates
 its own database and drops it at the end. Workers are real ``python -m ferablate worker``
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -35,24 +37,24 @@ GRID = {
 }
 
 
-def _queue_grid(storage_url: str, study_name: str) -> list[str]:
-    trials = expand_sweep(parse_sweep(GRID))
+def _queue_grid(storage_url: str, study_name: str, sweep: dict[str, Any] = GRID) -> list[str]:
+    trials = expand_sweep(parse_sweep(sweep))
     study, _ = open_study(
         open_storage(storage_url), study_name, StudySpec(kind="grid", experiment="tiny-grid")
     )
     queued, _ = enqueue_trials(study, trials)
-    assert len(queued) == 6
+    assert len(queued) == len(trials)
     TrialTracker(
         "tiny-grid"
     )  # create the MLflow DB once: two workers migrating one new SQLite file race
     return queued
 
 
-def _worker(storage_url: str, study_name: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(storage_url: str, study_name: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     command = [
         sys.executable, "-m", "ferablate", "worker", "--storage", storage_url, "--study", study_name,
-        "--heartbeat", str(HEARTBEAT), "--grace", str(GRACE), "--no-figures",
+        "--heartbeat", str(HEARTBEAT), "--grace", str(GRACE), "--no-figures", *extra,
     ]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
@@ -114,6 +116,25 @@ def test_two_workers_run_each_grid_trial_exactly_once(postgres_url: str, tmp_pat
     assert result.exit_code == 0, result.output
     assert len(_states(postgres_url, "two-workers")) == 6
     assert len(_trial_runs()) == 6
+
+
+def test_one_worker_with_two_jobs_runs_each_trial_once_in_both(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    grid = {**GRID, "grid": {"train.lr": [0.001, 0.003]}}  # 2 variants x 2 = 4 trials
+    names = _queue_grid(postgres_url, "jobs", grid)
+    assert len(names) == 4
+    log = tmp_path / "worker.log"
+    _wait(_worker(postgres_url, "jobs", log, "--jobs", "2"), log)
+
+    trials = _states(postgres_url, "jobs")
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert sorted(t.user_attrs[ATTR.TRIAL] for t in trials) == sorted(names)
+    runs = _trial_runs()
+    assert [r.info.status for r in runs] == ["FINISHED"] * 4  # no duplicate or stray runs
+    assert sorted(r.data.tags[TAG.TRIAL] for r in runs) == sorted(names)
+    assert len({r.data.tags[TAG.CONFIG_HASH] for r in runs}) == 4
+    assert len({r.data.tags[TAG.PID] for r in runs}) == 2  # both job processes trained
 
 
 def test_a_killed_workers_trial_is_finished_by_another(postgres_url: str, tmp_path: Path) -> None:
