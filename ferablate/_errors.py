@@ -64,9 +64,17 @@ class StoreFullError(TrackingError):
         where = f"; the sweep stopped {stopped}" if stopped else ""
         super().__init__(f"no space left on {path}{where} — free space and run it again to resume")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields, not its message (a --jobs process sends it to the parent).
+        return (_store_full_error, (self.path, self.stopped))
+
     def stopped_at(self, stopped: str) -> StoreFullError:
         """The same error, saying where the sweep stopped."""
         return StoreFullError(self.path, stopped=stopped)
+
+
+def _store_full_error(path: str, stopped: str) -> StoreFullError:
+    return StoreFullError(path, stopped=stopped)
 
 
 class SearchError(FerablateError, RuntimeError):

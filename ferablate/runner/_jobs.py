@@ -13,6 +13,7 @@ import logging.handlers
 import multiprocessing
 import os
 import queue as queue_module
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -183,10 +184,10 @@ def run_jobs(
             try:
                 kind, job, *payload = events.get(timeout=1.0)
             except queue_module.Empty:
-                dead = [p for p in processes if p.exitcode not in (None, 0)]
-                if dead and not any(p.is_alive() for p in processes):
+                if not any(p.is_alive() for p in processes):  # the queue is drained: no more news
+                    dead = [p for p in processes if p.exitcode != 0] or processes
                     raise RuntimeError(
-                        f"job process {dead[0].name} died (exit {dead[0].exitcode})"
+                        f"job process {dead[0].name} ended without a result (exit {dead[0].exitcode})"
                     ) from None
                 continue
             if kind == "start":
@@ -215,6 +216,13 @@ def run_jobs(
                 results[job] = payload[0]
             elif kind == "failed":
                 errors.append(payload[0] or KeyboardInterrupt())
+    except BaseException:
+        # The parent failed or was interrupted alone: let each live job end its trial KILLED
+        # through its own KeyboardInterrupt path before anything is terminated.
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGINT)
+        raise
     finally:
         for process in processes:
             process.join(timeout=30 if not errors else 5)

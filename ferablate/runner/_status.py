@@ -9,8 +9,6 @@ missing store, experiment or study is a :class:`~ferablate.TrackingError` /
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -80,9 +78,9 @@ def sweep_status(
 ) -> SweepStatus:
     """Read the state of every trial of ``sweep`` from MLflow (and the Optuna study on
     ``storage_url``, default study name: the sweep's). Never writes."""
-    from ferablate.tracking import RunStore
+    from ferablate.tracking import RunStore, resolve_tracking_uri
 
-    store = RunStore(_existing_store(tracking_uri))
+    store = RunStore(resolve_tracking_uri(tracking_uri, create=False))
     experiment = experiment_name(sweep, overrides)
     trials = expand_sweep(sweep, overrides)
     study = _study_trials(storage_url, study_name or sweep.name) if storage_url else None
@@ -114,18 +112,6 @@ def sweep_status(
     )
 
 
-def _existing_store(tracking_uri: str | None) -> str:
-    """The tracking URI, refused when it names an SQLite file that is not there (read-only)."""
-    from ferablate.tracking import DEFAULT_TRACKING_URI
-
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TrackingError(
-            f"no MLflow store at {uri}; check --tracking-uri (or run the sweep first)"
-        )
-    return uri
-
-
 # -- MLflow ---------------------------------------------------------------------------------------
 
 
@@ -136,19 +122,10 @@ def _owner(run: StoredRun) -> tuple[str, str]:
 
 
 def _is_alive(run: StoredRun) -> bool:
-    """A RUNNING run whose process still runs (a remote host's process is taken on trust)."""
-    if run.status != "RUNNING":
-        return False
-    host, pid = _owner(run)
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+    """A RUNNING run whose owner lives, by the rule claims use (pid here, heartbeat elsewhere)."""
+    from ferablate.tracking import owner_alive
+
+    return run.status == "RUNNING" and owner_alive(run)
 
 
 def _seconds(run: StoredRun, now: float) -> float:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import ConfigError
 from ferablate._outcome import TrialOutcome
-from ferablate.config import Sweep, Trial, expand_sweep, resolve_trial
+from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
 from ferablate.engine import TrialCallback
 from ferablate.runner._sweep import (
     DataCache,
@@ -41,7 +41,7 @@ from ferablate.search import (
     set_target_trials,
     work,
 )
-from ferablate.tracking import TAG, RunStore, TrialTracker
+from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes
 
 if TYPE_CHECKING:
     import optuna
@@ -267,16 +267,14 @@ def run_sweep_on_storage(
     trials = expand_sweep(sweep, overrides)
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        finished = (
-            set() if rerun else set(TrialTracker(held.experiment, tracking_uri).finished_trials())
-        )
+        finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))
         queued, skipped = enqueue_trials(study, trials, finished, rerun=rerun)
         return StudyReady(study.study_name, tuple(queued), tuple(skipped))
 
     return work_on_study(
         storage_url,
         study_name or sweep.name,
-        spec=StudySpec(kind="grid", experiment=sweep.name),
+        spec=StudySpec(kind="grid", experiment=experiment_name(sweep, overrides)),
         prepare=prepare,
         options=WorkerOptions(tracking_uri, heartbeat, grace, figures, jobs),
         observer=observer,

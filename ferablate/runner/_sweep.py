@@ -208,6 +208,8 @@ def run_sweep(
     figures under ``figures/``, drawn in the background and waited for at the end (stage
     "figures"). Returns one report per trial, in sweep order.
     """
+    if jobs > 1 and on_result is not None:  # a hook of this process cannot run in a job's
+        raise ValueError("run_sweep: on_result needs jobs=1 (it runs in the training process)")
     observer = observer or QuietObserver()
     trials = expand_sweep(sweep, overrides)
     experiment = experiment_name(sweep, overrides)

@@ -18,7 +18,7 @@ from ferablate.tracking._artifacts import (
     StoredPredictions,
     fold_weights,
 )
-from ferablate.tracking._claims import finished_hashes
+from ferablate.tracking._claims import finished_hashes, owner_alive
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -72,6 +72,7 @@ __all__ = [
     "open_experiment",
     "outcome_for_failure_tag",
     "outcome_of_run",
+    "owner_alive",
     "resolve_tracking_uri",
     "runs_page_url",
     "save_runs_view",

@@ -205,6 +205,9 @@ class Heartbeat:
         while not self._wake.wait(self._interval):
             with self._lock:
                 held = sorted(self._runs)
+                if not held:  # nothing to keep alive: end; the next hold() starts a new thread
+                    self._thread = None
+                    return
             for run_id in held:
                 try:
                     if self._client.get_run(run_id).info.status != "RUNNING":

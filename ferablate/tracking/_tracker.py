@@ -108,12 +108,20 @@ class TrialTracker:
             if state.done is not None or state.live:
                 return state.done or state.live[0]
             run = self.start(trial, data_hash=data_hash, extra_tags=extra_tags)
-            state = self._claims(trial.config_hash, finished_since, ended_since)
+            try:
+                state = self._claims(trial.config_hash, finished_since, ended_since)
+            except BaseException:  # the re-read failed: withdraw, never leave a live claim
+                self._withdraw(run.run_id)
+                raise
         if wins_claim(run.run_id, state):
             return run
-        self.heartbeat.release(run.run_id)
-        self.client.delete_run(run.run_id)  # never trained: the claim is withdrawn, not a result
+        self._withdraw(run.run_id)
         return state.done or next(r for r in state.live if r.run_id != run.run_id)
+
+    def _withdraw(self, run_id: str) -> None:
+        """Drop a claim's run that never trained (a withdrawn claim is not a result)."""
+        self.heartbeat.release(run_id)
+        self.client.delete_run(run_id)
 
     def _claims(self, config_hash: str, finished_since: int, ended_since: int | None) -> ClaimState:
         state = read_claims(
