@@ -7,7 +7,7 @@ Reading never creates anything in the store: a sweep nobody ran yet gives a tabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -32,6 +32,25 @@ _ENDED: dict[TrialOutcome, RowStatus] = {
 }
 
 
+Run = TypeVar("Run", bound=StoredRun)
+
+
+def choose_run(runs: Sequence[Run]) -> tuple[Run | None, RowStatus]:
+    """The run a trial's row shows (newest first in ``runs``) and the row's status.
+
+    The newest FINISHED run; without one, the newest run: RUNNING reads ``running``, an ending
+    tagged ``oom`` / ``diverged`` / ``pruned`` / ``killed`` reads ``oom`` / ``diverged`` /
+    ``pruned`` / ``interrupted``, any other ``failed``. No run at all: ``missing``.
+    """
+    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
+    if finished is not None:
+        return finished, "finished"
+    if not runs:
+        return None, "missing"
+    newest = runs[0]
+    return newest, "running" if newest.outcome is None else _ENDED.get(newest.outcome, "failed")
+
+
 def row_from_runs(
     name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None
 ) -> TableRow:
@@ -42,19 +61,11 @@ def row_from_runs(
     (``pruned`` / ``killed``: ``pruned`` / ``interrupted``), any other ending ``failed``. No run
     at all: ``missing`` with ``fallback``'s config.
     """
-    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
-    chosen = finished or (runs[0] if runs else None)
+    chosen, status = choose_run(runs)
     if chosen is None:
         if fallback is None:
             raise ValueError(f"trial '{name}' has neither runs nor a config")
         return TableRow(name, fallback, "missing")
-    status: RowStatus
-    if finished is not None:
-        status = "finished"
-    elif chosen.outcome is None:
-        status = "running"
-    else:
-        status = _ENDED.get(chosen.outcome, "failed")
     config = _config_of(chosen, fallback)
     metrics = dict(chosen.metrics) if status == "finished" else {}
     collapsed = chosen.tags.get(TAG.COLLAPSED_FOLDS, "")

@@ -16,12 +16,12 @@ from statistics import fmean
 from typing import Any
 
 from ferablate._errors import ConfigError
-from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
 from ferablate.stats import Comparison, TestName, TrialScores, compare_all, split_key
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
 from ferablate.tables._provenance import RowOrigin, provenance_sentences
+from ferablate.tables._runs import choose_run
 from ferablate.tracking import TAG, RunStore, StoredTrial
 
 __all__ = [
@@ -46,15 +46,9 @@ class SweepComparison:
 
 
 def _chosen(trial: Trial, stored: Sequence[StoredTrial]) -> tuple[StoredTrial | None, str]:
-    """The trial's newest FINISHED run (else its newest run) and the status the row shows."""
-    runs = [run for run in stored if run.config_hash == trial.config_hash]
-    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
-    if finished is not None:
-        return finished, "finished"
-    if not runs:
-        return None, "missing"  # no run with this config hash (same --set as the runs?)
-    newest = runs[0]
-    return newest, "running" if newest.outcome is None else str(newest.outcome.value)
+    """The trial's run and status as its table row shows them (runs with its config hash only:
+    compare pairs exactly what was trained with the same --set)."""
+    return choose_run([run for run in stored if run.config_hash == trial.config_hash])
 
 
 def _distinct(run: StoredTrial, key: str) -> int | None:
