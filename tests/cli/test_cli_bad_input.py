@@ -154,7 +154,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("summary-unknown-variant", ["summary", "good.yaml", "--variant", "zzz"], "zzz"),
     ("summary-variant-with-preset", ["summary", "report-model1", "--variant", "a"], "--variant"),
     ("summary-format-xml", ["summary", "good.yaml", "--format", "xml"], "--format"),
-    ("summary-out-unwritable", ["summary", "report-model1", "--out", "/proc/nope/x.txt"], "cannot write --out"),
+    (
+        "summary-out-unwritable",
+        ["summary", "report-model1", "--out", "/proc/nope/x.txt"],
+        "cannot write --out",
+    ),
     ("final-epochs-zero", ["final", "good.yaml", "--epochs", "0"], "--epochs"),
     ("final-unknown-variant", ["final", "good.yaml", "--variant", "zzz"], "zzz"),
     ("final-missing-sweep", ["final", "nope.yaml"], "nope"),
