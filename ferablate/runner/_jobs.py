@@ -153,7 +153,9 @@ class _SweepWork:
         def figures(trial: Trial, position: int, run_id: str) -> None:
             observer.events.put("figures", trial, position, run_id)
 
-        reports = train_pending(self.plan, self.pending, observer, DataCache(), figure_sink=figures)
+        reports = train_pending(
+            self.plan, self.pending, observer, DataCache(), figure_sink=figures, close_stale=False
+        )
         return {position: replace(report, result=None) for position, report in reports.items()}
 
 
@@ -243,7 +245,9 @@ def train_in_processes(
 ) -> dict[int, TrialReport]:
     """Train the pending trials of a sweep in ``jobs`` processes (position -> report)."""
     from ferablate.runner._figures import FigureDrawer
+    from ferablate.runner._sweep import open_tracker
 
+    open_tracker(plan)  # stale runs closed once here, not by every job at once
     with FigureDrawer(plan.tracking_uri, observer, enabled=figures) as drawer:
         # A trial one job waited for and saw end in its sibling is reported once, by the sibling.
         per_job = run_jobs(

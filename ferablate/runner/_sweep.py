@@ -265,6 +265,17 @@ def preflight(pending: Sequence[tuple[int, Trial]], data: DataCache) -> None:
         )
 
 
+def open_tracker(plan: SweepPlan, *, close_stale: bool = True) -> TrialTracker:
+    """The sweep's tracker; with ``close_stale``, runs of ended processes are marked KILLED."""
+    from ferablate.tracking import TrialTracker
+
+    tracker = TrialTracker(plan.experiment, plan.tracking_uri)
+    closed = tracker.close_stale_runs() if close_stale else 0
+    if closed:
+        _log.warning("marked %d run(s) of ended processes as KILLED", closed)
+    return tracker
+
+
 def train_pending(
     plan: SweepPlan,
     pending: Sequence[tuple[int, Trial]],
@@ -272,15 +283,16 @@ def train_pending(
     data: DataCache,
     on_result: Callable[[TrialRun, TrialResult], None] | None = None,
     figure_sink: FigureSink | None = None,
+    *,
+    close_stale: bool = True,
 ) -> dict[int, TrialReport]:
     """Claim and train each pending trial (position -> report); a trial another process holds
-    is passed over, then waited for until it ends there (done) or its owner dies (taken over)."""
-    from ferablate.tracking import TrialTracker
+    is passed over, then waited for until it ends there (done) or its owner dies (taken over).
 
-    tracker = TrialTracker(plan.experiment, plan.tracking_uri)
-    closed = tracker.close_stale_runs()
-    if closed:
-        _log.warning("marked %d run(s) of ended processes as KILLED", closed)
+    ``close_stale``: first mark the runs of ended processes KILLED (a ``--jobs`` parent does
+    that once for all its jobs).
+    """
+    tracker = open_tracker(plan, close_stale=close_stale)
     reports: dict[int, TrialReport] = {}
     queue, waiting = list(pending), []
     while queue:
