@@ -191,17 +191,22 @@ MALFORMED = [
 ]
 
 
+def _load_error(path: Path, content: bytes) -> str:
+    """The ConfigError message of loading ``content`` as the sweep file ``path``."""
+    from ferablate import ConfigError
+
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    return str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"), MALFORMED, ids=[str(i) for i in range(len(MALFORMED))]
 )
 def test_malformed_sweep_gives_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
-    from ferablate import ConfigError
-
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_sweep(path)
-    message = str(info.value)
+    message = _load_error(path, text.encode())
     assert expected in message
     assert str(path) in message  # names the file
     assert "\n" not in message  # one line
@@ -329,13 +334,8 @@ def test_yaml_merge_keys_still_override() -> None:
     ],
 )
 def test_binary_sweep_file_is_one_line(tmp_path: Path, content: bytes, expected: str) -> None:
-    from ferablate import ConfigError
-
     path = tmp_path / "binary.yaml"
-    path.write_bytes(content)
-    with pytest.raises(ConfigError) as info:
-        load_sweep(path)
-    message = str(info.value)
+    message = _load_error(path, content)
     assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
 
 
