@@ -8,6 +8,11 @@ alone: forward, and backward with a random output gradient (input gradient on, e
 the first conv whose input is the faces). Times are the minimum of ``--repeats`` runs (the
 machine is shared). Also times the whole step (forward + backward + Adam) the same way.
 
+``--wgrad`` instead times, for every conv of the packed model, its weight gradient both ways:
+oneDNN's backward-weights kernel (``convolution_backward``, weight and bias only) and im2col +
+one batched matmul over groups (``FoldConv2d``'s path for small feature maps, fp32 on a CPU):
+the measurement behind ``GEMM_WGRAD_MAX_PIXELS``.
+
 On an AVX-512 machine, ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
 MKL_ENABLE_INSTRUCTIONS=AVX2`` makes oneDNN, aten and MKL use their AVX2 kernels: a stand-in
 (not a measurement) for an AVX2-only CPU such as an AMD EPYC without AVX-512.
@@ -31,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from ferablate.engine._trainer import _Adam, autocast_context  # noqa: E402
 from ferablate.models import create_model  # noqa: E402
+from ferablate.models._layers import _im2col_weight_grad  # noqa: E402
 
 
 def best_of(call: Callable[[], Any], repeats: int) -> float:
@@ -114,6 +120,47 @@ def profile(
     return rows
 
 
+def weight_grad_times(model_name: str, folds: int, batch: int, repeats: int) -> None:
+    """Per conv of the packed model: oneDNN's backward-weights time vs im2col + bmm (fp32)."""
+    torch.manual_seed(0)
+    model = create_model(model_name, folds=folds).to(memory_format=torch.channels_last)
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0]))
+        for name, module in convs
+    ]
+    with torch.no_grad():
+        model(torch.rand(batch, folds, 48, 48).contiguous(memory_format=torch.channels_last))
+    for hook in hooks:
+        hook.remove()
+    print(f"{model_name} folds={folds} batch={batch} fp32 threads={torch.get_num_threads()}")
+    for name, conv in convs:
+        x = inputs[name].detach().contiguous(memory_format=torch.channels_last)
+        if conv.stride != (1, 1) or conv.kernel_size[0] == 1:
+            continue
+        grad = torch.randn_like(conv(x)).contiguous(memory_format=torch.channels_last)
+        args = (conv.stride, conv.padding, conv.dilation, False, [0, 0], conv.groups)
+        onednn = best_of(
+            lambda conv=conv, x=x, grad=grad, args=args: torch.ops.aten.convolution_backward(
+                grad, x, conv.weight, [conv.out_channels], *args, [False, True, True]
+            ),
+            repeats,
+        )
+
+        def gemm_grad(
+            conv: nn.Conv2d = conv, x: torch.Tensor = x, grad: torch.Tensor = grad
+        ) -> None:
+            shape, padding, dilation = conv.weight.shape, conv.padding[0], conv.dilation[0]
+            _im2col_weight_grad(x, grad, shape, padding, dilation, conv.groups)  # type: ignore[arg-type]
+            grad.sum(dim=(0, 2, 3))  # the bias gradient, which oneDNN's call computes too
+
+        gemm = best_of(gemm_grad, repeats)
+        print(f"{name:14s} {tuple(x.shape)!s:20s} {conv.kernel_size[0]}x{conv.kernel_size[1]} "
+              f"groups {conv.groups:3d}  oneDNN {onednn:7.2f} ms  im2col+bmm {gemm:7.2f} ms  "
+              f"{'gemm' if gemm < onednn else 'onednn'}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="report-model1")
@@ -121,7 +168,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--wgrad", action="store_true", help="weight gradients: oneDNN vs GEMM")
     args = parser.parse_args(argv)
+    if args.wgrad:
+        weight_grad_times(args.model, args.folds, args.batch, args.repeats)
+        return
     load = os.getloadavg()[0]
     rows = profile(args.model, args.folds, args.batch, args.precision, args.repeats)
     print(f"{args.model} folds={args.folds} batch={args.batch} {args.precision} "

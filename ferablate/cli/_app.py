@@ -67,6 +67,9 @@ def _root(
     logger.propagate = False
     # MLflow configures its loggers on import (INFO: schema-migration chatter on every new store).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if debug else "WARNING")
+    # Figures read a run's artifacts back: no tqdm bar per tiny download in the run's log (set
+    # in the environment, so the background figure process inherits it).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 

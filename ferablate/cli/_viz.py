@@ -51,10 +51,6 @@ def viz(
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Draw the report's figures of a FINISHED trial (or final) run from its stored weights and metrics."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # 3 tiny downloads
-
     from ferablate.tracking import TAG, RunStore
     from ferablate.viz import FIGURE_DESCRIPTIONS, draw_run_figures, parse_figure_names
 

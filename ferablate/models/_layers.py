@@ -31,6 +31,7 @@ __all__ = [
     "INPUT_SIZE",
     "Dropout",
     "FerNet",
+    "FoldConv2d",
     "FoldFlatten",
     "FoldLinear",
     "assemble_net",
@@ -218,6 +219,100 @@ def pool_before_activation(layers: Iterable[nn.Module]) -> list[nn.Module]:
     return swapped
 
 
+# Which packed convs take the GEMM weight gradient below (fp32 on a CPU): 3x3, dilation 1, at
+# most 12x12 pixels, at least 64 input channels per fold. Chosen per layer shape by measurement
+# (`python benchmarks/profile_step.py --wgrad`, AMD EPYC without AVX-512, 2 threads, 5 folds,
+# batch 10): oneDNN's direct backward-weights kernel vs im2col + bmm took 17.1 vs 9.9 ms
+# (128->256 at 6x6), 11.6 vs 11.5 ms (64->128 at 12x12), 44.1 vs 37.0 ms (model 2's 128->128
+# at 12x12); oneDNN won at 24x24 and 48x48 (4.8 vs 8.6, 8.6 vs 20.4 ms), with 32 channels (3.0
+# vs 3.8 ms) and for 5x5 kernels (138 vs 212 ms).
+GEMM_WGRAD_MAX_PIXELS = 144
+GEMM_WGRAD_MIN_CHANNELS = 64
+
+
+class _GemmWeightGradConv(torch.autograd.Function):
+    """A stride-1 'same' conv whose weight gradient is im2col + one batched matmul over groups.
+
+    Forward and input gradient are aten's (oneDNN); only the weight gradient differs. Each
+    group's (fold's) gradient is its own matmul, so folds stay independent.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, dilation: int, groups: int
+    ) -> Tensor:
+        padding = dilation * (weight.shape[-1] - 1) // 2
+        ctx.save_for_backward(x, weight)
+        ctx.conv = (padding, dilation, groups, bias is not None)
+        return F.conv2d(x, weight, bias, 1, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        padding, dilation, groups, has_bias = ctx.conv
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], [padding, padding], [dilation, dilation],
+                False, [0, 0], groups, [True, False, False],
+            )[0]  # fmt: skip
+        if ctx.needs_input_grad[1]:
+            grad_w = _im2col_weight_grad(x, grad, weight.shape, padding, dilation, groups)
+        if has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None
+
+
+def _im2col_weight_grad(
+    x: Tensor, grad: Tensor, shape: torch.Size, padding: int, dilation: int, groups: int
+) -> Tensor:
+    """dL/dW of a stride-1 conv, returned channels_last like the weights it updates."""
+    out_channels, channels, kh, kw = shape  # channels: per group
+    batch, _, height, width = grad.shape
+    padded = F.pad(x, (padding,) * 4).contiguous(memory_format=torch.channels_last)
+    sb, sc, sh, sw = padded.stride()  # sc == 1: channels innermost
+    # (B, H, W, kh, kw, G, C) window view, then one copy as (G, B*H*W, kh*kw*C) im2col rows.
+    windows = padded.as_strided(
+        (batch, height, width, kh, kw, groups, channels),
+        (sb, sh, sw, dilation * sh, dilation * sw, channels * sc, sc),
+    )
+    columns = windows.permute(5, 0, 1, 2, 3, 4, 6).reshape(groups, -1, kh * kw * channels)
+    per_group = out_channels // groups
+    grad_rows = grad.permute(0, 2, 3, 1).reshape(-1, groups, per_group)  # (B*H*W, G, O)
+    grad_w = torch.bmm(grad_rows.permute(1, 2, 0), columns)  # (G, O, kh*kw*C)
+    # (G*O, kh, kw, C) memory is the (O, C, kh, kw) weight in channels_last.
+    return grad_w.view(out_channels, kh, kw, channels).permute(0, 3, 1, 2)
+
+
+class FoldConv2d(nn.Conv2d):
+    """``nn.Conv2d`` of a fold-packed network; on a CPU in fp32, the shapes chosen above
+    (:data:`GEMM_WGRAD_MAX_PIXELS`) take the GEMM weight gradient of :class:`_GemmWeightGradConv`.
+    Same parameters, state-dict keys and values; gradients equal to rounding."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self._gemm_weight_grad(input):
+            return _GemmWeightGradConv.apply(
+                input, self.weight, self.bias, self.dilation[0], self.groups
+            )
+        return super().forward(input)
+
+    def _gemm_weight_grad(self, input: Tensor) -> bool:
+        return (
+            input.device.type == "cpu"
+            and input.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
+            and torch.is_grad_enabled()
+            and self.weight.requires_grad
+            and input.shape[-2] * input.shape[-1] <= GEMM_WGRAD_MAX_PIXELS
+            and self.in_channels // self.groups >= GEMM_WGRAD_MIN_CHANNELS
+            and self.kernel_size == (3, 3)
+            and self.dilation == (1, 1)
+            and self.stride == (1, 1)
+            and self.padding == (1, 1)
+            and self.padding_mode == "zeros"
+        )
+
+
 def conv2d(
     in_channels: int,
     out_channels: int,
@@ -228,7 +323,8 @@ def conv2d(
     groups: int = 1,
 ) -> nn.Conv2d:
     """k packed 'same'-padded convs (odd kernel): fold f maps its cin channels to its cout."""
-    return nn.Conv2d(
+    kind = FoldConv2d if folds > 1 else nn.Conv2d  # the plain network's layer table: Conv2d
+    return kind(
         folds * in_channels,
         folds * out_channels,
         kernel,

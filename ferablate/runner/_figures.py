@@ -1,14 +1,14 @@
 """Figures off the critical path: one background process redraws each finished trial's figures
-from its stored run (weights, histories, predictions) while the next trial trains."""
+from its stored run (weights, histories, predictions) while the next trial trains; the last
+trial's are drawn here, with every thread, since nothing is left to overlap them with."""
 
 from __future__ import annotations
 
 import multiprocessing
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._logging import get_logger
 from ferablate.tracking import resolve_tracking_uri
@@ -21,16 +21,24 @@ __all__ = ["FigureDrawer", "FigureSink", "draw_stored_figures"]
 
 _log = get_logger(__name__)
 
-FigureSink = Callable[["Trial", int, str], None]  # (trial, position, run id) of a FINISHED trial
+
+class FigureSink(Protocol):
+    """Takes a FINISHED trial's run; ``last``: nothing more trains in this process after it."""
+
+    def __call__(self, trial: Trial, position: int, run_id: str, *, last: bool = False) -> None: ...
 
 
-def draw_stored_figures(tracking_uri: str, run_id: str) -> int:
-    """Draw the report's figures of a stored run and log them under ``figures/``; how many."""
+def draw_stored_figures(tracking_uri: str, run_id: str, *, background: bool = True) -> int:
+    """Draw the report's figures of a stored run and log them under ``figures/``; how many.
+
+    ``background``: one thread (a by-product must leave the cores to the trials training).
+    """
     import torch
 
     from ferablate.viz import DPI, FIGURE_NAMES, draw_run_figures
 
-    torch.set_num_threads(1)  # a by-product: leave the cores to the trials
+    if background:
+        torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="ferablate-figures-") as tmp:
         return len(
             draw_run_figures(tracking_uri, run_id, FIGURE_NAMES, Path(tmp), dpi=DPI, log=True)
@@ -61,14 +69,24 @@ class FigureDrawer:
             if self._pool is not None:
                 self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
 
-    def submit(self, trial: Trial, position: int, run_id: str) -> None:
+    def submit(self, trial: Trial, position: int, run_id: str, *, last: bool = False) -> None:
         if not self._enabled or not run_id:
+            return
+        if last:  # nothing left to overlap with: no process to start (imports, ~6 s of a CPU)
+            self._observer.on_trial_stage(trial, "figures")
+            self._draw_here(trial, run_id)
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         self._pending.append(
             (trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id))
         )
+
+    def _draw_here(self, trial: Trial, run_id: str) -> None:
+        try:
+            draw_stored_figures(self._uri, run_id, background=False)
+        except Exception as exc:
+            _warn_not_logged(trial, exc)
 
     def wait(self) -> None:
         """Wait for every queued trial's figures."""
@@ -78,7 +96,9 @@ class FigureDrawer:
             try:
                 future.result()
             except Exception as exc:
-                _log.warning(
-                    "figures of trial %s not logged: %s: %s", trial.name, type(exc).__name__, exc
-                )
+                _warn_not_logged(trial, exc)
         self._pending.clear()
+
+
+def _warn_not_logged(trial: Trial, exc: Exception) -> None:
+    _log.warning("figures of trial %s not logged: %s: %s", trial.name, type(exc).__name__, exc)

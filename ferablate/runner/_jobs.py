@@ -150,7 +150,8 @@ class _SweepWork:
     def __call__(self, observer: Any) -> dict[int, TrialReport]:
         from ferablate.runner._sweep import DataCache, train_pending
 
-        def figures(trial: Trial, position: int, run_id: str) -> None:
+        def figures(trial: Trial, position: int, run_id: str, *, last: bool = False) -> None:
+            # Drawn by the parent's background process: other jobs may still be training.
             observer.events.put("figures", trial, position, run_id)
 
         reports = train_pending(

@@ -307,7 +307,8 @@ def train_pending(
             reports[position] = report
             observer.on_trial_end(report, position, plan.total)
             if report.status == TrialOutcome.FINISHED and not report.elsewhere and figure_sink:
-                figure_sink(trial, position, report.run_id or "")
+                last = position == queue[-1][0] and not waiting
+                figure_sink(trial, position, report.run_id or "", last=last)
         queue, waiting = waiting, []
         if queue:
             time.sleep(plan.poll * random.uniform(0.5, 1.5))  # claimants that collided part ways

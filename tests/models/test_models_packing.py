@@ -18,6 +18,7 @@ from ferablate.config import (
 )
 from ferablate.models import (
     ELU,
+    FoldConv2d,
     FoldLinear,
     create_model,
     fold_cat,
@@ -319,3 +320,80 @@ def test_packed_model_pools_before_activating_with_the_same_gradients(activation
         packed_grads = {name: p.grad for name, p in packed.named_parameters()}
         for name, grad in unpack_fold_state(packed_grads, fold, K).items():
             torch.testing.assert_close(grad, grads[name], atol=1e-5, rtol=1e-4)
+
+
+# -- FoldConv2d: the GEMM weight gradient of small feature maps (fp32 on a CPU) ---------------
+
+
+def _fold_conv(folds: int, channels: int) -> tuple[FoldConv2d, nn.Conv2d]:
+    torch.manual_seed(0)
+    packed = FoldConv2d(folds * channels, folds * channels, 3, padding=1, groups=folds)
+    reference = nn.Conv2d(folds * channels, folds * channels, 3, padding=1, groups=folds)
+    reference.load_state_dict(packed.state_dict())
+    return (
+        packed.to(memory_format=torch.channels_last),
+        reference.to(memory_format=torch.channels_last),
+    )
+
+
+def _faces(folds: int, channels: int, size: int) -> Tensor:
+    x = torch.randn(4, folds * channels, size, size)  # (B, k*C, H, W)
+    return x.contiguous(memory_format=torch.channels_last).requires_grad_()
+
+
+def test_fold_conv_gemm_weight_gradient_matches_the_convolution() -> None:
+    packed, reference = _fold_conv(folds=2, channels=64)
+    x = _faces(2, 64, 6)
+    x_ref = x.detach().clone().requires_grad_()
+    assert packed._gemm_weight_grad(x)  # this shape takes the GEMM path
+    out, out_ref = packed(x), reference(x_ref)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    out_ref.backward(grad)
+    assert torch.equal(out, out_ref)  # the forward is aten's own
+    assert torch.equal(x.grad, x_ref.grad)  # and so is the input gradient
+    assert packed.weight.grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(packed.weight.grad, reference.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(packed.bias.grad, reference.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_fold_conv_gemm_weight_gradient_keeps_folds_independent() -> None:
+    packed, _ = _fold_conv(folds=3, channels=64)
+    x, grad = _faces(3, 64, 6), torch.randn(4, 3 * 64, 6, 6)
+
+    def fold0_weight_grad(x: Tensor, grad: Tensor) -> Tensor:
+        packed.zero_grad()
+        packed(x).backward(grad.contiguous(memory_format=torch.channels_last))
+        return packed.weight.grad[:64].clone()
+
+    first = fold0_weight_grad(x, grad)
+    other_x, other_grad = x.detach().clone(), grad.clone()
+    other_x[:, 64:] = torch.randn_like(other_x[:, 64:])  # folds 1 and 2 see other data
+    other_grad[:, 64:] *= -3.0
+    assert torch.equal(first, fold0_weight_grad(other_x.requires_grad_(), other_grad))
+
+
+@pytest.mark.parametrize(
+    ("case", "channels", "size"),
+    [("large map", 64, 24), ("few channels", 32, 12), ("no grad", 64, 6), ("bf16", 64, 6)],
+)
+def test_fold_conv_keeps_onednn_where_it_was_measured_faster(
+    case: str, channels: int, size: int
+) -> None:
+    packed, _ = _fold_conv(folds=2, channels=channels)
+    x = _faces(2, channels, size)
+    if case == "no grad":
+        with torch.no_grad():
+            assert not packed._gemm_weight_grad(x)
+    elif case == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not packed._gemm_weight_grad(x)
+    else:
+        assert not packed._gemm_weight_grad(x)
+
+
+def test_packed_networks_use_fold_convs_and_the_plain_network_plain_ones() -> None:
+    plain = create_model("report-model1")
+    packed = create_model("report-model1", folds=2)
+    assert {type(m) for m in plain.modules() if isinstance(m, nn.Conv2d)} == {nn.Conv2d}
+    assert {type(m) for m in packed.modules() if isinstance(m, nn.Conv2d)} == {FoldConv2d}

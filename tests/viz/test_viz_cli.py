@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 from PIL import Image
 from typer.testing import CliRunner
 
 from ferablate.cli import app
 from ferablate.config import load_sweep
-from ferablate.runner import run_sweep
+from ferablate.runner import _figures, run_sweep
 from ferablate.tracking import resolve_tracking_uri
 from ferablate.viz import FIGURE_NAMES
 
@@ -34,14 +36,28 @@ def _is_figure(path: Path) -> bool:
     return image.format == "PNG" and pixels.std() > 20
 
 
-def test_sweep_logs_figures_and_viz_redraws_them(tmp_path: Path) -> None:
+def test_sweep_logs_figures_and_viz_redraws_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two trials: the first's figures come from the background process, the last's are drawn
+    # in this process (nothing left to overlap them with).
+    drawn_here: list[str] = []
+    draw_here = _figures.FigureDrawer._draw_here
+
+    def counted(drawer: _figures.FigureDrawer, trial: Any, run_id: str) -> None:
+        drawn_here.append(run_id)
+        draw_here(drawer, trial, run_id)
+
+    monkeypatch.setattr(_figures.FigureDrawer, "_draw_here", counted)
     sweep_file = tmp_path / "tiny.yaml"
-    sweep_file.write_text(SWEEP)
-    (outcome,) = run_sweep(load_sweep(sweep_file))
+    sweep_file.write_text(SWEEP + "  - name: relu\n    set: {model.activation: relu}\n")
+    first, outcome = run_sweep(load_sweep(sweep_file))
     assert outcome.status == "finished" and outcome.run_id is not None
+    assert drawn_here == [outcome.run_id]
     client = MlflowClient(resolve_tracking_uri())
-    logged = sorted(Path(a.path).name for a in client.list_artifacts(outcome.run_id, "figures"))
-    assert logged == sorted(f"{name}.png" for name in FIGURE_NAMES)
+    for report in (first, outcome):
+        logged = sorted(Path(a.path).name for a in client.list_artifacts(report.run_id, "figures"))
+        assert logged == sorted(f"{name}.png" for name in FIGURE_NAMES), report.trial.name
 
     out = tmp_path / "out"
     result = runner.invoke(app, ["viz", outcome.run_id, "--out", str(out)])
