@@ -79,13 +79,18 @@ def plain_process(path: Path, faces: int, epochs: int) -> None:
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
+    return timed_output(command, env)[0]
+
+
+def timed_output(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds of ``command`` as a new process, and its stdout; exits if it fails."""
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n" + "\n".join(tail))
-    return seconds
+    return seconds, done.stdout
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -147,7 +152,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         timed([*run, "--no-figures"], env)
         for index in range(args.rounds):
             row: dict[str, float] = {"load_average": os.getloadavg()[0]}
-            row["plain_s"] = timed(plain, env)
+            row["plain_s"], printed = timed_output(plain, env)
+            row["plain_val_accuracy"] = json.loads(printed.strip().splitlines()[-1])[
+                "val_accuracy_mean"
+            ]
             if not args.skip_figures_run:
                 row["ferablate_s"] = timed(run, env)
             row["ferablate_no_figures_s"] = timed([*run, "--no-figures"], env)
