@@ -46,8 +46,9 @@ def draw_stored_figures(tracking_uri: str, run_id: str, *, background: bool = Tr
 
 
 class FigureDrawer:
-    """Queues figure drawing in one background process; on exit waits for what is pending
-    (observer stage "figures"). A figure failure only warns: figures are a by-product."""
+    """Queues figure drawing in one background process, except a ``last`` trial's (drawn here
+    at once); on exit waits for what is pending (observer stage "figures"). A figure failure
+    only warns: figures are a by-product."""
 
     def __init__(
         self, tracking_uri: str | None, observer: SweepObserver, *, enabled: bool = True
