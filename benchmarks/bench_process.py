@@ -34,8 +34,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013.csv.gz"
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]  # run from a checkout without installing
+
+from bench_engine import DEFAULT_DATA, cpu_info  # noqa: E402
+
+from ferablate.config import DataConfig  # noqa: E402
 
 SWEEP = """\
 name: bench-process
@@ -54,35 +60,25 @@ variants:
 """
 
 
-def data_block(path: Path, faces: int) -> str:
+def data_config(path: Path, faces: int) -> DataConfig:
+    """The faces both sides train on: N FER2013 faces, or N synthetic ones without the CSV."""
     if path.is_file():
-        return f"{{source: fer2013, path: '{path}', limit: {faces}, balance: none}}"
-    return f"{{source: synthetic, synthetic_size: {faces}, balance: none}}"
+        return DataConfig(source="fer2013", path=str(path), limit=faces, balance="none")
+    return DataConfig(source="synthetic", synthetic_size=faces, balance="none")
 
 
 def plain_process(path: Path, faces: int, epochs: int) -> None:
     """The body of (a): run in its own process by ``--plain``; prints its result as JSON."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import torch
     from bench_engine import plain_loop
 
-    from ferablate.config import DataConfig
     from ferablate.data import load_data
 
-    if path.is_file():
-        config = DataConfig(source="fer2013", path=str(path), limit=faces, balance="none")
-    else:
-        config = DataConfig(source="synthetic", synthetic_size=faces, balance="none")
-    images, labels = load_data(config).split("Training")
+    images, labels = load_data(data_config(path, faces)).split("Training")
     result = plain_loop(images, labels, epochs, torch.device("cpu"))
     print(json.dumps(result))
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    return timed_output(command, env)[0]
-
-
-def timed_output(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Wall seconds of ``command`` as a new process, and its stdout; exits if it fails."""
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
@@ -109,21 +105,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plain_process(args.data, args.faces, args.epochs)
         return {}
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from bench_skip import cpu_model
-
-    flags = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+    machine = cpu_info()
     report: dict[str, Any] = {
         "command": " ".join([sys.executable, *sys.argv]),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "cpu_flags": {f: f in flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")},
+        "cpu": machine["cpu"],
+        "cores": machine["cpu_count"],
+        "cpu_flags": machine["cpu_flags"],
         "faces": args.faces,
         "epochs": args.epochs,
         "load_average_start": os.getloadavg()[0],
@@ -135,8 +122,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         folder = Path(tmp)
         sweep = folder / "bench.yaml"
         sweep.write_text(
-            SWEEP.format(
-                faces=args.faces, epochs=args.epochs, data=data_block(args.data, args.faces)
+            SWEEP.format(  # JSON is YAML: the data block is the DataConfig itself
+                faces=args.faces,
+                epochs=args.epochs,
+                data=json.dumps(
+                    data_config(args.data, args.faces).model_dump(
+                        mode="json", exclude_defaults=True
+                    )
+                ),
             ),
             encoding="utf-8",
         )
@@ -152,13 +145,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         timed([*run, "--no-figures"], env)
         for index in range(args.rounds):
             row: dict[str, float] = {"load_average": os.getloadavg()[0]}
-            row["plain_s"], printed = timed_output(plain, env)
+            row["plain_s"], printed = timed(plain, env)
             row["plain_val_accuracy"] = json.loads(printed.strip().splitlines()[-1])[
                 "val_accuracy_mean"
             ]
             if not args.skip_figures_run:
-                row["ferablate_s"] = timed(run, env)
-            row["ferablate_no_figures_s"] = timed([*run, "--no-figures"], env)
+                row["ferablate_s"] = timed(run, env)[0]
+            row["ferablate_no_figures_s"] = timed([*run, "--no-figures"], env)[0]
             row["ratio_no_figures"] = row["plain_s"] / row["ferablate_no_figures_s"]
             if "ferablate_s" in row:
                 row["ratio"] = row["plain_s"] / row["ferablate_s"]
