@@ -59,6 +59,22 @@ def modules_of(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
+def module_inputs(
+    model: nn.Module, modules: list[tuple[str, nn.Module]], x: torch.Tensor, precision: Any
+) -> dict[str, torch.Tensor]:
+    """Each of ``modules``' input during one forward pass of ``model`` on ``x``, by name."""
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0]))
+        for name, module in modules
+    ]
+    with torch.no_grad(), autocast_context(torch.device("cpu"), precision):
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return inputs
+
+
 def profile(
     model_name: str, folds: int, batch: int, precision: str, repeats: int
 ) -> list[dict[str, Any]]:
@@ -67,15 +83,7 @@ def profile(
     device = torch.device("cpu")
     dtype_precision: Any = precision
     x = torch.rand(batch, folds, 48, 48).contiguous(memory_format=torch.channels_last)
-    inputs: dict[str, torch.Tensor] = {}
-    hooks = [
-        module.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0]))
-        for name, module in modules_of(model)
-    ]
-    with autocast_context(device, dtype_precision):
-        model(x)
-    for hook in hooks:
-        hook.remove()
+    inputs = module_inputs(model, modules_of(model), x, dtype_precision)
     rows = []
     for name, module in modules_of(model):
         source = inputs[name].detach()
@@ -125,15 +133,8 @@ def weight_grad_times(model_name: str, folds: int, batch: int, repeats: int) -> 
     torch.manual_seed(0)
     model = create_model(model_name, folds=folds).to(memory_format=torch.channels_last)
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    inputs: dict[str, torch.Tensor] = {}
-    hooks = [
-        module.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0]))
-        for name, module in convs
-    ]
-    with torch.no_grad():
-        model(torch.rand(batch, folds, 48, 48).contiguous(memory_format=torch.channels_last))
-    for hook in hooks:
-        hook.remove()
+    faces = torch.rand(batch, folds, 48, 48).contiguous(memory_format=torch.channels_last)
+    inputs = module_inputs(model, convs, faces, "fp32")
     print(f"{model_name} folds={folds} batch={batch} fp32 threads={torch.get_num_threads()}")
     for name, conv in convs:
         x = inputs[name].detach().contiguous(memory_format=torch.channels_last)
