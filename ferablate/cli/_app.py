@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperOption
 
 from ferablate._errors import FerablateError
+from ferablate._exit import skip_final_gc_at_exit
 from ferablate.cli._console import err_console
 
 __all__ = ["app", "main", "print_error", "run_cli"]
@@ -84,6 +85,7 @@ def main(args: list[str] | None = None) -> None:
     A :class:`FerablateError` or a click usage error (bad option value, missing argument)
     prints one line (``--debug`` shows the traceback); Ctrl-C prints one line and exits 130.
     """
+    skip_final_gc_at_exit()
     sys.exit(run_cli(args))
 
 

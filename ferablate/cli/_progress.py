@@ -173,15 +173,18 @@ class PlainProgress:
     """A ``SweepObserver`` / ``StudyObserver`` writing one timestamped line per trial start and
     end, epoch and post-training step (to stderr, flushed at once): for logs, not terminals.
 
-    The sweep's ETA is the mean trial time (the running trial's estimate until one ended) times
-    the trials left, plus what the running trial still needs at its epoch rate.
+    The sweep's ETA is the mean trial time (the running trials' estimate until one ended) times
+    the trials not started yet, plus what each running trial still needs at its epoch rate,
+    shared out over the trials running side by side (``--jobs``).
     """
 
     def __init__(self) -> None:
         self._trial_seconds: list[float] = []  # wall time of every trained trial so far
-        self._started = 0.0  # monotonic start of the running trial
-        self._estimate = 0.0  # the running trial's estimated total seconds (0: unknown yet)
-        self._left = 0  # trials after the running one
+        # position -> [monotonic start, estimated total seconds (0: unknown yet)] of each
+        # running trial: several at once with --jobs
+        self._running: dict[int, list[float]] = {}
+        self._seen: set[int] = set()  # positions started or skipped
+        self._left = 0  # trials neither started nor skipped yet
         self._prefixes: dict[str, str] = {}  # trial name -> "trial i/n name"
 
     def __enter__(self) -> PlainProgress:
@@ -205,19 +208,28 @@ class PlainProgress:
         mean = (
             sum(self._trial_seconds) / len(self._trial_seconds)
             if self._trial_seconds
-            else self._estimate
+            else max((estimate for _, estimate in self._running.values()), default=0.0)
         )
         if not mean:
             return None
-        running = 0.0
-        if self._started:  # a trial runs: what it still needs at its own pace (else the mean)
-            running = max(0.0, (self._estimate or mean) - (time.monotonic() - self._started))
-        return running + mean * self._left
+        now = time.monotonic()
+        # What each running trial still needs at its own pace (else the mean); trials running
+        # side by side (--jobs) share out the work left.
+        running = sum(
+            max(0.0, (estimate or mean) - (now - started))
+            for started, estimate in self._running.values()
+        )
+        return (running + mean * self._left) / max(1, len(self._running))
+
+    def _account(self, position: int, total: int) -> None:
+        self._seen.add(position)
+        self._left = max(0, total - len(self._seen))
 
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback:
         from ferablate.engine import TrialCallback
 
-        self._started, self._estimate, self._left = time.monotonic(), 0.0, total - position
+        self._running[position] = [time.monotonic(), 0.0]
+        self._account(position, total)
         prefix = self._prefixes[trial.name] = f"trial {position}/{total} {trial.name}"
         self.say(f"{prefix}: start")
         observer = self
@@ -241,8 +253,8 @@ class PlainProgress:
                 loss = sum(m.train_loss for m in metrics) / len(metrics)
                 rate = self.faces / (now - self.since) if now > self.since else 0.0
                 self.since = now
-                elapsed = now - observer._started
-                observer._estimate = elapsed / epoch * self.epochs
+                running = observer._running[position]
+                running[1] = (now - running[0]) / epoch * self.epochs  # the trial's estimate
                 eta = observer.eta()
                 observer.say(
                     f"{prefix}: epoch {epoch}/{self.epochs} loss {loss:.4f} val acc {acc:.4f} "
@@ -256,12 +268,16 @@ class PlainProgress:
 
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         prefix = f"trial {position}/{total} {outcome.trial.name}"
+        self._account(position, total)
         if outcome.status == "skipped":
             self.say(f"{prefix}: skipped ({outcome.message})")
             return
-        seconds = time.monotonic() - self._started
-        self._trial_seconds.append(seconds)
-        self._started, self._estimate, self._left = 0.0, 0.0, total - position
+        running = self._running.pop(position, None)  # None: it ran in another process
+        took = ""
+        if running is not None:
+            seconds = time.monotonic() - running[0]
+            self._trial_seconds.append(seconds)
+            took = f" in {format_duration(seconds)}"
         acc = outcome.summary.get("val_accuracy_mean")
         score = (
             f", val acc {acc:.4f}±{outcome.summary.get('val_accuracy_std', 0.0):.4f}"
@@ -271,7 +287,7 @@ class PlainProgress:
         reason = f": {outcome.message.splitlines()[0][:200]}" if outcome.message else ""
         eta = self.eta()
         self.say(
-            f"{prefix}: {outcome.status}{reason} in {format_duration(seconds)}{score}"
+            f"{prefix}: {outcome.status}{reason}{took}{score}"
             f"{'' if eta is None else f', sweep ETA {format_duration(eta)}'}"
         )
 

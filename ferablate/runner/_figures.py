@@ -10,6 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ferablate._exit import skip_final_gc_at_exit
 from ferablate._logging import get_logger
 from ferablate.tracking import resolve_tracking_uri
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ferablate.config import Trial
     from ferablate.runner._sweep import SweepObserver
 
-__all__ = ["FigureDrawer", "FigureSink", "draw_stored_figures"]
+__all__ = ["FigureDrawer", "FigureSink", "draw_figures_here", "draw_stored_figures"]
 
 _log = get_logger(__name__)
 
@@ -43,6 +44,14 @@ def draw_stored_figures(tracking_uri: str, run_id: str, *, background: bool = Tr
         return len(
             draw_run_figures(tracking_uri, run_id, FIGURE_NAMES, Path(tmp), dpi=DPI, log=True)
         )
+
+
+def draw_figures_here(tracking_uri: str, trial: Trial, run_id: str) -> None:
+    """Draw a finished trial's figures in this process, with its threads; a failure only warns."""
+    try:
+        draw_stored_figures(tracking_uri, run_id, background=False)
+    except Exception as exc:
+        _warn_not_logged(trial, exc)
 
 
 class FigureDrawer:
@@ -78,16 +87,17 @@ class FigureDrawer:
             self._draw_here(trial, run_id)
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=skip_final_gc_at_exit,  # the sweep waits for this process to end
+            )
         self._pending.append(
             (trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id))
         )
 
     def _draw_here(self, trial: Trial, run_id: str) -> None:
-        try:
-            draw_stored_figures(self._uri, run_id, background=False)
-        except Exception as exc:
-            _warn_not_logged(trial, exc)
+        draw_figures_here(self._uri, trial, run_id)
 
     def wait(self) -> None:
         """Wait for every queued trial's figures."""

@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ferablate._errors import FerablateError
+from ferablate._exit import skip_final_gc_at_exit
 from ferablate._logging import get_logger
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class _QueueObserver:
 
 def _job_main(job: int, jobs: int, events: Queue[Any], work: Callable[[Any], Any]) -> None:
     """A job process: pin, log to the parent, run ``work(observer)``, send its result."""
+    skip_final_gc_at_exit()  # the parent waits for this process to end
     sink = _Events(events, job)
     logger = logging.getLogger("ferablate")
     logger.handlers[:] = [_QueueHandler(sink)]
@@ -140,6 +142,46 @@ def _job_main(job: int, jobs: int, events: Queue[Any], work: Callable[[Any], Any
         sink.put("failed", message)
 
 
+class _JobFigures(_QueueObserver):
+    """A sweep job's observer that is also its figure sink.
+
+    A finished trial's figures go to the parent's background process once this job starts
+    another trial, so drawing them overlaps that training. The figures of the job's final
+    trial are drawn by the job itself when nothing is left for it to train: its cores are
+    free then and torch and MLflow are already imported, where the parent's one background
+    process would draw every job's final trial in turn on one thread.
+    """
+
+    def __init__(self, events: _Events, tracking_uri: str) -> None:
+        super().__init__(events)
+        self._uri = tracking_uri
+        self._held: tuple[Trial, int, str] | None = None  # the latest finished trial's run
+
+    def __call__(self, trial: Trial, position: int, run_id: str, *, last: bool = False) -> None:
+        self.forward()
+        self._held = (trial, position, run_id)
+
+    def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
+        self.forward()
+        return super().on_trial_start(trial, position, total)
+
+    def forward(self) -> None:
+        """Hand the held trial's figures to the parent's background process."""
+        if self._held is not None:
+            self.events.put("figures", *self._held)
+            self._held = None
+
+    def draw_held(self) -> None:
+        """Draw the held trial's figures here (the job has nothing left to train)."""
+        from ferablate.runner._figures import draw_figures_here
+
+        if self._held is not None:
+            trial, _, run_id = self._held
+            self._held = None
+            self.on_trial_stage(trial, "figures")
+            draw_figures_here(self._uri, trial, run_id)
+
+
 class _SweepWork:
     """What a sweep job does (a picklable callable)."""
 
@@ -147,16 +189,15 @@ class _SweepWork:
         self.plan = plan
         self.pending = list(pending)
 
-    def __call__(self, observer: Any) -> dict[int, TrialReport]:
+    def __call__(self, observer: _QueueObserver) -> dict[int, TrialReport]:
         from ferablate.runner._sweep import DataCache, train_pending
+        from ferablate.tracking import resolve_tracking_uri
 
-        def figures(trial: Trial, position: int, run_id: str, *, last: bool = False) -> None:
-            # Drawn by the parent's background process: other jobs may still be training.
-            observer.events.put("figures", trial, position, run_id)
-
+        job = _JobFigures(observer.events, resolve_tracking_uri(self.plan.tracking_uri))
         reports = train_pending(
-            self.plan, self.pending, observer, DataCache(), figure_sink=figures, close_stale=False
+            self.plan, self.pending, job, DataCache(), figure_sink=job, close_stale=False
         )
+        job.draw_held()
         return {position: replace(report, result=None) for position, report in reports.items()}
 
 

@@ -68,6 +68,35 @@ def test_eta_is_the_mean_trial_time_times_the_trials_left() -> None:
     assert _progress.format_duration(3725) == "1h02m" and _progress.format_duration(65) == "1m05s"
 
 
+def test_trials_side_by_side_each_report_their_own_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --jobs 2: trial 2 starts before trial 1 ends; each end line gives that trial's own time.
+    from ferablate.config import expand_sweep
+    from ferablate.runner import TrialReport
+
+    clock = [1000.0]
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
+    lines: list[str] = []
+    plain = _progress.PlainProgress()
+    monkeypatch.setattr(plain, "say", lines.append)
+    raw = {"name": "s", "base": {"model": {"preset": "baseline-model1"}}}
+    first, second, third = expand_sweep(
+        parse_sweep({**raw, "variants": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
+    )
+    plain.on_trial_start(first, 1, 3)
+    clock[0] += 5
+    plain.on_trial_start(second, 2, 3)
+    clock[0] += 15
+    plain.on_trial_end(TrialReport(first, "finished"), 1, 3)  # type: ignore[arg-type]
+    clock[0] += 10
+    plain.on_trial_end(TrialReport(second, "finished"), 2, 3)  # type: ignore[arg-type]
+    ends = [line for line in lines if ": finished" in line]
+    assert "trial 1/3 a: finished in 20s" in ends[0], ends
+    assert "trial 2/3 b: finished in 25s" in ends[1], ends
+    assert plain.eta() == pytest.approx(22.5)  # one trial left at the mean of 20 s and 25 s
+    plain.on_trial_end(TrialReport(third, "finished"), 3, 3)  # type: ignore[arg-type]
+    assert lines[-1].startswith("trial 3/3 c: finished, sweep ETA 0s"), lines[-1]  # ran elsewhere
+
+
 def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -111,3 +111,32 @@ def test_a_finished_sweep_answers_without_importing_torch(tmp_path: Path) -> Non
     assert "torch" not in {
         line.rsplit("|", 1)[-1].strip() for line in table.stderr.splitlines() if "|" in line
     }
+
+
+def test_a_job_hands_on_figures_while_it_trains_and_draws_its_final_trials_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import queue
+
+    from ferablate.config import expand_sweep
+    from ferablate.runner import _figures, _jobs
+
+    drawn: list[str] = []
+    monkeypatch.setattr(
+        _figures, "draw_stored_figures", lambda uri, run_id, background: drawn.append(run_id)
+    )
+    events: queue.Queue[tuple[object, ...]] = queue.Queue()
+    job = _jobs._JobFigures(_jobs._Events(events, 1), "sqlite:///unused.db")  # type: ignore[arg-type]
+    first, second, *_ = expand_sweep(FOUR)
+    job(first, 1, "run-a")  # held: the job may have nothing left to train
+    assert events.empty()
+    job.on_trial_start(second, 2, 4)  # it trains on: the parent's background process draws a
+    assert events.get_nowait() == ("figures", 1, first, 1, "run-a")
+    assert events.get_nowait()[:2] == ("start", 1)
+    job(second, 2, "run-b")
+    job.draw_held()  # nothing left to train: drawn in the job, on its own cores
+    assert drawn == ["run-b"]
+    kind, _, trial, stage = events.get_nowait()
+    assert (kind, trial, stage) == ("stage", second, "figures") and events.empty()
+    job.draw_held()  # nothing held any more
+    assert drawn == ["run-b"]
