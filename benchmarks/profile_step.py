@@ -88,6 +88,8 @@ def profile(
     for name, module in modules_of(model):
         source = inputs[name].detach()
         needs_grad = name != "features.0"
+        if getattr(module, "inplace", False):  # in-place ReLU: a leaf input would refuse it
+            module.inplace = False  # same arithmetic, one output tensor more
         inp = source.clone(memory_format=torch.preserve_format).requires_grad_(needs_grad)
 
         def forward(module: nn.Module = module, inp: torch.Tensor = inp) -> torch.Tensor:

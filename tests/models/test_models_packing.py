@@ -264,6 +264,29 @@ def test_fold_linear_is_k_independent_linears() -> None:
     torch.testing.assert_close(layer(x), expected)
 
 
+def test_fold_linear_gradients_are_those_of_k_linears() -> None:
+    # CPU fp32 takes the row-oriented matmuls (_FoldLinearRows); their gradients must be
+    # the per-fold nn.Linear ones, the weight's in the stored (k*out, in) layout.
+    torch.manual_seed(0)
+    layer = FoldLinear(48, 16, folds=K)
+    x = torch.randn(6, K, 48, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    weight = layer.weight.detach().clone().requires_grad_()
+    bias = layer.bias.detach().clone().requires_grad_()
+    out = layer(x)
+    expected = torch.stack(
+        [F.linear(x_ref[:, f], weight.chunk(K)[f], bias.chunk(K)[f]) for f in range(K)], dim=1
+    )
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(out, expected)
+    assert layer.weight.grad is not None and layer.weight.grad.is_contiguous()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(layer.weight.grad, weight.grad)
+    torch.testing.assert_close(layer.bias.grad, bias.grad)
+
+
 def test_fold_linear_initialises_each_fold_like_nn_linear() -> None:
     torch.manual_seed(0)
     layer = FoldLinear(400, 300, folds=4)
