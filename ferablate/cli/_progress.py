@@ -180,11 +180,12 @@ class PlainProgress:
 
     def __init__(self) -> None:
         self._trial_seconds: list[float] = []  # wall time of every trained trial so far
-        # position -> [monotonic start, estimated total seconds (0: unknown yet)] of each
-        # running trial: several at once with --jobs
-        self._running: dict[int, list[float]] = {}
-        self._seen: set[int] = set()  # positions started or skipped
-        self._left = 0  # trials neither started nor skipped yet
+        # (position, name) -> [monotonic start, estimated total seconds (0: unknown yet)] of
+        # each running trial: several at once with --jobs (whose study workers each count
+        # positions from 1, so the name is part of the key)
+        self._running: dict[tuple[int, str], list[float]] = {}
+        self._begun = 0  # trials started, skipped or ended elsewhere so far
+        self._left = 0  # trials not begun yet
         self._prefixes: dict[str, str] = {}  # trial name -> "trial i/n name"
 
     def __enter__(self) -> PlainProgress:
@@ -221,15 +222,15 @@ class PlainProgress:
         )
         return (running + mean * self._left) / max(1, len(self._running))
 
-    def _account(self, position: int, total: int) -> None:
-        self._seen.add(position)
-        self._left = max(0, total - len(self._seen))
+    def _begin(self, total: int) -> None:
+        self._begun += 1
+        self._left = max(0, total - self._begun)
 
     def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback:
         from ferablate.engine import TrialCallback
 
-        self._running[position] = [time.monotonic(), 0.0]
-        self._account(position, total)
+        running = self._running[position, trial.name] = [time.monotonic(), 0.0]
+        self._begin(total)
         prefix = self._prefixes[trial.name] = f"trial {position}/{total} {trial.name}"
         self.say(f"{prefix}: start")
         observer = self
@@ -253,7 +254,6 @@ class PlainProgress:
                 loss = sum(m.train_loss for m in metrics) / len(metrics)
                 rate = self.faces / (now - self.since) if now > self.since else 0.0
                 self.since = now
-                running = observer._running[position]
                 running[1] = (now - running[0]) / epoch * self.epochs  # the trial's estimate
                 eta = observer.eta()
                 observer.say(
@@ -268,11 +268,12 @@ class PlainProgress:
 
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         prefix = f"trial {position}/{total} {outcome.trial.name}"
-        self._account(position, total)
+        running = self._running.pop((position, outcome.trial.name), None)
+        if running is None:  # skipped, or it ran in another process
+            self._begin(total)
         if outcome.status == "skipped":
             self.say(f"{prefix}: skipped ({outcome.message})")
             return
-        running = self._running.pop(position, None)  # None: it ran in another process
         took = ""
         if running is not None:
             seconds = time.monotonic() - running[0]

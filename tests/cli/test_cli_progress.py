@@ -97,6 +97,34 @@ def test_trials_side_by_side_each_report_their_own_time(monkeypatch: pytest.Monk
     assert lines[-1].startswith("trial 3/3 c: finished, sweep ETA 0s"), lines[-1]  # ran elsewhere
 
 
+def test_study_jobs_counting_positions_each_from_one_keep_their_trials_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `worker --jobs 2`: each job numbers its own trials, so two running trials share position 1.
+    from ferablate.config import expand_sweep
+    from ferablate.engine import EpochMetrics
+    from ferablate.runner import TrialReport
+
+    clock = [50.0]
+    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
+    lines: list[str] = []
+    plain = _progress.PlainProgress()
+    monkeypatch.setattr(plain, "say", lines.append)
+    raw = {"name": "s", "base": {"model": {"preset": "baseline-model1"}}}
+    first, second = expand_sweep(parse_sweep({**raw, "variants": [{"name": "a"}, {"name": "b"}]}))
+    plain.on_trial_start(first, 1, 4)
+    clock[0] += 2
+    callback = plain.on_trial_start(second, 1, 4)
+    clock[0] += 8
+    plain.on_trial_end(TrialReport(first, "finished"), 1, 4)  # type: ignore[arg-type]
+    metric = EpochMetrics(0, 1, 1.9, 1.9, 0.2, 0.2, 0.2)
+    callback.on_epoch_end(1, [metric])  # the other job's trial trains on
+    clock[0] += 4
+    plain.on_trial_end(TrialReport(second, "finished"), 1, 4)  # type: ignore[arg-type]
+    ends = [line for line in lines if ": finished" in line]
+    assert "1/4 a: finished in 10s" in ends[0] and "1/4 b: finished in 12s" in ends[1], ends
+
+
 def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
