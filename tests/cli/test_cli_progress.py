@@ -68,61 +68,65 @@ def test_eta_is_the_mean_trial_time_times_the_trials_left() -> None:
     assert _progress.format_duration(3725) == "1h02m" and _progress.format_duration(65) == "1m05s"
 
 
+class _Clocked:
+    """A PlainProgress whose clock the test moves and whose lines it keeps; trials a, b, c."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ferablate.config import expand_sweep
+
+        self.now = 1000.0
+        monkeypatch.setattr(_progress.time, "monotonic", lambda: self.now)
+        self.lines: list[str] = []
+        self.plain = _progress.PlainProgress()
+        monkeypatch.setattr(self.plain, "say", self.lines.append)
+        raw = {"name": "s", "base": {"model": {"preset": "baseline-model1"}}}
+        variants = [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+        self.trials = expand_sweep(parse_sweep({**raw, "variants": variants}))
+
+    def end(self, index: int, position: int, total: int) -> None:
+        from ferablate.runner import TrialReport
+
+        report = TrialReport(self.trials[index], "finished")  # type: ignore[arg-type]
+        self.plain.on_trial_end(report, position, total)
+
+    def ends(self) -> list[str]:
+        return [line for line in self.lines if ": finished" in line]
+
+
 def test_trials_side_by_side_each_report_their_own_time(monkeypatch: pytest.MonkeyPatch) -> None:
     # --jobs 2: trial 2 starts before trial 1 ends; each end line gives that trial's own time.
-    from ferablate.config import expand_sweep
-    from ferablate.runner import TrialReport
-
-    clock = [1000.0]
-    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
-    lines: list[str] = []
-    plain = _progress.PlainProgress()
-    monkeypatch.setattr(plain, "say", lines.append)
-    raw = {"name": "s", "base": {"model": {"preset": "baseline-model1"}}}
-    first, second, third = expand_sweep(
-        parse_sweep({**raw, "variants": [{"name": "a"}, {"name": "b"}, {"name": "c"}]})
-    )
-    plain.on_trial_start(first, 1, 3)
-    clock[0] += 5
-    plain.on_trial_start(second, 2, 3)
-    clock[0] += 15
-    plain.on_trial_end(TrialReport(first, "finished"), 1, 3)  # type: ignore[arg-type]
-    clock[0] += 10
-    plain.on_trial_end(TrialReport(second, "finished"), 2, 3)  # type: ignore[arg-type]
-    ends = [line for line in lines if ": finished" in line]
-    assert "trial 1/3 a: finished in 20s" in ends[0], ends
-    assert "trial 2/3 b: finished in 25s" in ends[1], ends
-    assert plain.eta() == pytest.approx(22.5)  # one trial left at the mean of 20 s and 25 s
-    plain.on_trial_end(TrialReport(third, "finished"), 3, 3)  # type: ignore[arg-type]
-    assert lines[-1].startswith("trial 3/3 c: finished, sweep ETA 0s"), lines[-1]  # ran elsewhere
+    run = _Clocked(monkeypatch)
+    run.plain.on_trial_start(run.trials[0], 1, 3)
+    run.now += 5
+    run.plain.on_trial_start(run.trials[1], 2, 3)
+    run.now += 15
+    run.end(0, 1, 3)
+    run.now += 10
+    run.end(1, 2, 3)
+    assert "trial 1/3 a: finished in 20s" in run.ends()[0], run.ends()
+    assert "trial 2/3 b: finished in 25s" in run.ends()[1], run.ends()
+    assert run.plain.eta() == pytest.approx(22.5)  # one trial left at the mean of 20 s and 25 s
+    run.end(2, 3, 3)  # it ran in another process: no time of its own
+    assert run.lines[-1].startswith("trial 3/3 c: finished, sweep ETA 0s"), run.lines[-1]
 
 
 def test_study_jobs_counting_positions_each_from_one_keep_their_trials_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # `worker --jobs 2`: each job numbers its own trials, so two running trials share position 1.
-    from ferablate.config import expand_sweep
     from ferablate.engine import EpochMetrics
-    from ferablate.runner import TrialReport
 
-    clock = [50.0]
-    monkeypatch.setattr(_progress.time, "monotonic", lambda: clock[0])
-    lines: list[str] = []
-    plain = _progress.PlainProgress()
-    monkeypatch.setattr(plain, "say", lines.append)
-    raw = {"name": "s", "base": {"model": {"preset": "baseline-model1"}}}
-    first, second = expand_sweep(parse_sweep({**raw, "variants": [{"name": "a"}, {"name": "b"}]}))
-    plain.on_trial_start(first, 1, 4)
-    clock[0] += 2
-    callback = plain.on_trial_start(second, 1, 4)
-    clock[0] += 8
-    plain.on_trial_end(TrialReport(first, "finished"), 1, 4)  # type: ignore[arg-type]
-    metric = EpochMetrics(0, 1, 1.9, 1.9, 0.2, 0.2, 0.2)
-    callback.on_epoch_end(1, [metric])  # the other job's trial trains on
-    clock[0] += 4
-    plain.on_trial_end(TrialReport(second, "finished"), 1, 4)  # type: ignore[arg-type]
-    ends = [line for line in lines if ": finished" in line]
-    assert "1/4 a: finished in 10s" in ends[0] and "1/4 b: finished in 12s" in ends[1], ends
+    run = _Clocked(monkeypatch)
+    run.plain.on_trial_start(run.trials[0], 1, 4)
+    run.now += 2
+    callback = run.plain.on_trial_start(run.trials[1], 1, 4)
+    run.now += 8
+    run.end(0, 1, 4)
+    callback.on_epoch_end(1, [EpochMetrics(0, 1, 1.9, 1.9, 0.2, 0.2, 0.2)])  # b trains on
+    run.now += 4
+    run.end(1, 1, 4)
+    assert "1/4 a: finished in 10s" in run.ends()[0], run.ends()
+    assert "1/4 b: finished in 12s" in run.ends()[1], run.ends()
 
 
 def test_rich_bar_names_the_post_training_stage_and_keeps_run_ids_whole(
