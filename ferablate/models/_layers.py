@@ -72,11 +72,15 @@ class FoldLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, k, in) -> (B, k, out)
         weight = self.weight.view(self.folds, self.out_features, self.in_features)
-        cpu_fp32 = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-        if cpu_fp32 and x.dtype == torch.float32:
+        if (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
+        ):
             bias_rows = self.bias.view(self.folds, 1, self.out_features)
             return _FoldLinearRows.apply(x.transpose(0, 1), weight, bias_rows).transpose(0, 1)
         bias = self.bias.view(self.folds, self.out_features, 1)
+        # Elsewhere (CUDA, bf16 autocast), as measured before the CPU-fp32 path:
         # (k, out, B) = bias + (k, out, in) @ (k, in, B): one batched matmul, no loop over folds.
         # The weight goes in untransposed so its gradient comes out in the stored layout;
         # a transposed weight cost a strided copy of every dense gradient per step. The
