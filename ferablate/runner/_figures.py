@@ -46,8 +46,12 @@ def draw_stored_figures(tracking_uri: str, run_id: str, *, background: bool = Tr
         )
 
 
-def draw_figures_here(tracking_uri: str, trial: Trial, run_id: str) -> None:
-    """Draw a finished trial's figures in this process, with its threads; a failure only warns."""
+def draw_figures_here(
+    tracking_uri: str, trial: Trial, run_id: str, observer: SweepObserver
+) -> None:
+    """Draw a finished trial's figures in this process, with its threads (observer stage
+    "figures"); a failure only warns."""
+    observer.on_trial_stage(trial, "figures")
     try:
         draw_stored_figures(tracking_uri, run_id, background=False)
     except Exception as exc:
@@ -83,7 +87,6 @@ class FigureDrawer:
         if not self._enabled or not run_id:
             return
         if last:  # nothing left to overlap with: no process to start (imports, ~6 s of a CPU)
-            self._observer.on_trial_stage(trial, "figures")
             self._draw_here(trial, run_id)
             return
         if self._pool is None:
@@ -97,7 +100,7 @@ class FigureDrawer:
         )
 
     def _draw_here(self, trial: Trial, run_id: str) -> None:
-        draw_figures_here(self._uri, trial, run_id)
+        draw_figures_here(self._uri, trial, run_id, self._observer)
 
     def wait(self) -> None:
         """Wait for every queued trial's figures."""

@@ -178,8 +178,7 @@ class _JobFigures(_QueueObserver):
         if self._held is not None:
             trial, _, run_id = self._held
             self._held = None
-            self.on_trial_stage(trial, "figures")
-            draw_figures_here(self._uri, trial, run_id)
+            draw_figures_here(self._uri, trial, run_id, self)
 
 
 class _SweepWork:
