@@ -86,20 +86,28 @@ def run(
 def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
     from rich.table import Table
 
-    from ferablate.config import diff_configs, expand_sweep, resolve_trial
+    from ferablate.config import diff_configs, expand_sweep, parent_trials, resolve_trial
 
     base = resolve_trial(sweep.base, [("--set", patch)] if patch else [])
-    table = Table(title=f"{sweep.name}: {len(expand_sweep(sweep, patch))} trial(s) (dry run)")
+    trials = expand_sweep(sweep, patch)
+    by_name = {trial.name: trial for trial in trials}
+    parents = parent_trials(sweep, trials)
+    table = Table(title=f"{sweep.name}: {len(trials)} trial(s) (dry run)")
     table.add_column("#", justify="right")
     table.add_column("trial", no_wrap=True)
-    table.add_column("differs from base", overflow="fold")
+    table.add_column("parent", no_wrap=True)
+    table.add_column("differs from parent (or base)", overflow="fold")
     table.add_column("hash", no_wrap=True)
-    for trial in expand_sweep(sweep, patch):
-        diff = diff_configs(base, trial.config)
+    for trial in trials:
+        parent = parents.get(trial.name)
+        reference = by_name[parent].config if parent is not None else base
+        diff = diff_configs(reference, trial.config)
+        same = "(same config)" if parent is not None else "(base)"
         table.add_row(
             str(trial.index + 1),
             trial.name,
-            ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)",
+            parent or "—",
+            ", ".join(f"{k}={v}" for k, v in diff.items()) or same,
             trial.config_hash,
         )
     console.print(table)

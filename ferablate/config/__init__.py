@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferablate.config._presets import MODEL_PRESETS, preset_model_dict
 from ferablate.config._sweep import (
+    Claim,
     SearchDim,
     Sweep,
     Trial,
@@ -15,6 +16,7 @@ from ferablate.config._sweep import (
     experiment_name,
     flatten_config,
     load_sweep,
+    parent_trials,
     parse_overrides,
     parse_sweep,
     resolve_preset,
@@ -41,6 +43,7 @@ CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "sur
 
 __all__ = [
     "CLASS_NAMES",
+    "Claim",
     "IMAGE_SIZE",
     "MODEL_PRESETS",
     "NUM_CLASSES",
@@ -66,6 +69,7 @@ __all__ = [
     "flatten_config",
     "load_sweep",
     "load_yaml",
+    "parent_trials",
     "parse_overrides",
     "parse_sweep",
     "preset_model_dict",

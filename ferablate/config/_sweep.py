@@ -7,11 +7,14 @@ A sweep file (YAML) reads::
     variants:                    # ordered; a variant with no `set` is the base itself
       - name: baseline
       - name: no-bn
+        parent: baseline         # optional: the row this one changes (lineage, not identity)
         set: {model.batch_norm: false, model.convs.0.pool: false}
     grid:                        # optional: cartesian product applied to every variant
       train.lr: [1.0e-4, 1.0e-3]
     search:                      # optional: Optuna space over `base` (ferablate optuna)
       train.lr: {low: 1.0e-5, high: 1.0e-2, log: true}
+    claims:                      # optional: the report's sentences (ferablate claims)
+      - {says: "batch norm helps", variant: baseline, versus: no-bn, expect: better}
 
 Everything is validated at load: every trial of the sweep is resolved once, so a typo in the
 last variant fails before the first trial trains.
@@ -32,6 +35,7 @@ from typing import Any
 import yaml
 
 from ferablate._errors import ConfigError
+from ferablate.config._lineage import Claim, claim_problems, lineage_problems, parent_trial_names
 from ferablate.config._presets import preset_model_dict
 from ferablate.config._sweepfile import SearchEntry, dotted_key, shell_problems
 from ferablate.config._types import TrialConfig
@@ -45,6 +49,7 @@ from ferablate.config._validate import (
 from ferablate.config._yaml import load_yaml
 
 __all__ = [
+    "Claim",
     "SearchDim",
     "Sweep",
     "Trial",
@@ -57,19 +62,21 @@ __all__ = [
     "flatten_config",
     "load_sweep",
     "parse_overrides",
+    "parent_trials",
     "parse_sweep",
     "resolve_trial",
     "search_space_problems",
     "select_trial",
 ]
 
-_SWEEP_KEYS = ("name", "description", "base", "variants", "grid", "search")
+_SWEEP_KEYS = ("name", "description", "base", "variants", "grid", "search", "claims")
 
 
 @dataclass(frozen=True)
 class Variant:
     name: str  # unique within the sweep; the table's row
     patch: Mapping[str, Any] = field(default_factory=dict)  # dotted key -> value over base
+    parent: str | None = None  # the variant this row changes (lineage; not in the config)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Sweep:
     search: tuple[SearchDim, ...] = ()
     source: str = "<sweep>"  # file it came from, for messages
     description: str = ""
+    claims: tuple[Claim, ...] = ()  # the report's sentences tested on pairs of variants
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,12 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
     if shell is None or problems:
         raise config_error(problems)
     variants = tuple(
-        Variant(name=entry.name, patch=dict(entry.patch or {})) for entry in shell.variants or ()
+        Variant(name=entry.name, patch=dict(entry.patch or {}), parent=entry.parent)
+        for entry in shell.variants or ()
+    )
+    claims = tuple(
+        Claim(says=c.says, variant=c.variant, versus=c.versus, expect=c.expect, metric=c.metric)
+        for c in shell.claims or ()
     )
     sweep = Sweep(
         name=shell.name,
@@ -178,7 +191,13 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
         search=tuple(_search_dim(key, entry) for key, entry in (shell.search or {}).items()),
         source=source,
         description=shell.description,
+        claims=claims,
     )
+    names = [variant.name for variant in sweep.variants]
+    problems = lineage_problems({v.name: v.parent for v in sweep.variants}, source)
+    problems += claim_problems(claims, names, source)
+    if problems:
+        raise config_error(problems)
     problems = [
         problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)
     ]
@@ -403,6 +422,15 @@ def select_trial(
         names = ", ".join(dict.fromkeys(t.variant for t in trials))
         raise ConfigError(f"{sweep.source}: no variant '{variant}' (variants: {names})")
     return found
+
+
+def parent_trials(sweep: Sweep, trials: Sequence[Trial]) -> dict[str, str]:
+    """Trial name -> the trial name of its declared parent (same grid point), for the trials
+    whose variant has a ``parent``; a variant without one is absent."""
+    return parent_trial_names(
+        [(trial.name, trial.variant) for trial in trials],
+        {variant.name: variant.parent for variant in sweep.variants},
+    )
 
 
 def flatten_config(config: TrialConfig) -> dict[str, Any]:

@@ -7,7 +7,7 @@ is an error, and words pydantic's errors as lines naming file, variant and key.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,9 +23,20 @@ from pydantic_core import ErrorDetails
 
 from ferablate.config._validate import Problem, did_you_mean, ordered_errors
 
-__all__ = ["SearchEntry", "SweepFile", "VariantEntry", "dotted_key", "shell_problems"]
+__all__ = [
+    "CLAIM_EXPECTATIONS",
+    "CLAIM_METRICS",
+    "ClaimEntry",
+    "SearchEntry",
+    "SweepFile",
+    "VariantEntry",
+    "dotted_key",
+    "shell_problems",
+]
 
 SECTIONS = ("data", "model", "train")
+CLAIM_EXPECTATIONS = ("better", "worse", "equivalent", "not-better")
+CLAIM_METRICS = ("val_accuracy", "val_precision", "val_recall")
 
 
 def dotted_key(key: object) -> str:
@@ -69,6 +80,21 @@ class VariantEntry(_Shell):
     patch: dict[DottedKey, Any] | None = Field(
         default=None, alias="set", description="dotted.key: value pairs set over base"
     )
+    # The row this variant changes (ablation lineage). A sweep-file key only: never part of a
+    # trial's config, so declaring it retrains nothing.
+    parent: Name | None = Field(default=None, description="the variant this row changes")
+
+
+class ClaimEntry(_Shell):
+    """One sentence of the report, tested on two variants (``ferablate claims``)."""
+
+    says: Name = Field(description="the sentence, quoted from the report or paraphrased")
+    variant: Name = Field(description="the variant the sentence is about")
+    versus: Name = Field(description="the variant it is compared with")
+    expect: Literal["better", "worse", "equivalent", "not-better"] = Field(
+        description="better, worse, equivalent or not-better"
+    )
+    metric: Literal["val_accuracy", "val_precision", "val_recall"] = "val_accuracy"
 
 
 class SearchEntry(_Shell):
@@ -102,6 +128,7 @@ class SweepFile(_Shell):
     variants: Annotated[list[VariantEntry], Field(min_length=1)] | None = None
     grid: dict[DottedKey, Annotated[list[Any], BeforeValidator(_values)]] | None = None
     search: Annotated[dict[DottedKey, SearchEntry], Field(min_length=1)] | None = None
+    claims: Annotated[list[ClaimEntry], Field(min_length=1)] | None = None
 
     @field_validator("variants")
     @classmethod
@@ -118,6 +145,7 @@ class SweepFile(_Shell):
 
 
 _ENTRIES: dict[str, type[BaseModel]] = {"variants": VariantEntry, "search": SearchEntry}
+_LISTS: dict[str, type[BaseModel]] = {"variants": VariantEntry, "claims": ClaimEntry}
 
 
 def shell_problems(raw: dict[str, Any], source: str) -> tuple[SweepFile | None, list[Problem]]:
@@ -136,12 +164,13 @@ def _where(loc: tuple[int | str, ...], raw: dict[str, Any]) -> tuple[str, type[B
     """What the location names (``variants[1] ('elu')``, ``grid key 'train.lr'``, ""), the
     model whose fields are valid there, and how many parts of ``loc`` that used."""
     section = loc[0]
-    if len(loc) >= 2 and section == "variants" and isinstance(loc[1], int):
-        entries = raw.get("variants")
+    if len(loc) >= 2 and section in _LISTS and isinstance(loc[1], int):
+        entries = raw.get(str(section))
         entry = entries[loc[1]] if isinstance(entries, list) else None
-        name = entry.get("name") if isinstance(entry, dict) else None
+        key = "name" if section == "variants" else "says"
+        name = entry.get(key) if isinstance(entry, dict) else None
         label = f" ('{name}')" if isinstance(name, str) and name.strip() else ""
-        return f"variants[{loc[1]}]{label}", VariantEntry, 2
+        return f"{section}[{loc[1]}]{label}", _LISTS[str(section)], 2
     if len(loc) >= 2 and section in ("grid", "search"):
         return f"{section} key '{loc[1]}'", _ENTRIES.get(str(section), SweepFile), 2
     return "", SweepFile, 0
