@@ -87,8 +87,8 @@ def table(
         str | None,
         typer.Option(
             "--vs",
-            metavar="BASELINE",
-            help="Add a Δ column against this variant (corrected resampled t-test; † marks intervals excluding 0).",
+            metavar="BASELINE|parent",
+            help="Add a Δ column against this variant, or 'parent': each row against its declared parent (corrected resampled t-test; † marks intervals excluding 0).",
         ),
     ] = None,
     metric: MetricOpt = Metric.val_accuracy,

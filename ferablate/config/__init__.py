@@ -43,10 +43,10 @@ CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "sur
 
 __all__ = [
     "CLASS_NAMES",
-    "Claim",
     "IMAGE_SIZE",
     "MODEL_PRESETS",
     "NUM_CLASSES",
+    "Claim",
     "ConvLayerConfig",
     "DataConfig",
     "InceptionBlockConfig",

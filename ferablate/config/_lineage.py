@@ -51,7 +51,9 @@ def lineage_problems(parents: Mapping[str, str | None], source: str) -> list[Pro
         if parent == name:
             problems.append(Problem(f"{source}: variant '{name}': parent is the variant itself"))
         elif parent not in parents:
-            problems.append(Problem(f"{source}: variant '{name}': parent {_unknown(parent, names)}"))
+            problems.append(
+                Problem(f"{source}: variant '{name}': parent {_unknown(parent, names)}")
+            )
     if problems:
         return problems
     reported: set[str] = set()

@@ -11,33 +11,61 @@ against a baseline (:func:`compare`, :func:`compare_all`), Δ = variant − base
   ``CorrelatedTTest``, with a region of practical equivalence ``rope``: P(worse),
   P(equivalent), P(better); a verdict when one of them reaches 0.95.
 
+Every row carries its minimum detectable effect (``mde``: the smallest |Δ| the corrected-t
+test sees with 80 % power at alpha) and ``repeats_needed`` (repeats of the k-fold split that
+would bring the MDE to |Δ|, or ``more data needed`` when the Nadeau–Bengio floor alone exceeds
+it), see ``_power``. :func:`compare_all` treats its rows as one family: ``p_adjusted`` by
+Holm's step-down (default) or Benjamini–Hochberg (statsmodels), and the verdict reads it.
+
 Folds are paired only when both trials have the same split key and fold names; otherwise the
 row is unpaired (Welch-style, see ``_inference``) and its note says ``unpaired: different split``.
 """
 
 from __future__ import annotations
 
+from ferablate.stats._adjust import ADJUST_WORDS, Adjustment, adjust_p_values
 from ferablate.stats._compare import (
     BAYES_DECISION,
     COMPARISON_COLUMNS,
     Comparison,
     TestName,
     Verdict,
+    adjust_family,
     compare,
     compare_all,
+)
+from ferablate.stats._inference import DifferenceSummary, paired_summary, unpaired_summary
+from ferablate.stats._power import (
+    MORE_DATA,
+    POWER,
+    RepeatsNeeded,
+    minimum_detectable_effect,
+    repeats_needed,
 )
 from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid, split_key
 
 __all__ = [
+    "ADJUST_WORDS",
     "BAYES_DECISION",
     "COMPARISON_COLUMNS",
+    "MORE_DATA",
+    "POWER",
+    "Adjustment",
     "Comparison",
+    "DifferenceSummary",
     "FoldGrid",
+    "RepeatsNeeded",
     "TestName",
     "TrialScores",
     "Verdict",
+    "adjust_family",
+    "adjust_p_values",
     "compare",
     "compare_all",
     "fold_grid",
+    "minimum_detectable_effect",
+    "paired_summary",
+    "repeats_needed",
     "split_key",
+    "unpaired_summary",
 ]

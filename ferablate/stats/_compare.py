@@ -7,13 +7,15 @@ that says what a reader must know about the row (unpaired, collapsed folds, zero
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from ferablate._errors import ConfigError
+from ferablate.stats._adjust import Adjustment, adjust_p_values, check_adjustment
 from ferablate.stats._inference import (
     DifferenceSummary,
     bayes_test,
@@ -21,6 +23,7 @@ from ferablate.stats._inference import (
     paired_summary,
     unpaired_summary,
 )
+from ferablate.stats._power import RepeatsNeeded, minimum_detectable_effect, repeats_needed
 from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "Comparison",
     "TestName",
     "Verdict",
+    "adjust_family",
     "compare",
     "compare_all",
 ]
@@ -50,6 +54,9 @@ COMPARISON_COLUMNS = (
     "p_worse",
     "paired",
     "verdict",
+    "mde",
+    "repeats_needed",
+    "p_adjusted",
 )
 # A Bayesian verdict needs this much posterior probability (Benavoli et al. 2017 use 0.95).
 BAYES_DECISION = 0.95
@@ -76,6 +83,10 @@ class Comparison:
     test: TestName = "corrected-t"
     level: float = 0.95  # level of the interval (1 - alpha)
     rope: float | None = None  # bayes only: half-width of the region of practical equivalence
+    mde: float | None = None  # smallest |delta| seen with 80 % power at alpha (see _power)
+    repeats_needed: RepeatsNeeded = None  # repeats for mde <= |delta|, or "more data needed"
+    p_adjusted: float | None = None  # corrected-t only: p over the family (``adjust``)
+    adjust: Adjustment = "none"  # how p_adjusted was adjusted (the verdict reads it)
 
     def record(self) -> dict[str, object]:
         """The CSV row: :data:`COMPARISON_COLUMNS` to values (``None`` for an empty cell)."""
@@ -143,18 +154,20 @@ def _summary(
     base: tuple[dict[str, float], FoldGrid],
     variant: TrialScores,
     other: tuple[dict[str, float], FoldGrid],
-) -> tuple[DifferenceSummary, str]:
-    """Paired summary when both trials share split and folds, else unpaired with the reason."""
+) -> tuple[DifferenceSummary, str, float]:
+    """Paired summary when both trials share split and folds, else unpaired with the reason;
+    and the Nadeau–Bengio ratio n_val/n_train (of the baseline's side)."""
     (base_scores, base_grid), (variant_scores, variant_grid) = base, other
     if baseline.split_key == variant.split_key and set(base_scores) == set(variant_scores):
         names = base_grid.names
+        ratio = _ratio(base_grid, baseline, variant)
         summary = paired_summary(
             [base_scores[name] for name in names],
             [variant_scores[name] for name in names],
-            _ratio(base_grid, baseline, variant),
+            ratio,
             base_grid.repeats,
         )
-        return summary, ""
+        return summary, "", ratio
     reason = (
         "different split" if baseline.split_key != variant.split_key else "different fold names"
     )
@@ -164,7 +177,7 @@ def _summary(
         _ratio(base_grid, baseline),
         _ratio(variant_grid, variant),
     )
-    return summary, f"unpaired: {reason}"
+    return summary, f"unpaired: {reason}", _ratio(base_grid, baseline)
 
 
 def compare(
@@ -181,7 +194,9 @@ def compare(
     ``rope`` (bayes only) is the half-width of the region of practical equivalence in metric
     units; ``alpha`` is the corrected-t significance level, and intervals are at 1 − alpha.
     A baseline without usable scores is a :class:`ConfigError`; a variant without them gives
-    a row with ``n = 0``, no numbers and the reason in ``note``.
+    a row with ``n = 0``, no numbers and the reason in ``note``. Every row carries its MDE and
+    ``repeats_needed`` (``stats._power``); alone, a row is a family of one (``p_adjusted`` is
+    its p-value): :func:`compare_all` and :func:`adjust_family` adjust over many rows.
     """
     _check_options(test, rope, alpha)
     level = 1.0 - alpha
@@ -202,7 +217,7 @@ def compare(
     if isinstance(other, str):
         note = "; ".join(filter(None, [other, collapsed]))
         return row(n=0, paired=False, verdict="no evidence", note=note)
-    summary, pairing = _summary(baseline, base, variant, other)
+    summary, pairing, ratio = _summary(baseline, base, variant, other)
     notes = [pairing, collapsed]
     if summary.var == 0.0:
         notes.append(
@@ -233,6 +248,9 @@ def compare(
         paired=summary.paired,
         verdict=verdict,
         note="; ".join(filter(None, notes)),
+        mde=minimum_detectable_effect(summary, alpha),
+        repeats_needed=repeats_needed(summary, ratio, summary.mean, alpha),
+        p_adjusted=p_value,
     )
 
 
@@ -246,17 +264,45 @@ def _bayes_verdict(p_better: float, p_equivalent: float, p_worse: float) -> Verd
     return "no evidence"
 
 
+def adjust_family(
+    comparisons: Sequence[Comparison], adjust: Adjustment = "holm", alpha: float = 0.05
+) -> list[Comparison]:
+    """``comparisons`` with ``p_adjusted`` over the family of their corrected-t p-values and
+    the verdicts re-read from it (bayes rows are left as they are: per-row probabilities)."""
+    check_adjustment(adjust)
+    adjusted = adjust_p_values([row.p_value for row in comparisons], adjust)
+    rows = []
+    for row, p_adjusted in zip(comparisons, adjusted, strict=True):
+        if row.test != "corrected-t" or row.p_value is None or p_adjusted is None:
+            rows.append(row)
+            continue
+        verdict: Verdict = "no evidence"
+        if p_adjusted < alpha and row.delta:
+            verdict = "better" if row.delta > 0 else "worse"
+        rows.append(dataclasses.replace(row, p_adjusted=p_adjusted, adjust=adjust, verdict=verdict))
+    return rows
+
+
 def compare_all(
     trials: Sequence[TrialScores],
     baseline: str | None = None,
     *,
+    parents: Mapping[str, str] | None = None,
     metric: str = "val_accuracy",
     test: TestName = "corrected-t",
     rope: float = 0.01,
     alpha: float = 0.05,
+    adjust: Adjustment = "holm",
 ) -> list[Comparison]:
-    """Every other trial against ``baseline`` (a variant name; default: the first trial), in order."""
+    """Every other trial against its reference, in order, the p-values adjusted as a family.
+
+    The reference is ``baseline`` (a variant name) for every row when given; else a trial's
+    entry in ``parents`` (its declared parent), and the first trial for one without a parent.
+    A baseline (given or the first trial) without usable scores is a :class:`ConfigError`; a
+    parent without them gives its child a row with ``n = 0`` that says so.
+    """
     _check_options(test, rope, alpha)
+    check_adjustment(adjust)
     names = [trial.variant for trial in trials]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -270,11 +316,29 @@ def compare_all(
         close = difflib.get_close_matches(chosen, names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown baseline {chosen!r}{hint}; choose one of: {', '.join(names)}")
-    reference = trials[names.index(chosen)]
-    if isinstance(problem := _fold_scores(reference, metric), str):
+    if isinstance(problem := _fold_scores(trials[names.index(chosen)], metric), str):
         raise _baseline_error(chosen, problem)
-    return [
-        compare(reference, trial, metric=metric, test=test, rope=rope, alpha=alpha)
-        for trial in trials
-        if trial.variant != chosen
-    ]
+    by_name = dict(zip(names, trials, strict=True))
+    lineage = {} if baseline is not None else dict(parents or {})
+    unknown = sorted(parent for parent in lineage.values() if parent not in by_name)
+    if unknown:
+        raise ConfigError(f"unknown parent(s) {', '.join(unknown)}; trials: {', '.join(names)}")
+    rows: list[Comparison] = []
+    for trial in trials:
+        reference = lineage.get(trial.variant, chosen)
+        if reference == trial.variant:
+            continue
+        problem = _fold_scores(by_name[reference], metric)
+        if isinstance(problem, str):
+            rows.append(
+                Comparison(
+                    variant=trial.variant, baseline=reference, metric=metric, n=0, paired=False,
+                    verdict="no evidence", note=f"parent {reference!r}: {problem}", test=test,
+                    level=1.0 - alpha, rope=rope if test == "bayes" else None,
+                )
+            )  # fmt: skip
+            continue
+        rows.append(
+            compare(by_name[reference], trial, metric=metric, test=test, rope=rope, alpha=alpha)
+        )
+    return adjust_family(rows, adjust, alpha)

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from ferablate.stats import COMPARISON_COLUMNS, Comparison
+from ferablate.stats import ADJUST_WORDS, COMPARISON_COLUMNS, MORE_DATA, POWER, Comparison
 from ferablate.tables._build import AblationTable
 from ferablate.tables._render import (
     latex_document,
@@ -29,6 +29,9 @@ __all__ = [
     "comparison_caption",
     "comparison_frame",
     "delta_caption",
+    "family_sentence",
+    "mde_sentence",
+    "power_note",
     "render_comparisons",
     "render_comparisons_csv",
     "render_frame_text",
@@ -46,7 +49,9 @@ _TEST_WORDS = {
     "corrected-t": "interval from the corrected resampled t-test (Nadeau & Bengio 2003)",
     "bayes": "credible interval of the Bayesian correlated t-test (Benavoli et al. 2017)",
 }
-_NUMBER_COLUMNS = ("n", "Δ", "interval", "p", "P(worse)", "P(equiv.)", "P(better)")
+_NUMBER_COLUMNS = (
+    "n", "Δ", "interval", "p", "p adj.", "P(worse)", "P(equiv.)", "P(better)", "MDE",
+)  # fmt: skip
 
 
 def _signed(value: float | None) -> str:
@@ -65,15 +70,32 @@ def _interval(row: Comparison) -> str:
     return f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
 
 
+def _unsigned(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def power_note(row: Comparison) -> str:
+    """What more would show |Δ|: ``repeats needed: 4`` or ``more data needed`` (or "")."""
+    if row.repeats_needed is None or row.delta is None:
+        return ""
+    if row.repeats_needed == MORE_DATA:
+        return MORE_DATA
+    return f"repeats needed: {row.repeats_needed}"
+
+
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
-    """One row per comparison, str cells; p-value or the three probabilities per the test."""
+    """One row per comparison, str cells; p-value (and adjusted p) or the three probabilities
+    per the test; the MDE; the row's reference when the rows do not share one."""
     import pandas as pd  # deferred: the CLI imports this module on demand only
 
     bayes = any(row.test == "bayes" for row in comparisons)
+    lineage = len({row.baseline for row in comparisons}) > 1
     records = []
     for row in comparisons:
-        record = {
-            "variant": row.variant,
+        record = {"variant": row.variant}
+        if lineage:
+            record["vs"] = row.baseline
+        record |= {
             "n": str(row.n),
             "Δ": _signed(row.delta),
             "interval": _interval(row),
@@ -84,13 +106,22 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
             record["P(better)"] = _probability(row.p_better)
         else:
             record["p"] = _probability(row.p_value)
+            record["p adj."] = _probability(row.p_adjusted)
+        note = "; ".join(filter(None, [row.note, power_note(row)]))
         record.update(
-            {"paired": "yes" if row.paired else "no", "verdict": row.verdict, "note": row.note}
+            {
+                "MDE": _unsigned(row.mde),
+                "paired": "yes" if row.paired else "no",
+                "verdict": row.verdict,
+                "note": note,
+            }
         )
         records.append(record)
-    columns = ["variant", "n", "Δ", "interval"]
-    columns += ["P(worse)", "P(equiv.)", "P(better)"] if bayes else ["p"]
-    return pd.DataFrame.from_records(records, columns=[*columns, "paired", "verdict", "note"])
+    columns = ["variant", *(["vs"] if lineage else []), "n", "Δ", "interval"]
+    columns += ["P(worse)", "P(equiv.)", "P(better)"] if bayes else ["p", "p adj."]
+    return pd.DataFrame.from_records(
+        records, columns=[*columns, "MDE", "paired", "verdict", "note"]
+    )
 
 
 def _metric_words(metric: str) -> str:
@@ -108,16 +139,46 @@ def _how_tested(comparisons: Sequence[Comparison]) -> str:
     return f"{how} over {span} paired folds"
 
 
+def _reference_words(comparisons: Sequence[Comparison]) -> str:
+    references = list(dict.fromkeys(row.baseline for row in comparisons))
+    if len(references) == 1:
+        return references[0]
+    return "its parent (column vs)"
+
+
+def family_sentence(comparisons: Sequence[Comparison]) -> str:
+    """How the rows' p-values were adjusted as a family, or that bayes rows are per row."""
+    if not comparisons:
+        return ""
+    if comparisons[0].test == "bayes":
+        return "probabilities are per row, not adjusted for the family"
+    counted = [row for row in comparisons if row.p_value is not None]
+    adjust = next((row.adjust for row in counted), "none")
+    if adjust == "none" or len(counted) < 2:
+        return "p not adjusted for the family" if len(counted) > 1 else "p of a single row"
+    return f"p adj.: {ADJUST_WORDS[adjust]} over the {len(counted)} rows; verdicts read p adj."
+
+
+def mde_sentence(comparisons: Sequence[Comparison]) -> str:
+    """What the MDE column is."""
+    level = comparisons[0].level if comparisons else 0.95
+    return (
+        f"MDE: the smallest |Δ| the corrected t-test sees with {POWER:.0%} power "
+        f"at the {1 - level:.0%} level"
+    )
+
+
 def comparison_caption(comparisons: Sequence[Comparison]) -> str:
-    """What the comparison table shows: metric, baseline, test, interval level, rope."""
+    """What the comparison table shows: metric, reference, test, interval level, rope,
+    adjustment, MDE."""
     if not comparisons:
         return "No variants to compare"
     first = comparisons[0]
-    what = f"{_metric_words(first.metric)}: Δ = variant − {first.baseline}"
+    what = f"{_metric_words(first.metric)}: Δ = variant − {_reference_words(comparisons)}"
     caption = f"{what}, {_how_tested(comparisons)}"
     if first.test == "bayes":
         caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
-    return caption
+    return f"{caption}; {family_sentence(comparisons)}; {mde_sentence(comparisons)}"
 
 
 def render_frame_text(frame: pd.DataFrame, right: Sequence[str] = ()) -> str:
@@ -191,8 +252,10 @@ def delta_caption(comparisons: Sequence[Comparison]) -> str:
     if not comparisons:
         return ""
     first = comparisons[0]
+    lineage = len({row.baseline for row in comparisons}) > 1
+    reference = "the row's parent (column parent)" if lineage else first.baseline
     sentence = (
-        f"Δ: difference in mean {_metric_words(first.metric)} to {first.baseline}, "
+        f"Δ: difference in mean {_metric_words(first.metric)} to {reference}, "
         f"{_how_tested(comparisons)}; {EXCLUDES_ZERO_MARK} marks intervals that exclude zero"
     )
     if any(not row.paired and row.delta is not None for row in comparisons):
@@ -211,11 +274,21 @@ def add_delta_column(table: AblationTable, comparisons: Sequence[Comparison]) ->
         return table
     baseline = comparisons[0].baseline
     by_name = {row.variant: row for row in comparisons}
+    frame = table.frame.copy()
+    if len({row.baseline for row in comparisons}) > 1:  # each row against its parent
+        frame["parent"] = [
+            by_name[name].baseline if name in by_name else "" for name in table.names
+        ]
+        frame["Δ vs parent"] = [
+            _delta_cell(by_name[name]) if name in by_name else "" for name in table.names
+        ]
+        return dataclasses.replace(
+            table, frame=frame, caption=f"{table.caption}. {delta_caption(comparisons)}"
+        )
     cells = [
         "baseline" if name == baseline else (_delta_cell(by_name[name]) if name in by_name else "")
         for name in table.names
     ]
-    frame = table.frame.copy()
     frame[f"Δ vs {baseline}"] = cells
     return dataclasses.replace(
         table, frame=frame, caption=f"{table.caption}. {delta_caption(comparisons)}"

@@ -19,7 +19,16 @@ from ferablate.tables._build import AblationTable, RowStatus, TableRow, build_ta
 from ferablate.tables._compare import add_delta_column
 from ferablate.tracking import TAG, RunStore, StoredRun
 
-__all__ = ["experiment_rows", "experiment_tables", "row_from_runs", "sweep_rows", "sweep_tables"]
+__all__ = [
+    "PARENT",
+    "experiment_rows",
+    "experiment_tables",
+    "row_from_runs",
+    "sweep_rows",
+    "sweep_tables",
+]
+
+PARENT = "parent"  # ``table --vs parent``: each row's Δ against its declared parent
 
 _log = get_logger(__name__)
 
@@ -154,7 +163,8 @@ def sweep_tables(
     """The report-layout tables of ``sweep`` (under ``overrides``) from its tracked runs.
 
     ``vs`` (a trial or variant name) adds a Δ column against that baseline with the
-    corrected resampled t-test (see ``compare_sweep``).
+    corrected resampled t-test (see ``compare_sweep``); ``vs="parent"`` puts each row's Δ
+    against its declared parent (the first row for a row without one).
     """
     rows = sweep_rows(sweep, tracking_uri, overrides=overrides)
     base = resolve_trial(sweep.base, [])
@@ -165,7 +175,11 @@ def sweep_tables(
     from ferablate.tables._sweepcompare import compare_sweep
 
     compared = compare_sweep(
-        sweep, overrides, baseline=vs, metric=metric, tracking_uri=tracking_uri
+        sweep,
+        overrides,
+        baseline=None if vs == PARENT else vs,
+        metric=metric,
+        tracking_uri=tracking_uri,
     )
     return [add_delta_column(table, compared.comparisons) for table in tables]
 

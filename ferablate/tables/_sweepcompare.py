@@ -16,8 +16,15 @@ from statistics import fmean
 from typing import Any
 
 from ferablate._errors import ConfigError
-from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
-from ferablate.stats import Comparison, TestName, TrialScores, compare_all, split_key
+from ferablate.config import (
+    Sweep,
+    Trial,
+    expand_sweep,
+    experiment_name,
+    parent_trials,
+    resolve_trial,
+)
+from ferablate.stats import Adjustment, Comparison, TestName, TrialScores, compare_all, split_key
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
 from ferablate.tables._provenance import RowOrigin, provenance_sentences
@@ -124,16 +131,27 @@ def compare_sweep(
     metric: str = "val_accuracy",
     test: TestName = "corrected-t",
     rope: float = 0.01,
+    adjust: Adjustment = "holm",
     tracking_uri: str | None = None,
 ) -> SweepComparison:
-    """Every trial of ``sweep`` against ``baseline`` (a trial or variant name; default: the
-    first trial) on ``metric``; see ``stats.compare`` for the tests and ``rope``."""
+    """Every trial of ``sweep`` against ``baseline`` (a trial or variant name) on ``metric``;
+    without one, each trial against its declared parent (``parent:`` in the sweep file; the
+    same grid point) and a trial without a parent against the first trial. The rows' p-values
+    are adjusted as one family (``adjust``); see ``stats.compare`` for the tests and ``rope``."""
     if metric not in _METRICS:
         raise ConfigError(f"unknown metric {metric!r}; choose one of: {', '.join(_METRICS)}")
     trials = expand_sweep(sweep, overrides)
     chosen = _baseline_name(baseline, sweep, trials)
     scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
-    comparisons = compare_all(scores, chosen, metric=metric, test=test, rope=rope)
+    comparisons = compare_all(
+        scores,
+        chosen,
+        parents=parent_trials(sweep, trials),
+        metric=metric,
+        test=test,
+        rope=rope,
+        adjust=adjust,
+    )
     base = resolve_trial(sweep.base, [])
     return SweepComparison(
         name=sweep.name,

@@ -21,7 +21,7 @@ SWEEP = {
     },
     "variants": [{"name": "a"}, {"name": "b", "set": {"train.seed": 1}}],
 }
-CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
+CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict,mde,repeats_needed,p_adjusted"
 
 
 def test_run_then_compare_and_table_vs_through_the_cli(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from ferablate.tables import (
     render_markdown,
 )
 
-CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
+CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict,mde,repeats_needed,p_adjusted"
 SCORES = {
     "relu": [0.40, 0.42, 0.41, 0.43, 0.39],
     "elu": [0.45, 0.48, 0.47, 0.50, 0.45],  # clearly better
@@ -75,7 +75,9 @@ def test_text_is_aligned_plain_text_with_a_caption() -> None:
     )
     assert "over 5 paired folds" in lines[0]
     header, rule, *body = lines[2:]
-    assert header.split() == ["variant", "n", "Δ", "interval", "p", "paired", "verdict", "note"]
+    assert header.split() == [
+        "variant", "n", "Δ", "interval", "p", "p", "adj.", "MDE", "paired", "verdict", "note",
+    ]  # fmt: skip
     assert len(body) == 3 and body[0].split()[:3] == ["elu", "5", "+0.060"]
     assert "no results (failed)" in body[2]
     # columns line up: every row's verdict starts where the header's does
@@ -89,21 +91,22 @@ def test_bayes_text_shows_the_three_probabilities() -> None:
     assert header.split()[4:7] == ["P(worse)", "P(equiv.)", "P(better)"]
     assert " p " not in f" {header} "
     caption = render_comparisons(_rows("bayes"), "text").splitlines()[0]
-    assert caption.endswith("; P(equiv.): Δ within ±0.01, the region of practical equivalence")
+    assert "; P(equiv.): Δ within ±0.01, the region of practical equivalence;" in caption
+    assert "probabilities are per row, not adjusted for the family" in caption
 
 
 def test_markdown_is_a_pipe_table_under_its_caption() -> None:
     text = render_comparisons(_rows(), "markdown")
     lines = text.splitlines()
     assert lines[0].startswith("**validation accuracy:") and lines[0].endswith("**")
-    assert lines[2] == "| variant | n | Δ | interval | p | paired | verdict | note |"
-    assert lines[3] == "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |"
+    assert lines[2] == "| variant | n | Δ | interval | p | p adj. | MDE | paired | verdict | note |"
+    assert lines[3] == "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
     assert len(lines) == 4 + 3
 
 
 def test_latex_is_a_booktabs_table_with_escaped_symbols() -> None:
     text = render_comparisons(_rows(), "latex", label="tab:cmp")
-    assert r"\begin{tabular}{lrrrrlll}" in text and r"\toprule" in text
+    assert r"\begin{tabular}{lrrrrrrlll}" in text and r"\toprule" in text
     assert r"\label{tab:cmp}" in text
     assert r"$\Delta$" in text and "Δ" not in text and "−" not in text
     assert r"Nadeau \& Bengio 2003" in text

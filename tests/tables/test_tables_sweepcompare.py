@@ -27,7 +27,7 @@ from ferablate.tables import (
 )
 from ferablate.tracking import git_commit
 
-CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict"
+CSV_HEADER = "variant,baseline,metric,n,delta,ci_low,ci_high,p_value,p_better,p_equivalent,p_worse,paired,verdict,mde,repeats_needed,p_adjusted"
 BASE: dict[str, Any] = {
     "data": {"source": "synthetic"},  # the faces come from _templates() (learnable in seconds)
     "model": {
