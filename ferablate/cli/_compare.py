@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._options import (
+    Adjust,
+    AdjustOpt,
     Metric,
     MetricOpt,
     OutOpt,
     OverridesOpt,
+    RopeOpt,
     StandaloneOpt,
+    StatTest,
+    StatTestOpt,
     SweepArg,
     TableFormat,
     TrackingUriOpt,
@@ -22,34 +26,21 @@ from ferablate.cli._options import (
 __all__ = ["compare"]
 
 
-class StatTest(StrEnum):
-    corrected_t = "corrected-t"
-    bayes = "bayes"
-
-
 @app.command()
 def compare(
     sweep: SweepArg,
     baseline: Annotated[
         str | None,
         typer.Option(
-            "--baseline", "-b", help="Variant (or trial) to compare against \\[default: the first]."
+            "--baseline",
+            "-b",
+            help="Variant (or trial) to compare every row against \\[default: each variant's parent, else the first].",
         ),
     ] = None,
     metric: MetricOpt = Metric.val_accuracy,
-    test: Annotated[
-        StatTest,
-        typer.Option(
-            "--test",
-            help="corrected-t: Nadeau & Bengio's corrected resampled t-test; bayes: Bayesian correlated t-test.",
-        ),
-    ] = StatTest.corrected_t,
-    rope: Annotated[
-        float,
-        typer.Option(
-            "--rope", min=0.0, help="bayes: half-width of the region of practical equivalence."
-        ),
-    ] = 0.01,
+    test: StatTestOpt = StatTest.corrected_t,
+    rope: RopeOpt = 0.01,
+    adjust: AdjustOpt = Adjust.holm,
     fmt: Annotated[
         TableFormat,
         typer.Option("--format", "-f", help="Output format: text, latex, markdown or csv."),
@@ -59,7 +50,7 @@ def compare(
     standalone: StandaloneOpt = False,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
-    """Compare every variant of SWEEP with a baseline on per-fold scores (paired where the folds are shared)."""
+    """Compare every variant of SWEEP with its parent (or a baseline) on per-fold scores (paired where the folds are shared)."""
     from ferablate.cli._table import emit
     from ferablate.config import load_sweep, parse_overrides
     from ferablate.tables import compare_sweep, render_sweep_comparison
@@ -71,6 +62,7 @@ def compare(
         metric=metric.value,
         test=test.value,
         rope=rope,
+        adjust=adjust.value,
         tracking_uri=tracking_uri,
     )
     emit(render_sweep_comparison(result, fmt.value, standalone=standalone), out)

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 __all__ = [
+    "Adjust",
+    "AdjustOpt",
     "DryRunOpt",
     "FormatOpt",
     "GraceOpt",
@@ -20,7 +22,10 @@ __all__ = [
     "OutOpt",
     "OverridesOpt",
     "PresetOrSweepArg",
+    "RopeOpt",
     "StandaloneOpt",
+    "StatTest",
+    "StatTestOpt",
     "StorageOpt",
     "StudyOpt",
     "SweepArg",
@@ -99,6 +104,45 @@ class Metric(StrEnum):
 
 MetricOpt = Annotated[
     Metric, typer.Option("--metric", "-m", help="Per-fold score to compare (last epoch).")
+]
+
+
+class StatTest(StrEnum):
+    """The test of ``compare`` and ``claims``."""
+
+    corrected_t = "corrected-t"
+    bayes = "bayes"
+
+
+StatTestOpt = Annotated[
+    StatTest,
+    typer.Option(
+        "--test",
+        help="corrected-t: Nadeau & Bengio's corrected resampled t-test; bayes: Bayesian correlated t-test.",
+    ),
+]
+RopeOpt = Annotated[
+    float,
+    typer.Option(
+        "--rope", min=0.0, help="Half-width of the region of practical equivalence (metric units)."
+    ),
+]
+
+
+class Adjust(StrEnum):
+    """How ``compare`` and ``claims`` adjust a table's p-values as one family."""
+
+    holm = "holm"
+    bh = "bh"
+    none = "none"
+
+
+AdjustOpt = Annotated[
+    Adjust,
+    typer.Option(
+        "--adjust",
+        help="Family-wise control of the rows' p-values: holm (Holm's step-down), bh (Benjamini-Hochberg) or none.",
+    ),
 ]
 StorageOpt = Annotated[
     str | None,

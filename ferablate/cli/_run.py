@@ -95,21 +95,16 @@ def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
     table = Table(title=f"{sweep.name}: {len(trials)} trial(s) (dry run)")
     table.add_column("#", justify="right")
     table.add_column("trial", no_wrap=True)
-    table.add_column("parent", no_wrap=True)
-    table.add_column("differs from parent (or base)", overflow="fold")
+    table.add_column("differs from its parent (or the base)", overflow="fold")
     table.add_column("hash", no_wrap=True)
     for trial in trials:
         parent = parents.get(trial.name)
         reference = by_name[parent].config if parent is not None else base
         diff = diff_configs(reference, trial.config)
-        same = "(same config)" if parent is not None else "(base)"
-        table.add_row(
-            str(trial.index + 1),
-            trial.name,
-            parent or "—",
-            ", ".join(f"{k}={v}" for k, v in diff.items()) or same,
-            trial.config_hash,
-        )
+        changes = ", ".join(f"{k}={v}" for k, v in diff.items())
+        if parent is not None:
+            changes = f"{parent}: {changes or '(same config)'}"
+        table.add_row(str(trial.index + 1), trial.name, changes or "(base)", trial.config_hash)
     console.print(table)
 
 

@@ -17,7 +17,7 @@ cannot: then only more data (a larger n_train relative to n_val, or less noisy f
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["MORE_DATA", "POWER", "RepeatsNeeded", "minimum_detectable_effect", "repeats_needed"]
 
 POWER = 0.8  # 1 − β of the MDE
-MORE_DATA = "more data needed"
+MORE_DATA: Final = "more data needed"
 _MAX_REPEATS = 100_000  # beyond this many repeats the floor is reached for any practical use
 
 RepeatsNeeded = int | Literal["more data needed"] | None

@@ -19,6 +19,16 @@ from ferablate.tables._cells import (
     conv_cell,
     format_number,
 )
+from ferablate.tables._claims import (
+    CLAIM_COLUMNS,
+    ClaimRow,
+    SweepClaims,
+    check_claims,
+    check_sweep_claims,
+    claims_caption,
+    claims_frame,
+    render_claims,
+)
 from ferablate.tables._compare import (
     add_delta_column,
     comparison_frame,
@@ -61,19 +71,26 @@ from ferablate.tables._sweepcompare import (
 )
 
 __all__ = [
+    "CLAIM_COLUMNS",
     "COLLAPSED_MARK",
     "METRIC_COLUMNS",
     "OTHER_ORIGIN_MARK",
     "AblationTable",
     "ArchitectureCells",
+    "ClaimRow",
     "RowOrigin",
     "RowStatus",
+    "SweepClaims",
     "SweepComparison",
     "TableRow",
     "add_delta_column",
     "architecture_cells",
     "block_cell",
     "build_tables",
+    "check_claims",
+    "check_sweep_claims",
+    "claims_caption",
+    "claims_frame",
     "code_sentence",
     "compare_sweep",
     "comparison_frame",
@@ -88,6 +105,7 @@ __all__ = [
     "metric_cells",
     "provenance_sentences",
     "reference_config",
+    "render_claims",
     "render_comparisons",
     "render_csv",
     "render_frame_csv",
