@@ -17,10 +17,11 @@ bayes a posterior probability ≥ 0.95, per row):
   significantly worse; contradicted when significantly better (bayes: P(better) < 0.05,
   resp. ≥ 0.95).
 - Otherwise ``not shown``, with the reason: ``too few folds to see it (MDE …)`` when the MDE
-  exceeds the effect in question (|Δ| for better/worse, the ROPE for equivalent/not-better;
-  with ``repeats_needed`` or ``more data needed``), else ``interval includes zero`` (or, for
-  equivalent/not-better, ``interval reaches past the ROPE``), or the adjustment that undid a
-  nominal significance.
+  exceeds the effect in question (the larger of |Δ| and the ROPE for better/worse: an effect
+  the study could not see with 80 % power; the ROPE for equivalent/not-better), with the
+  row's ``repeats_needed`` or ``more data needed``; else ``interval includes zero`` (the study
+  could see an effect of that size and saw none; for equivalent/not-better ``interval reaches
+  past the ROPE``), or the adjustment that undid a nominal significance.
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ def _verdict(claim: Claim, row: Comparison, rope: float, alpha: float) -> tuple[
             return "contradicted", ""
         if bayes and (row.p_equivalent or 0.0) >= BAYES_DECISION:
             return "contradicted", ""
-        return "not shown", _not_shown(row, abs(row.delta), "interval includes zero", alpha)
+        effect = max(abs(row.delta), rope)
+        return "not shown", _not_shown(row, effect, "interval includes zero", alpha)
     past = f"interval reaches past the ROPE (±{rope:g})"
     if claim.expect == "equivalent":
         if bayes:
