@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ferablate._errors import ConfigError
 from ferablate.cli import app
-from ferablate.config import DataConfig, Sweep, parse_sweep
+from ferablate.config import DataConfig, Sweep, expand_sweep, parse_sweep
 from ferablate.data import FaceData
 from ferablate.data._subset import stratified_limit
 from ferablate.runner import DataCache, run_sweep
@@ -183,3 +183,92 @@ def test_table_vs_adds_the_delta_column_and_marks_collapsed_rows(
     assert "corrected resampled t-test" in table.caption
     assert f"{COLLAPSED_MARK} Folds that stayed at chance" in table.footer
     assert "Set for every trial" not in table.footer  # no --set: nothing shared but the base
+
+
+# -- lineage and claims over the same trained trials (parent/claims change no config hash) ----
+
+LINEAGE: dict[str, Any] = {
+    **SWEEP,
+    "variants": [
+        {"name": "base"},
+        {**SWEEP["variants"][1], "parent": "base"},
+        {**SWEEP["variants"][2], "parent": "trained"},  # base's config and train.seed 1
+        {**SWEEP["variants"][3]},  # no parent: against the first variant
+        {**SWEEP["variants"][4], "parent": "trained"},
+    ],
+    "claims": [
+        {"says": "an lr that learns beats one that cannot", "variant": "trained",
+         "versus": "base", "expect": "better"},
+        {"says": "the seed alone changes nothing", "variant": "seed1", "versus": "base",
+         "expect": "equivalent"},
+        {"says": "a smaller subset is not better", "variant": "subset", "versus": "base",
+         "expect": "not-better"},
+        {"says": "the untrained net beats the trained one", "variant": "base",
+         "versus": "trained", "expect": "better"},
+    ],
+}  # fmt: skip
+
+
+def test_compare_without_baseline_picks_each_variants_parent(tracked: tuple[Sweep, str]) -> None:
+    sweep, uri = tracked
+    lineage = parse_sweep(LINEAGE)
+    assert [t.config_hash for t in expand_sweep(lineage)] == [
+        t.config_hash for t in expand_sweep(sweep)
+    ]  # parent and claims are not part of a trial's identity: nothing retrains
+    result = compare_sweep(lineage, tracking_uri=uri)
+    pairs = [(row.variant, row.baseline) for row in result.comparisons]
+    assert pairs == [
+        ("trained", "base"),
+        ("seed1", "trained"),
+        ("subset", "base"),
+        ("never-ran", "trained"),
+    ]
+    seed = result.comparisons[1]
+    assert seed.paired and seed.delta is not None and seed.delta < -0.4  # chance − trained
+    frame = pd.read_csv(io.StringIO(render_sweep_comparison(result, "csv")))
+    assert list(frame["baseline"]) == ["base", "trained", "base", "trained"]
+    assert list(frame.columns)[-3:] == ["mde", "repeats_needed", "p_adjusted"]
+    assert "its parent (column vs)" in result.caption and "Holm" in result.caption
+    # --baseline still compares every row with one variant
+    fixed = compare_sweep(lineage, baseline="base", tracking_uri=uri)
+    assert {row.baseline for row in fixed.comparisons} == {"base"}
+
+
+def test_table_vs_parent_puts_each_rows_delta_against_its_parent(
+    tracked: tuple[Sweep, str],
+) -> None:
+    _, uri = tracked
+    (table,) = sweep_tables(parse_sweep(LINEAGE), tracking_uri=uri, vs="parent")
+    assert list(table.frame["parent"]) == ["", "base", "trained", "base", "trained"]
+    delta = list(table.frame["Δ vs parent"])
+    assert delta[1].startswith("+") and delta[1].endswith("†")
+    assert delta[2].startswith("-") and delta[3].endswith("(u)") and delta[4] == ""
+    assert "to the row's parent" in table.caption
+
+
+def test_claims_on_tracked_runs(tracked: tuple[Sweep, str], tmp_path: Path) -> None:
+    _, uri = tracked
+    path = tmp_path / "lineage.yaml"
+    path.write_text(yaml.safe_dump(LINEAGE, sort_keys=False))
+    runner = CliRunner()
+    result = runner.invoke(app, ["claims", str(path), "--tracking-uri", uri, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    header = "claim,variant,versus,expect,metric,n,delta,ci_low,ci_high,p_value,p_adjusted,mde,verdict,reason"
+    assert result.output.splitlines()[0] == header
+    frame = pd.read_csv(io.StringIO(result.output), keep_default_na=False)
+    verdicts = dict(zip(frame["claim"], frame["verdict"], strict=True))
+    assert verdicts["an lr that learns beats one that cannot"] == "supported"
+    assert verdicts["the untrained net beats the trained one"] == "contradicted"
+    # seed re-run at chance: 4 folds cannot show equivalence within ±0.01
+    seed = frame[frame["variant"] == "seed1"].iloc[0]
+    assert seed["verdict"] == "not shown" and seed["reason"].startswith("too few folds")
+    subset = frame[frame["variant"] == "subset"].iloc[0]
+    assert subset["verdict"] == "not shown"
+    text = runner.invoke(app, ["claims", str(path), "--tracking-uri", uri, "--adjust", "none"])
+    assert text.exit_code == 0, text.output
+    assert "unpaired: different split" in text.output and "no adjustment" not in text.output
+    assert "p not adjusted for the family" in text.output
+    latex = runner.invoke(
+        app, ["claims", str(path), "--tracking-uri", uri, "-f", "latex", "--test", "bayes"]
+    )
+    assert latex.exit_code == 0 and "probabilities are per row" in latex.output
