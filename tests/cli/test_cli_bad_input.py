@@ -68,6 +68,23 @@ FILES: dict[str, str | bytes] = {
     "variant_dup.yaml": _sweep(variants=[{"name": "a"}, {"name": "a"}]),
     "grid_typo.yaml": _sweep(variants=[{"name": "a"}], grid={"train.lrr": [0.1, 0.2]}),
     "grid_empty.yaml": _sweep(grid={"train.lr": []}),
+    "parent_unknown.yaml": _sweep(variants=[{"name": "a"}, {"name": "b", "parent": "zz"}]),
+    "parent_self.yaml": _sweep(variants=[{"name": "a"}, {"name": "b", "parent": "b"}]),
+    "parent_cycle.yaml": _sweep(
+        variants=[{"name": "a", "parent": "b"}, {"name": "b", "parent": "a"}, {"name": "c"}]
+    ),
+    "claim_unknown.yaml": _sweep(
+        claims=[{"says": "b helps", "variant": "b", "versus": "zz", "expect": "better"}]
+    ),
+    "claim_expect.yaml": _sweep(
+        claims=[{"says": "b helps", "variant": "b", "versus": "a", "expect": "greater"}]
+    ),
+    "claim_metric.yaml": _sweep(
+        claims=[{"says": "b", "variant": "b", "versus": "a", "expect": "better", "metric": "f1"}]
+    ),
+    "claim_typo.yaml": _sweep(
+        claims=[{"says": "b", "variant": "b", "versus": "a", "expect": "better", "metrc": "x"}]
+    ),
     "search_typo.yaml": yaml.safe_dump(
         {**SEARCH, "search": {"train.lrr": {"low": 0.1, "high": 0.2}}}
     ),
@@ -112,6 +129,37 @@ CASES: list[tuple[str, list[str], str]] = [
     ("grid-unknown-key", ["run", "grid_typo.yaml"], "lrr"),
     ("grid-empty-list", ["run", "grid_empty.yaml"], "train.lr"),
     ("folds-vs-faces-per-class", ["run", "folds_vs_faces.yaml"], "fold"),
+    (
+        "parent-unknown",
+        ["run", "parent_unknown.yaml"],
+        "parent_unknown.yaml: variant 'b': parent 'zz'",
+    ),
+    (
+        "parent-self",
+        ["run", "parent_self.yaml"],
+        "parent_self.yaml: variant 'b': parent is the variant itself",
+    ),
+    (
+        "parent-cycle",
+        ["run", "parent_cycle.yaml", "--dry-run"],
+        "variant 'a': parents form a cycle (a -> b -> a)",
+    ),
+    ("parent-cycle-compare", ["compare", "parent_cycle.yaml"], "parent_cycle.yaml: variant 'a'"),
+    (
+        "claim-unknown-variant",
+        ["claims", "claim_unknown.yaml"],
+        "claims[0] ('b helps'): versus 'zz'",
+    ),
+    ("claim-bad-expect", ["claims", "claim_expect.yaml"], "'expect' should be 'better'"),
+    ("claim-bad-metric", ["run", "claim_metric.yaml"], "'metric' should be 'val_accuracy'"),
+    (
+        "claim-unknown-key",
+        ["claims", "claim_typo.yaml"],
+        "unknown key 'metrc'; did you mean 'metric'?",
+    ),
+    ("claims-none-in-sweep", ["claims", "good.yaml"], "no 'claims:'"),
+    ("claims-bad-adjust", ["claims", "good.yaml", "--adjust", "bonferroni"], "--adjust"),
+    ("compare-bad-adjust", ["compare", "good.yaml", "--adjust", "bonferroni"], "--adjust"),
     ("markup-path-[/b]", ["run", "a[/b].yaml"], "a[/b].yaml"),
     ("markup-path-[red]", ["run", "[red]x.yaml"], "[red]x.yaml"),
     ("missing-markup-path", ["run", "c[/i]/nope.yaml"], "c[/i]/nope.yaml"),

@@ -14,6 +14,8 @@ COMMANDS = [
     ["run"],
     ["summary"],
     ["table"],
+    ["compare"],
+    ["claims"],
     ["viz"],
     ["final"],
     ["optuna"],
