@@ -218,6 +218,14 @@ def _verdict(claim: Claim, row: Comparison, rope: float, alpha: float) -> tuple[
     return "not shown", _not_shown(row, rope, past, alpha)
 
 
+def _unusable(trial: TrialScores, metric: str) -> str:
+    """Why ``trial`` cannot be compared against on ``metric``."""
+    if trial.status != "finished":
+        return f"no results ({trial.status})"
+    count = len(trial.scores.get(metric, {}))
+    return f"no {metric} scores" if count == 0 else f"only {count} fold: no variance"
+
+
 def check_claims(
     claims: Sequence[Claim],
     trials: Mapping[str, TrialScores],
@@ -241,7 +249,7 @@ def check_claims(
             row = Comparison(
                 variant=claim.variant, baseline=claim.versus, metric=claim.metric, n=0,
                 paired=False, verdict="no evidence", test=test, level=1.0 - alpha,
-                note=f"{claim.versus!r} has no results ({versus.status})",
+                note=f"{claim.versus!r}: {_unusable(versus, claim.metric)}",
             )  # fmt: skip
         comparisons.append(dataclasses.replace(row, variant=claim.variant))
     adjusted = adjust_family(comparisons, adjust, alpha)
@@ -396,7 +404,11 @@ def render_claims(
         body = f"**{result.caption}**\n\n" + render_frame_markdown(frame, right)
     elif fmt == "latex":
         caption = f"{result.caption}. {result.footer}".strip()
-        column_format = "".join("r" if column in right else "l" for column in frame.columns)
+        # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
+        wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
+        column_format = "".join(
+            wrap.get(column, "r" if column in right else "l") for column in frame.columns
+        )
         table = render_frame_latex(
             frame,
             caption=caption,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -148,3 +151,14 @@ def test_text_markdown_and_latex_carry_the_sentence_the_numbers_and_the_verdict(
     assert r"\label{tab:claims-tiny}" in latex and r"\toprule" in latex
     bayes = render_claims(_result("bayes"), "text")
     assert "P(better)" in bayes.splitlines()[2]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
+def test_standalone_claims_table_compiles(tmp_path: Path) -> None:
+    (tmp_path / "claims.tex").write_text(render_claims(_result(), "latex", standalone=True))
+    completed = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "claims.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    assert (tmp_path / "claims.pdf").exists()
