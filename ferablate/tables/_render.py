@@ -69,7 +69,8 @@ LATEX_PREAMBLE = (
     r"\usepackage{booktabs}",
     r"\usepackage{longtable}",
     r"\usepackage{threeparttable}",
-    r"\usepackage[font=small,labelfont=bf,position=top,skip=4pt]{caption}",
+    r"\usepackage[font=small,labelfont=bf,skip=4pt]{caption}",
+    r"\captionsetup[table]{position=top}",
 )
 LATEX_NEEDS = "% needs \\usepackage{booktabs,longtable,threeparttable,caption}\n"
 
