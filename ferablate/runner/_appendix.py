@@ -247,6 +247,11 @@ def _compare_section(
     from ferablate.tables import compare_sweep, render_sweep_comparison
 
     label = f"tab:compare-{_slug(sweep.name)}"
+    if len(expand_sweep(sweep, overrides)) < 2:  # nothing is missing: there is no pair
+        latex, markdown = _not_run("comparison", "one trial, nothing to compare with", label)
+        section.inputs.append(("compare", latex))
+        section.markdown.append(markdown)
+        return
     try:
         # INTEGRATOR: compare_sweep compares each variant with its declared parent (issue 21
         # §1) once that lands; today every row is compared with the first.

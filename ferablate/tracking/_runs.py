@@ -273,9 +273,7 @@ class RunStore:
             if entry.path.endswith(".png")
         ]
         folder.mkdir(parents=True, exist_ok=True)
-        return [
-            Path(self._client.download_artifacts(run_id, path, str(folder))) for path in listed
-        ]
+        return [Path(self._client.download_artifacts(run_id, path, str(folder))) for path in listed]
 
     def log_figures(self, run_id: str, folder: Path) -> None:
         """The store's one write: put the PNGs of ``folder`` under ``figures/`` of a run."""
