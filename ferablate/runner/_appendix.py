@@ -157,9 +157,12 @@ def _layer_section(sweep: Sweep, best: TableRow | None, section: _Section) -> No
     footer = (
         f"1×48×48 grayscale input, 7 classes; run {best.run_id}, {code_sentence(best.git_commit)}."
     )
-    render = {"caption": caption, "label": label, "footer": footer}
-    section.inputs.append(("layers", render_layer_table(table, "latex", **render)))
-    section.markdown.append(render_layer_table(table, "markdown", **render))
+    for fmt in ("latex", "markdown"):
+        text = render_layer_table(table, fmt, caption=caption, label=label, footer=footer)
+        if fmt == "latex":
+            section.inputs.append(("layers", text))
+        else:
+            section.markdown.append(text)
 
 
 def _figure_latex(path: str, caption: str, label: str) -> str:

@@ -16,6 +16,7 @@ COMMANDS = [
     ["table"],
     ["viz"],
     ["final"],
+    ["appendix"],
     ["optuna"],
     ["worker"],
     ["ui"],
