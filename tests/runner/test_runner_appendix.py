@@ -144,3 +144,22 @@ def test_cli_says_each_missing_piece_and_that_pdflatex_is_absent(
     assert any(line.startswith("pdflatex not on PATH") for line in lines)
     assert (tmp_path / "out" / "appendix.tex").is_file()
     assert (tmp_path / "out" / "appendix.md").is_file()
+
+
+def test_a_final_run_gives_its_test_split_scores(tmp_path: Path) -> None:
+    sweep = _sweep("finals", [{"name": "a"}, {"name": "b", "set": {"model.activation": "elu"}}])
+    first, _ = expand_sweep(sweep)
+    tracker = TrialTracker(sweep.name)
+    run = tracker.start(first, data_hash="fake", extra_tags={"ferablate.role": "final"})
+    scores = {"publictest_accuracy": 0.61, "privatetest_accuracy": 0.63, "test_accuracy": 0.62}
+    for key, value in scores.items():
+        tracker.client.log_metric(run.run_id, key, value)
+    tracker.client.set_terminated(run.run_id, "FINISHED")
+    result = write_appendix([sweep], tmp_path, finals=["a", "b"], compile_pdf=False)
+    table = (tmp_path / "final" / "final.tex").read_text()
+    assert r"a & finals & PublicTest & 0.610" in table
+    assert r"a & finals & PrivateTest & 0.630" in table
+    assert r"b & finals & not run" in table
+    assert [line for line in result.missing if line.startswith("final ")] == [
+        "final b of sweep finals: never run; run `ferablate final <sweep> --variant b`"
+    ]
