@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferablate.cli import (  # noqa: F401
+    _appendix,
     _claims,
     _compare,
     _data,

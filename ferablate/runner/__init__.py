@@ -1,5 +1,6 @@
 """Runner layer: sweeps of trials, each trained by the engine and logged by tracking; the same
-sweeps (and Optuna searches) on a shared study storage that many workers work on.
+sweeps (and Optuna searches) on a shared study storage that many workers work on; a finished
+study's appendix (tables and figures) in one call.
 
 Names are imported from their modules on first use: ``run_sweep`` must answer a fully skipped
 sweep without importing torch (the final and study runners import the engine and Optuna).
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from ferablate.runner._status import SweepStatus, TrialStatus, sweep_status
 
 if TYPE_CHECKING:
+    from ferablate.runner._appendix import Appendix, write_appendix
     from ferablate.runner._final import (
         FINAL_EXPERIMENT,
         FinalOutcome,
@@ -43,6 +45,7 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
     from ferablate._lazy import lazy_exports
 
     __getattr__ = lazy_exports(__name__, {
+        "_appendix": ("Appendix", "write_appendix"),
         "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"),
         "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "WorkerOptions",
                    "run_search", "run_sweep_on_storage", "work_on_study"),
@@ -53,6 +56,7 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
 
 __all__ = [
     "FINAL_EXPERIMENT",
+    "Appendix",
     "BestTrial",
     "DataCache",
     "FinalOutcome",
@@ -79,4 +83,5 @@ __all__ = [
     "test_usages",
     "with_figures",
     "work_on_study",
+    "write_appendix",
 ]

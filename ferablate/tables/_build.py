@@ -17,7 +17,9 @@ from ferablate.tables._cells import ArchitectureCells, architecture_cells
 from ferablate.tables._provenance import (
     OTHER_ORIGIN_MARK,
     RowOrigin,
+    data_words,
     other_origin,
+    provenance_notes,
     provenance_sentences,
 )
 
@@ -79,7 +81,11 @@ class AblationTable:
     label: str  # LaTeX label, e.g. "tab:report-model1-grid"
     names: tuple[str, ...]  # trial name of each row
     statuses: tuple[RowStatus, ...]  # status of each row
-    footer: str = ""  # provenance and marks: under the table (text, markdown), in the LaTeX caption
+    footer: str = ""  # provenance and marks: under the table (text, markdown)
+    # LaTeX: the caption in a reader's words (what the numbers are, no hashes) and the table
+    # notes under it in footnote size (data hash, commit, marks, what a mixed cell means)
+    latex_caption: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
@@ -213,6 +219,8 @@ def build_tables(
         if len(families) > 1:
             label += f"-{family}"
             caption = f"{title} ({_FAMILY_TITLES.get(family, family)}): {_settings(configs)}"
+        words = data_words(origins)
+        marks = _marks(members)
         tables.append(
             AblationTable(
                 frame=frame,
@@ -221,10 +229,28 @@ def build_tables(
                 label=f"tab:{label}",
                 names=tuple(row.name for row in members),
                 statuses=tuple(row.status for row in members),
-                footer=" ".join([*provenance_sentences(origins, base_of_family), *_marks(members)]),
+                footer=" ".join([*provenance_sentences(origins, base_of_family), *marks]),
+                latex_caption=f"{caption}. {words}." if words else caption,
+                notes=(
+                    *provenance_notes(origins, base_of_family),
+                    *marks,
+                    *_cell_notes(frame),
+                ),
             )
         )
     return tables
+
+
+def _cell_notes(frame: pd.DataFrame) -> list[str]:
+    """Notes on cells that mix two ablations in one column (the report's own layout)."""
+    notes = []
+    if "dropout" in frame.columns and frame["dropout"].str.contains("no batch-n").any():
+        notes.append(
+            "Dropout column: “no batch-n” marks a row trained without batch normalisation, "
+            "a second ablation the report lists in this column; “yes” is dropout "
+            "(p = 0.2 unless given)."
+        )
+    return notes
 
 
 def _marks(rows: Sequence[TableRow]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from ferablate.stats import ADJUST_WORDS, COMPARISON_COLUMNS, MORE_DATA, POWER, Comparison
 from ferablate.tables._build import AblationTable
 from ferablate.tables._render import (
+    LATEX_NEEDS,
     latex_document,
     render_frame_csv,
     render_frame_latex,
@@ -216,11 +217,12 @@ def render_comparisons(
     caption: str | None = None,
     label: str = "tab:compare",
     standalone: bool = False,
+    notes: Sequence[str] = (),
 ) -> str:
     """``comparisons`` as ``text``, ``markdown``, ``latex`` (booktabs) or ``csv``.
 
-    ``caption`` defaults to :func:`comparison_caption`; ``standalone`` wraps the LaTeX table
-    in a minimal document.
+    ``caption`` defaults to :func:`comparison_caption`; ``notes`` go under the LaTeX table
+    (footnote size); ``standalone`` wraps the LaTeX table in a minimal document.
     """
     if fmt == "csv":
         return render_comparisons_csv(comparisons)
@@ -234,10 +236,12 @@ def render_comparisons(
     if fmt != "latex":
         raise ValueError(f"unknown comparison format {fmt!r}")
     column_format = "".join("r" if column in right else "l" for column in frame.columns)
-    body = render_frame_latex(frame, caption=title, label=label, column_format=column_format)
+    body = render_frame_latex(
+        frame, caption=title, label=label, column_format=column_format, notes=notes
+    )
     if standalone:
         return latex_document([r"\small", body])
-    return "% needs \\usepackage{booktabs}\n" + body
+    return LATEX_NEEDS + body
 
 
 def _delta_cell(row: Comparison) -> str:
@@ -290,6 +294,10 @@ def add_delta_column(table: AblationTable, comparisons: Sequence[Comparison]) ->
         for name in table.names
     ]
     frame[f"Δ vs {baseline}"] = cells
+    sentence = delta_caption(comparisons)
     return dataclasses.replace(
-        table, frame=frame, caption=f"{table.caption}. {delta_caption(comparisons)}"
+        table,
+        frame=frame,
+        caption=f"{table.caption}. {sentence}",
+        notes=(*table.notes, sentence),
     )

@@ -22,7 +22,9 @@ __all__ = [
     "OTHER_ORIGIN_MARK",
     "RowOrigin",
     "code_sentence",
+    "data_words",
     "other_origin",
+    "provenance_notes",
     "provenance_sentences",
     "short_hash",
     "summary_footer",
@@ -127,6 +129,56 @@ def provenance_sentences(
         listed = ", ".join(f"{name} ({', '.join(parts)})" for name, parts in others.items())
         sentences.append(f"{OTHER_ORIGIN_MARK} Other code or data than the rest: {listed}.")
     return sentences
+
+
+_BALANCE_WORDS = {
+    "fold": "copies drawn inside each training fold",
+    "report": "classes balanced before the folds were split (the report's protocol)",
+    "none": "no class balancing",
+}
+
+
+def _data_phrase(origin: RowOrigin) -> str:
+    data = origin.config.data
+    if data.source == "synthetic":
+        return f"Synthetic faces ({data.limit or data.synthetic_size:,})"
+    where = "FER2013 Training" if data.source == "fer2013" else "Image-folder Training faces"
+    return (
+        f"{where}, {data.limit:,}-face stratified subset" if data.limit else f"{where}, all faces"
+    )
+
+
+def data_words(origins: Sequence[RowOrigin]) -> str:
+    """What the rows' numbers are, in a reader's words (no hashes, no config keys); empty
+    without rows that ran. For example ``FER2013 Training, 4,000-face stratified subset;
+    copies drawn inside each training fold; 5 folds × 1 repeat, 5 epochs, batch 10; bf16``."""
+    if not origins:
+        return ""
+    data = " / ".join(dict.fromkeys(_data_phrase(origin) for origin in origins))
+    balance = " / ".join(
+        dict.fromkeys(_BALANCE_WORDS[origin.config.data.balance] for origin in origins)
+    )
+    repeats = _values(origins, lambda o: o.config.train.repeats)
+    epochs = _values(origins, lambda o: o.config.train.epochs)
+    protocol = (
+        f"{_values(origins, lambda o: o.config.train.folds)} folds × {repeats} "
+        f"repeat{'s' * (repeats != '1')}, {epochs} epoch{'s' * (epochs != '1')}, "
+        f"batch {_values(origins, lambda o: o.config.train.batch_size)}"
+    )
+    precision = _values(origins, lambda o: o.precision or o.config.train.precision)
+    return f"{data}; {balance}; {protocol}; {precision}"
+
+
+def provenance_notes(origins: Sequence[RowOrigin], base: TrialConfig | None = None) -> list[str]:
+    """The provenance a table note carries under :func:`data_words`: ``Data <hash prefix>;
+    code <commit>.``, then the shared overrides and the rows of other origin (as in
+    :func:`provenance_sentences`)."""
+    if not origins:
+        return []
+    data_hash = _majority([origin.data_hash for origin in origins])
+    commit = _majority([origin.git_commit for origin in origins])
+    first = f"Data {short_hash(data_hash)}; {code_sentence(commit)}."
+    return [first, *provenance_sentences(origins, base)[1:]]
 
 
 def _shared_overrides(

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ferablate.models import LayerTable
 
 __all__ = [
+    "LATEX_NEEDS",
+    "LATEX_PREAMBLE",
     "escape_latex",
     "latex_document",
     "layer_table_frame",
@@ -54,9 +56,23 @@ _LATEX_SPECIALS = {
     "‡": r"$^{\ddagger}$",  # rows of other code or data (tables/_provenance.py)
     "§": r"\S{}",  # rows with collapsed folds (tables/_build.py)
     "−": r"$-$",
+    "“": "``",
+    "”": "''",
 }
 _LATEX_PATTERN = re.compile("|".join(re.escape(char) for char in _LATEX_SPECIALS))
-_PACKAGES = ("booktabs", "longtable")
+# What every table needs in a document's preamble. Latin Modern in T1 encoding: Type 1
+# fonts only (pdffonts), not bitmap Type 3. The caption sits above each table (skip below
+# it) at the width of the table (threeparttable), its notes under it in footnote size.
+LATEX_PREAMBLE = (
+    r"\usepackage[T1]{fontenc}",
+    r"\usepackage{lmodern}",
+    r"\usepackage{booktabs}",
+    r"\usepackage{longtable}",
+    r"\usepackage{threeparttable}",
+    r"\usepackage[font=small,labelfont=bf,skip=4pt]{caption}",
+    r"\captionsetup[table]{position=top}",
+)
+LATEX_NEEDS = "% needs \\usepackage{booktabs,longtable,threeparttable,caption}\n"
 
 
 def escape_latex(text: str) -> str:
@@ -71,6 +87,10 @@ def _escaped(frame: pd.DataFrame) -> pd.DataFrame:
     return escaped
 
 
+def _notes_latex(notes: Sequence[str]) -> str:
+    return "".join(f"\\item {escape_latex(note)}\n" for note in notes)
+
+
 def render_frame_latex(
     frame: pd.DataFrame,
     *,
@@ -78,31 +98,52 @@ def render_frame_latex(
     label: str,
     column_format: str | None = None,
     longtable: bool = False,
+    notes: Sequence[str] = (),
 ) -> str:
-    """A booktabs table (``table`` float, or ``longtable`` for many rows) of str cells."""
+    """A booktabs table of str cells: a ``table`` float whose caption (above) and ``notes``
+    (under it, footnote size) are as wide as the table (``threeparttable``), or a
+    ``longtable`` for many rows (notes after it)."""
     styler = _escaped(frame).style.hide(axis="index")
     options: dict[str, object] = {
         "hrules": True,
-        "caption": escape_latex(caption),
-        "label": label,
         "column_format": column_format or "l" * len(frame.columns),
     }
     if longtable:
-        options["environment"] = "longtable"
-    else:
-        options.update(position="htbp", position_float="centering")
-    return styler.to_latex(**options)
+        options.update(environment="longtable", caption=escape_latex(caption), label=label)
+        body = styler.to_latex(**options)
+        if notes:
+            items = " ".join(escape_latex(note) for note in notes)
+            body += f"{{\\footnotesize\\noindent {items}\\par}}\n"
+        return body
+    tabular = styler.to_latex(**options)
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\begin{threeparttable}",
+        f"\\caption{{{escape_latex(caption)}}}",
+        f"\\label{{{label}}}",
+        tabular.rstrip("\n"),
+    ]
+    if notes:
+        lines += [
+            r"\begin{tablenotes}[flushleft]",
+            r"\footnotesize",
+            _notes_latex(notes).rstrip("\n"),
+            r"\end{tablenotes}",
+        ]
+    lines += [r"\end{threeparttable}", r"\end{table}", ""]
+    return "\n".join(lines)
 
 
-def latex_document(bodies: Sequence[str]) -> str:
+def latex_document(bodies: Sequence[str], *, preamble: Sequence[str] = ()) -> str:
     """A minimal ``article`` document holding ``bodies`` (compiles with plain pdflatex; its
-    packages, booktabs, longtable and geometry, come with texlive-latex-base/-recommended)."""
+    packages come with texlive-latex-base/-recommended/-extra and lmodern)."""
     lines = [
         r"\documentclass{article}",
-        r"\usepackage[T1]{fontenc}",
         # Landscape A4 with narrow margins: the model-1 table has 12 columns.
         r"\usepackage[a4paper,landscape,margin=1.5cm]{geometry}",
-        *(rf"\usepackage{{{package}}}" for package in _PACKAGES),
+        *LATEX_PREAMBLE,
+        *preamble,
         r"\begin{document}",
         *bodies,
         r"\end{document}",
@@ -121,17 +162,17 @@ def render_latex(tables: Sequence[AblationTable], standalone: bool = False) -> s
     bodies = [
         render_frame_latex(
             table.frame,
-            caption=f"{table.caption}. {table.footer}" if table.footer else table.caption,
+            caption=table.latex_caption or table.caption,
             label=table.label,
             column_format=_ablation_column_format(table),
+            notes=table.notes if table.latex_caption else (table.footer,) * bool(table.footer),
         )
         for table in tables
     ]
     if standalone:
         # The model-1 table is wide: a smaller font keeps it on an article page.
         return latex_document([r"\small", *bodies])
-    header = "% needs \\usepackage{booktabs}\n"
-    return header + "\n".join(bodies)
+    return LATEX_NEEDS + "\n".join(bodies)
 
 
 def _markdown_cell(value: object) -> str:
@@ -220,11 +261,12 @@ def render_layer_table(
         raise ValueError(f"unknown layer-table format {fmt!r}")
     body = render_frame_latex(
         frame,
-        caption=f"{caption}. {totals}" + (f". {footer}" if footer else ""),
+        caption=caption,
         label=label,
         column_format="llr",
         longtable=True,
+        notes=[f"{totals}.", *([footer] if footer else [])],
     )
     if standalone:
         return latex_document([body])
-    return "% needs \\usepackage{booktabs,longtable}\n" + body
+    return LATEX_NEEDS + body

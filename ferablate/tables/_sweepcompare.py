@@ -164,15 +164,15 @@ def compare_sweep(
 def render_sweep_comparison(
     result: SweepComparison, fmt: CompareFormat = "text", *, standalone: bool = False
 ) -> str:
-    """``result`` as text or Markdown (provenance as a footer), LaTeX (in the caption) or CSV
+    """``result`` as text or Markdown (provenance as a footer), LaTeX (a table note) or CSV
     (exactly ``stats.COMPARISON_COLUMNS``, nothing else)."""
     if fmt == "csv":
         return render_comparisons(result.comparisons, "csv")
-    if fmt == "latex":
-        caption = f"{result.caption}. {result.footer}".strip()
+    if fmt == "latex":  # provenance as a footnote-size table note, not in the caption
         return render_comparisons(
-            result.comparisons, "latex", caption=caption, label=f"tab:compare-{_slug(result.name)}",
-            standalone=standalone,
+            result.comparisons, "latex", caption=result.caption,
+            label=f"tab:compare-{_slug(result.name)}", standalone=standalone,
+            notes=[result.footer] if result.footer else [],
         )  # fmt: skip
     body = render_comparisons(result.comparisons, fmt, caption=result.caption)
     return f"{body}\n{result.footer}\n" if result.footer else body

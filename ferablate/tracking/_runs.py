@@ -254,6 +254,27 @@ class RunStore:
 
         return read_run_artifacts(download, run_id, run.role)
 
+    def newest_final(self, experiment: str, variant: str) -> StoredRun | None:
+        """The newest FINISHED final run (``ferablate final``) of ``variant`` in ``experiment``."""
+        experiment_id = self.experiment_id(experiment)
+        if experiment_id is None:
+            return None
+        where = (
+            f"tags.`{TAG.ROLE}` = 'final' and {_FINISHED} and tags.`{TAG.VARIANT}` = '{variant}'"
+        )
+        runs = search_runs(self._client, [experiment_id], where, 1)
+        return StoredRun.from_mlflow(runs[0]) if runs else None
+
+    def download_figures(self, run_id: str, folder: Path) -> list[Path]:
+        """The PNGs stored under ``figures/`` of a run, copied into ``folder`` (none: ``[]``)."""
+        listed = [
+            entry.path
+            for entry in self._client.list_artifacts(run_id, FIGURES_DIR)
+            if entry.path.endswith(".png")
+        ]
+        folder.mkdir(parents=True, exist_ok=True)
+        return [Path(self._client.download_artifacts(run_id, path, str(folder))) for path in listed]
+
     def log_figures(self, run_id: str, folder: Path) -> None:
         """The store's one write: put the PNGs of ``folder`` under ``figures/`` of a run."""
         self._client.log_artifacts(run_id, str(folder), FIGURES_DIR)

@@ -18,6 +18,7 @@ COMMANDS = [
     ["claims"],
     ["viz"],
     ["final"],
+    ["appendix"],
     ["optuna"],
     ["worker"],
     ["ui"],

@@ -62,3 +62,23 @@ def test_a_dirty_tree_and_unknown_commit_are_said() -> None:
     assert "code 5a95330c+dirty." in dirty.footer
     (unknown,) = build_tables([_row("a", {}, git_commit="")], title="t")
     assert "code commit unknown" in unknown.footer
+
+
+def test_latex_caption_speaks_a_readers_words_and_notes_carry_hash_and_commit() -> None:
+    rows = [_row("relu", {}), _row("no-bn", {"model.batch_norm": False})]
+    (table,) = build_tables(rows, title="Model 1", base=resolve_trial(BASE, []))
+    assert table.latex_caption.endswith(
+        "FER2013 Training, 4,000-face stratified subset; classes balanced before the folds were "
+        "split (the report's protocol); 5 folds × 1 repeat, 10 epochs, batch 32; bf16."
+    )
+    assert "01234567" not in table.latex_caption and "5a95330c" not in table.latex_caption
+    assert table.notes[0] == "Data 01234567; code 5a95330c."
+    assert any("no batch-n" in note for note in table.notes)  # the mixed dropout column
+    assert table.frame.loc[1, "dropout"] == "yes, no batch-n"  # the report's cell text stays
+    latex = render_latex([table])
+    caption_at, tabular_at = latex.index(r"\caption{"), latex.index(r"\begin{tabular}")
+    notes_at = latex.index(r"\begin{tablenotes}")
+    assert caption_at < tabular_at < latex.index("code 5a95330c") and notes_at < latex.index(
+        "Data 01234567"
+    )
+    assert r"\begin{threeparttable}" in latex  # caption no wider than the table

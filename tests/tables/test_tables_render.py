@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from ferablate.models import layer_table
-from ferablate.tables import escape_latex, render_frame_markdown, render_layer_table
+from ferablate.tables import (
+    escape_latex,
+    latex_document,
+    render_frame_latex,
+    render_frame_markdown,
+    render_layer_table,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,3 +78,29 @@ def test_standalone_layer_table_compiles(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-2000:]
+
+
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None or shutil.which("pdffonts") is None,
+    reason="pdflatex or pdffonts (poppler-utils) not installed",
+)
+def test_standalone_tables_embed_type1_fonts_only(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"variant": ["a_1", "b"], "Δ": ["+0.010†", "−0.020"], "acc.": ["0.5§", "—"]}
+    )
+    table = render_frame_latex(
+        frame, caption="Model 1 × 2", label="t", notes=["Data 01ab; code 5f."]
+    )
+    document = latex_document([table])
+    assert r"\usepackage{lmodern}" in document and r"\usepackage[T1]{fontenc}" in document
+    (tmp_path / "fonts.tex").write_text(document)
+    completed = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "fonts.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    fonts = subprocess.run(
+        ["pdffonts", "fonts.pdf"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    types = [line[37:55].strip() for line in fonts.splitlines()[2:]]
+    assert types and all(kind == "Type 1" for kind in types), fonts
