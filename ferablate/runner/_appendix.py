@@ -96,11 +96,11 @@ def _ablation_section(
     missing: list[str],
 ) -> list[TableRow]:
     """The ablation table with its Δ column; returns the rows (the best one is picked from them)."""
-    from ferablate.tables import render_latex, render_markdown, sweep_rows, sweep_tables
+    from ferablate.tables import PARENT, render_latex, render_markdown, sweep_rows, sweep_tables
 
     trials = expand_sweep(sweep, overrides)
-    # INTEGRATOR: Δ vs each row's parent (`vs="parent"`, issue 21 §1) replaces Δ vs the first row.
-    vs = trials[0].name if len(trials) > 1 else None
+    # Δ against each row's declared parent (the first row for a row without one)
+    vs = PARENT if len(trials) > 1 else None
     try:
         tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides, vs=vs)
     except FerablateError as exc:  # e.g. the first row has no finished run to compare with
@@ -112,26 +112,28 @@ def _ablation_section(
 
 
 def _claims_section(
-    sweep: Sweep, overrides: Mapping[str, Any], tracking_uri: str | None, section: _Section
+    sweep: Sweep,
+    overrides: Mapping[str, Any],
+    tracking_uri: str | None,
+    section: _Section,
+    missing: list[str],
 ) -> None:
-    """The report's claims tested on this sweep's rows.
+    """The report's claims tested on this sweep's rows (a sweep without ``claims:`` has none)."""
+    if not sweep.claims:
+        return
+    from ferablate.tables import check_sweep_claims, render_claims
 
-    INTEGRATOR: replace the body with ``ferablate.tables.render_claims(claims_frame(sweep,
-    overrides, tracking_uri=...), "latex")`` (and ``"markdown"``) from tables/_claims.py
-    (issue 21 §2); until then a visible "claims: not available" row.
-    """
-    del overrides, tracking_uri  # read by the claims table (see above)
-    import pandas as pd
-
-    from ferablate.tables import render_frame_latex, render_frame_markdown
-
-    frame = pd.DataFrame(
-        {"claim": ["claims: not available"], "verdict": ["this build has no claims table"]}
-    )
-    caption = f"{sweep.name}: the report's claims"
     label = f"tab:claims-{_slug(sweep.name)}"
-    section.inputs.append(("claims", render_frame_latex(frame, caption=caption, label=label)))
-    section.markdown.append(f"**{caption}**\n\n{render_frame_markdown(frame)}")
+    try:
+        result = check_sweep_claims(sweep, overrides, tracking_uri=tracking_uri)
+    except FerablateError as exc:
+        missing.append(f"sweep {sweep.name}: no claims table ({exc})")
+        latex, markdown = _not_run("claims", str(exc), label)
+    else:
+        latex = render_claims(result, "latex", label=label)
+        markdown = render_claims(result, "markdown")
+    section.inputs.append(("claims", latex))
+    section.markdown.append(markdown)
 
 
 def _best_row(rows: Sequence[TableRow]) -> TableRow | None:
@@ -256,8 +258,7 @@ def _compare_section(
         section.markdown.append(markdown)
         return
     try:
-        # INTEGRATOR: compare_sweep compares each variant with its declared parent (issue 21
-        # §1) once that lands; today every row is compared with the first.
+        # each variant against its declared parent (the first row for a row without one)
         result = compare_sweep(sweep, overrides, tracking_uri=tracking_uri)
     except FerablateError as exc:
         missing.append(f"sweep {sweep.name}: no comparison table ({exc})")
@@ -290,7 +291,7 @@ def _sweep_section(
         section.markdown.append(markdown)
         return section, []
     rows = _ablation_section(sweep, overrides, tracking_uri, section, missing)
-    _claims_section(sweep, overrides, tracking_uri, section)
+    _claims_section(sweep, overrides, tracking_uri, section, missing)
     best = _best_row(rows)
     if best is None:
         missing.append(f"sweep {sweep.name}: no finished trial (no layer table, no figures)")

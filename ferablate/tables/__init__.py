@@ -56,6 +56,7 @@ from ferablate.tables._render import (
     render_markdown,
 )
 from ferablate.tables._runs import (
+    PARENT,
     experiment_rows,
     experiment_tables,
     row_from_runs,
@@ -75,6 +76,7 @@ __all__ = [
     "COLLAPSED_MARK",
     "METRIC_COLUMNS",
     "OTHER_ORIGIN_MARK",
+    "PARENT",
     "AblationTable",
     "ArchitectureCells",
     "ClaimRow",
