@@ -394,9 +394,6 @@ class Check:
     # -- step 3 ------------------------------------------------------------------------------
 
     def jobs_step(self, budget: float) -> dict[str, Any]:
-        step1 = self.results.get("model1", {})
-        if step1.get("status") != "ok":
-            raise SkipStepError("needs step 1's trial time to size itself")
         import importlib.util
 
         if importlib.util.find_spec("mlflow") is None:
@@ -404,7 +401,12 @@ class Check:
                 "MLflow is not installed: `ferablate run` needs it (see gpu_wheels.sh)"
             )
         n, jobs = self.proto.jobs_trials, self.proto.jobs_trials
-        per_epoch = float(step1["seconds_per_epoch"])
+        step1 = self.results.get("model1", {})
+        if step1.get("status") == "ok":
+            per_epoch = float(step1["seconds_per_epoch"])
+        else:  # step 1 did not run (--steps): size from the packed-step ceiling
+            ceil = ceiling(PRESETS["model1"], self.proto, self.device, self.proto.precision)
+            per_epoch = self.epoch_faces() / (best_ceiling(ceil) * self.efficiency())
         # Both runs, each assumed no faster than one trial after another (a safe bound).
         epochs, note = epochs_that_fit(
             budget / 2, n * per_epoch, self.proto.startup_s, self.proto.epochs, "4 trials"
@@ -738,7 +740,9 @@ def alarm(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_check(proto: Protocol, out: Path, smoke: bool, budget: float) -> dict[str, Any]:
+def run_check(
+    proto: Protocol, out: Path, smoke: bool, budget: float, steps: tuple[str, ...] = STEPS
+) -> dict[str, Any]:
     check = Check(proto, out, smoke, budget)
     report = check.report
     report.update(
@@ -753,6 +757,7 @@ def run_check(proto: Protocol, out: Path, smoke: bool, budget: float) -> dict[st
         ),
         protocol=asdict(proto),
         budget_seconds=budget,
+        steps_selected=list(steps),
         machine=machine(),
         steps={},
     )
@@ -768,11 +773,13 @@ def run_check(proto: Protocol, out: Path, smoke: bool, budget: float) -> dict[st
         "extrapolation": lambda _b: check.extrapolation_step(),
     }
     for index, name in enumerate(STEPS, start=1):
-        shares = sum(SHARES[s] for s in STEPS[index - 1 :])
+        shares = sum(SHARES[s] for s in STEPS[index - 1 :] if s in steps)
         step_budget = check.left() * SHARES[name] / shares if shares else check.left()
         check.step_started = time.perf_counter()
         row: dict[str, Any] = {"step": index, "budget_seconds": step_budget}
         try:
+            if name not in steps:
+                raise SkipStepError("not selected (--steps)")
             if SHARES[name] and step_budget < 1:
                 raise SkipStepError(f"no time left ({check.left():.0f} s of the budget)")
             with alarm(step_budget + 5) if SHARES[name] else contextlib.nullcontext():
@@ -882,7 +889,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--budget", type=float, default=None, help="seconds for all steps (default 420; smoke 300)"
     )
+    parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help=f"comma-separated steps to run (default all: {','.join(STEPS)})",
+    )
     args = parser.parse_args(argv)
+    steps = tuple(step.strip() for step in args.steps.split(",") if step.strip())
+    if unknown := set(steps) - set(STEPS):
+        parser.error(f"unknown steps: {', '.join(sorted(unknown))} (known: {', '.join(STEPS)})")
     proto = SMOKE if args.smoke else FULL
     if not args.smoke and not torch.cuda.is_available():
         parser.error("no CUDA device: run on a GPU machine, or with --smoke on a CPU")
@@ -890,7 +905,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.smoke:  # one thread: two spin-waiting threads on a shared CPU are many times slower
         torch.set_num_threads(1)
         os.environ["OMP_NUM_THREADS"] = "1"  # and so the `ferablate run` processes of step 3
-    return run_check(proto, args.out, args.smoke, budget)
+    return run_check(proto, args.out, args.smoke, budget, steps)
 
 
 if __name__ == "__main__":

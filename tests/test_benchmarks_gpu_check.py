@@ -108,3 +108,16 @@ def test_smoke_run_writes_every_step_to_json_and_markdown(tmp_path: Path) -> Non
         "| 5. extrapolation | model2 grid (12 trials), sequential (computed) |",
     ):
         assert row in table
+
+
+def test_steps_not_selected_are_recorded_as_skipped(gpu_check: ModuleType, tmp_path: Path) -> None:
+    gpu_check.run_check(gpu_check.SMOKE, tmp_path, True, 60.0, ("extrapolation",))
+    steps = json.loads((tmp_path / "gpu_check.json").read_text(encoding="utf-8"))["steps"]
+    assert [row["status"] for row in steps.values()] == ["skipped"] * 4 + ["ok"]
+    assert steps["model1"]["reason"] == "not selected (--steps)"
+    assert steps["extrapolation"]["grids"] == {}  # nothing measured to extrapolate from
+    table = (tmp_path / "gpu_check.md").read_text(encoding="utf-8")
+    assert "| 1. model1 | skipped | not selected (--steps) |" in table
+    with pytest.raises(SystemExit) as exited:
+        gpu_check.main(["--smoke", "--out", str(tmp_path), "--steps", "model3"])
+    assert exited.value.code == 2
