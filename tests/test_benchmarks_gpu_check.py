@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -121,3 +122,33 @@ def test_steps_not_selected_are_recorded_as_skipped(gpu_check: ModuleType, tmp_p
     with pytest.raises(SystemExit) as exited:
         gpu_check.main(["--smoke", "--out", str(tmp_path), "--steps", "model3"])
     assert exited.value.code == 2
+
+
+def _fake_tool(folder: Path, name: str, script: str) -> None:
+    tool = folder / name
+    tool.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    tool.chmod(0o755)
+
+
+def test_gpu_sampler_and_mps_drive_the_nvidia_tools(
+    gpu_check: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls.txt"
+    _fake_tool(tools, "nvidia-smi", "echo 'utilization.gpu [%], memory.used [MiB]'\n"
+               "while true; do echo '50 %, 100 MiB'; sleep 0.05; done\n")  # fmt: skip
+    _fake_tool(tools, "nvidia-cuda-mps-control",
+               f'echo "$* $CUDA_MPS_PIPE_DIRECTORY $(cat -)" >> {calls}\n')  # fmt: skip
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    with gpu_check.gpu_sampler(tmp_path / "gpu.csv") as sampled:
+        time.sleep(0.6)
+    assert sampled["gpu_samples"] >= 2 and sampled["gpu_utilisation_mean"] == 50.0
+
+    with gpu_check.cuda_mps(tmp_path, wanted=True) as mps:
+        assert mps["mps"] == "used"
+        assert mps["env"]["CUDA_MPS_PIPE_DIRECTORY"] == str(tmp_path / "mps-pipe")
+    started, stopped = calls.read_text(encoding="utf-8").splitlines()
+    assert started.startswith("-d ") and stopped.endswith("quit")  # daemon started, then quit
+    with gpu_check.cuda_mps(tmp_path, wanted=False) as mps:
+        assert mps == {"mps": "not used", "env": {}}
