@@ -692,14 +692,22 @@ def run_sweep_process(
             try:
                 output, _ = process.communicate(timeout=max(5.0, deadline - started))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _kill_group(process)
                 output, _ = process.communicate()
                 row["timed_out"] = True
+            finally:  # also on the step's alarm: its own session would outlive this command
+                _kill_group(process)
             wall = time.perf_counter() - started
     row.update(sampled)
     row.update(exit_status=process.returncode, wall_seconds=wall, output_tail=output[-1500:])
     row.update(store_check(uri, wall=wall))
     return row
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill a process started with its own session, and all of its children (the jobs)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def store_check(uri: str, *, wall: float) -> dict[str, Any]:
