@@ -184,9 +184,12 @@ class _JobFigures(_QueueObserver):
 class _SweepWork:
     """What a sweep job does (a picklable callable)."""
 
-    def __init__(self, plan: SweepPlan, pending: Sequence[tuple[int, Trial]]) -> None:
+    def __init__(
+        self, plan: SweepPlan, pending: Sequence[tuple[int, Trial]], *, figures: bool = True
+    ) -> None:
         self.plan = plan
         self.pending = list(pending)
+        self.figures = figures  # False (--no-figures): no trial's figures, the final one's neither
 
     def __call__(self, observer: _QueueObserver) -> dict[int, TrialReport]:
         from ferablate.runner._sweep import DataCache, train_pending
@@ -194,7 +197,12 @@ class _SweepWork:
 
         job = _JobFigures(observer.events, resolve_tracking_uri(self.plan.tracking_uri))
         reports = train_pending(
-            self.plan, self.pending, job, DataCache(), figure_sink=job, close_stale=False
+            self.plan,
+            self.pending,
+            job,
+            DataCache(),
+            figure_sink=job if self.figures else None,
+            close_stale=False,
         )
         job.draw_held()
         return {position: replace(report, result=None) for position, report in reports.items()}
@@ -293,7 +301,7 @@ def train_in_processes(
         # A trial one job waited for and saw end in its sibling is reported once, by the sibling.
         per_job = run_jobs(
             jobs,
-            _SweepWork(plan, pending),
+            _SweepWork(plan, pending, figures=figures),
             observer,
             drawer.submit,
             show_end=lambda r: not r.elsewhere,
