@@ -25,13 +25,18 @@ TINY: dict[str, Any] = {
 }
 
 
-def _sweep(name: str, variants: list[dict[str, Any]]) -> Sweep:
+def _sweep(name: str, variants: list[dict[str, Any]], **extra: Any) -> Sweep:
     return parse_sweep(
-        {"name": name, "description": f"{name} grid", "base": TINY, "variants": variants}
+        {"name": name, "description": f"{name} grid", "base": TINY, "variants": variants, **extra}
     )
 
 
-GRID_A = _sweep("grid-a", [{"name": "base"}, {"name": "no-bn", "set": {"model.batch_norm": False}}])
+BN_HELPS = {"says": "Batch norm helps.", "variant": "base", "versus": "no-bn", "expect": "better"}
+GRID_A = _sweep(
+    "grid-a",
+    [{"name": "base"}, {"name": "no-bn", "parent": "base", "set": {"model.batch_norm": False}}],
+    claims=[BN_HELPS],
+)
 GRID_B = _sweep("grid-b", [{"name": "elu", "set": {"model.activation": "elu"}}])
 NEVER = _sweep("never-run", [{"name": "only"}])
 
@@ -74,8 +79,9 @@ def test_appendix_names_only_files_it_wrote_and_is_byte_identical_on_a_second_ca
         [GRID_A, GRID_B, NEVER], tmp_path / "one", tracking_uri=study, compile_pdf=False
     )
     named = _named_files(first.tex)
-    # never-run: 1 input; per sweep: ablation, claims, layers, compare, 6 figures and their PNGs
-    assert len(named) == 1 + 2 * (4 + 6 * 2)
+    # never-run: 1 input; per sweep: ablation, layers, compare, 6 figures and their PNGs, and
+    # a claims table for grid-a (grid-b carries no claims)
+    assert len(named) == 1 + 1 + 2 * (3 + 6 * 2)
     assert [path for path in named if not path.is_file()] == []
     assert sum(path.suffix == ".png" for path in named) == 12  # grid-a drawn, grid-b stored
     assert first.missing == [
@@ -83,7 +89,8 @@ def test_appendix_names_only_files_it_wrote_and_is_byte_identical_on_a_second_ca
         "run `ferablate run <sweep>`"
     ]
     assert "not run: never run" in (tmp_path / "one" / "never-run" / "ablation.tex").read_text()
-    assert "claims: not available" in (tmp_path / "one" / "grid-a" / "claims.tex").read_text()
+    assert "Batch norm helps." in (tmp_path / "one" / "grid-a" / "claims.tex").read_text()
+    assert not (tmp_path / "one" / "grid-b" / "claims.tex").exists()
     ablation = (tmp_path / "one" / "grid-a" / "ablation.tex").read_text()
     assert "vs base" in ablation and r"\begin{tablenotes}" in ablation
     assert "newest run 20" in first.tex.read_text()
