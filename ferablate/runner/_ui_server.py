@@ -65,9 +65,15 @@ def plan_ui(
     verbose: bool = False,
     dry_run: bool = False,
 ) -> UiPlan:
-    """The server command and landing page; saves the sweep's runs view unless ``dry_run``."""
-    uri = resolve_tracking_uri(tracking_uri)
+    """The server command and landing page; saves the sweep's runs view unless ``dry_run``.
+
+    A dry run creates nothing (no store, no folder); a real one first checks that the port is
+    free, before it opens or writes the store.
+    """
+    uri = resolve_tracking_uri(tracking_uri, create=not dry_run, missing_ok=dry_run)
     command = ui_server_command(uri, host, port, verbose=verbose)
+    if not dry_run:
+        _check_port_free(command.url)
     if sweep is None:
         return UiPlan(command, runs_page_url(command.url), verbose)
     view = save_runs_view(uri, experiment_name_for(sweep), dry_run=dry_run)

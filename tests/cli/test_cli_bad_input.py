@@ -282,3 +282,13 @@ def test_an_unreadable_sweep_file_is_one_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == "error: good.yaml: cannot read the sweep file (Permission denied)"
     assert not (folder / "mlruns").exists()
+
+
+def test_a_command_leaves_the_logger_as_it_found_it(folder: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("ferablate")
+    before = (logger.handlers[:], logger.level, logger.propagate)
+    assert run_cli(["--verbose", "run", "nope.yaml"]) == 2
+    # an in-process call (a test under pytest 9's caplog, a notebook) sees each record once
+    assert (logger.handlers[:], logger.level, logger.propagate) == before
