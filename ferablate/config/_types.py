@@ -161,6 +161,9 @@ class TrainConfig(_Frozen):
     # Faces per evaluation step, per fold; None: 32 on a CPU (activations stay in cache,
     # 2x the throughput of 256 there), 256 on CUDA.
     eval_batch_size: PositiveInt | None = None
+    # A fold's mean training loss above this ends the trial as diverged (FAILED, shown as
+    # `diverged`), like a NaN loss: a healthy 7-class cross-entropy starts near ln 7 = 1.95.
+    diverge_loss: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 100.0
 
 
 class TrialConfig(_Frozen):
