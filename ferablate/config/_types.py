@@ -16,8 +16,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
     Strict,
+    StrictBool,
     field_validator,
     model_validator,
 )
