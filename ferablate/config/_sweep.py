@@ -126,6 +126,10 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file (safe YAML, duplicate keys refused); every trial is
     resolved once."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        inside = f" (it holds {', '.join(found)})" if found else ""
+        raise ConfigError(f"{path}: a folder, not a sweep file; give a YAML sweep file{inside}")
     if not path.is_file():
         raise ConfigError(f"{path}: no such sweep file")
     try:
