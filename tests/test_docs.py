@@ -70,3 +70,12 @@ def test_mkdocs_nav_lists_every_page() -> None:
     nav = re.findall(r"^\s+- [^:]+: (\S+\.md)$", (REPO / "mkdocs.yml").read_text("utf-8"), re.M)
     pages = {d.name for d in DOCUMENTS if d.parent == REPO / "docs"} | {p.name for p in GENERATED}
     assert set(nav) == pages
+
+
+def test_ci_runs_exactly_the_readme_test_command_in_a_fresh_venv() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    (command,) = [line for line in readme.splitlines() if line.startswith("python -m venv ")]
+    ci_lines = (REPO / ".ci" / "run").read_text("utf-8").strip().splitlines()
+    assert ci_lines[-1] == command
+    assert "--upgrade" in command and command.endswith("python -m pytest -q")
+    assert "/.ci-venv/" in (REPO / ".gitignore").read_text("utf-8").splitlines()

@@ -51,6 +51,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show info logs.")] = False,
     version: Annotated[
@@ -63,15 +64,27 @@ def _root(
 
     handler = RichHandler(console=err_console, show_path=debug, show_time=False)
     logger = logging.getLogger("ferablate")
+    # The command's own setup, undone when it ends: an in-process call (a test, a notebook)
+    # leaves the logger as it found it, so a later caplog sees each record once.
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    ctx.call_on_close(lambda: _restore(logger, *saved))
     logger.handlers[:] = [handler]
     logger.setLevel(level)
-    logger.propagate = False
+    logger.propagate = False  # the handler above prints it; a root handler would print it twice
     # MLflow configures its loggers on import (INFO: schema-migration chatter on every new store).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if debug else "WARNING")
     # Figures read a run's artifacts back: no tqdm bar per tiny download in the run's log (set
     # in the environment, so the background figure process inherits it).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _restore(
+    logger: logging.Logger, handlers: list[logging.Handler], level: int, propagate: bool
+) -> None:
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 # Every command can be interrupted, read-only ones too: the line says what happened, not what

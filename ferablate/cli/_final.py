@@ -68,14 +68,21 @@ def final(
     trial, experiment = final_trial(target, variant, patch)
 
     from ferablate.cli._progress import sweep_progress
-    from ferablate.runner import run_final
+    from ferablate.runner import DataCache, check_final, run_final
+    from ferablate.tracking import resolve_tracking_uri
 
+    # Everything that can be known before training fails before "trial 1/1 start" and
+    # before any run is written: the store's URI, the faces, the test splits, the network.
+    tracking_uri = resolve_tracking_uri(tracking_uri, create=False, missing_ok=True)
+    data = DataCache()
+    check_final(trial, data)
     with sweep_progress() as progress:
         callback = progress.on_trial_start(trial, 1, 1)
         outcome = run_final(
             trial,
             experiment,
             tracking_uri=tracking_uri,
+            data=data,
             callbacks=[callback],
             figures=not no_figures,
         )

@@ -171,8 +171,22 @@ GraceOpt = Annotated[
         help="Seconds without heartbeat before a trial is re-queued \\[default: 3x heartbeat].",
     ),
 ]
+
+
+def _positive_seconds(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # NaN too
+        raise typer.BadParameter(f"{value:g} is not a positive number of seconds")
+    return value
+
+
 TimeoutOpt = Annotated[
-    float | None, typer.Option("--timeout", metavar="S", help="Start no trial after S seconds.")
+    float | None,
+    typer.Option(
+        "--timeout",
+        metavar="S",
+        callback=_positive_seconds,
+        help="Start no trial after S seconds.",
+    ),
 ]
 NoFiguresOpt = Annotated[
     bool,

@@ -59,7 +59,8 @@ def optuna_command(
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed.")] = None,
     overrides: OverridesOpt = None,
     max_parameters: Annotated[
-        int, typer.Option("--max-params", help="Reject sampled models with more parameters.")
+        int,
+        typer.Option("--max-params", min=1, help="Reject sampled models with more parameters."),
     ] = 2_000_000,
     best: Annotated[
         bool, typer.Option("--best", help="Write the best trial as a sweep file; train nothing.")

@@ -38,6 +38,8 @@ def model_config_for(target: str, variant: str | None) -> ModelConfig:
     """A preset name, or a sweep file (+ variant), as a validated model config."""
     if target.endswith((".yaml", ".yml")) or Path(target).is_file():
         return trial_for(target, variant).config.model
+    if Path(target).is_dir() or "/" in target:  # a path, never a preset name
+        return trial_for(target, variant).config.model  # load_sweep names what is wrong
     if variant is not None:
         raise ConfigError("--variant goes with a sweep file, not a preset name")
     return preset_trial(target).model

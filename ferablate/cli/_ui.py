@@ -18,7 +18,9 @@ _SWEEP_HELP = "Sweep file or experiment name whose runs to open."
 @app.command()
 def ui(
     sweep: Annotated[str | None, typer.Argument(help=_SWEEP_HELP, metavar="[SWEEP]")] = None,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")
+    ] = 5000,
     host: Annotated[
         str,
         typer.Option("--host", help="Interface to bind; 0.0.0.0 exposes the UI to your network."),

@@ -51,13 +51,22 @@ def viz(
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Draw the report's figures of a FINISHED trial (or final) run from its stored weights and metrics."""
+    from ferablate._errors import ConfigError
     from ferablate.tracking import TAG, RunStore
     from ferablate.viz import FIGURE_DESCRIPTIONS, draw_run_figures, parse_figure_names
 
     names = parse_figure_names(figures)  # fail on a typo before anything is loaded
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: a file, not a folder; give a folder for the PNGs")
     store = RunStore(tracking_uri)
     run_id = _resolve_run_id(store, target, variant)
     run = store.get_run(run_id)
+    if run.role == "fold":
+        parent = run.tags.get(TAG.PARENT, "")
+        raise ConfigError(
+            f"run {run_id} is a fold run of trial run {parent or '?'}; figures are drawn per "
+            f"trial: ferablate viz {parent or 'TRIAL_RUN_ID'}"
+        )
     folder = out or Path("figures") / run_id
     with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
         paths = draw_run_figures(

@@ -54,7 +54,9 @@ A trial config has three sections, `data`, `model` and `train`. In a sweep file 
 `base:`; variants, grids and `--set` address a key by its dotted name (list items by index:
 `model.convs.0.pool`). Unknown keys are errors. `model.preset` starts the model section from a
 named preset (`report-model1`, `report-model2`, `baseline-model1`); keys given beside it
-override the preset's.
+override the preset's. Types are strict: an int is an integer (not `true`, not `2.0`), a bool
+is `true` or `false` (not `1`), a float takes an integer or a decimal but not `true` and must be
+finite (not `.nan` or `.inf`).
 """
 
 

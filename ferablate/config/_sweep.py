@@ -134,6 +134,10 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file (safe YAML, duplicate keys refused); every trial is
     resolved once."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        inside = f" (it holds {', '.join(found)})" if found else ""
+        raise ConfigError(f"{path}: a folder, not a sweep file; give a YAML sweep file{inside}")
     if not path.is_file():
         raise ConfigError(f"{path}: no such sweep file")
     try:
@@ -198,9 +202,11 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
     problems += claim_problems(claims, names, source)
     if problems:
         raise config_error(problems)
-    problems = [
-        problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)
-    ]
+    problems = list(  # a grid or --set problem is every variant's: said once
+        dict.fromkeys(
+            problem for variant in sweep.variants for problem in _variant_problems(sweep, variant)
+        )
+    )
     problems += search_space_problems(sweep.base, sweep.search, source)
     if problems:
         raise config_error(problems)
@@ -330,14 +336,28 @@ def resolve_trial(
     variant can switch to another final model and still patch it.
     """
     raw = copy.deepcopy(dict(base))
+    setters: dict[str, str] = {}  # dotted key -> the patch that set it last
     for where, patch in patches:
         if "model.preset" in patch:
             raw["model"] = {"preset": patch["model.preset"]}
             resolve_preset(raw, where)
+            setters = {k: w for k, w in setters.items() if not k.startswith("model.")}
+            setters["model"] = where
         for key, value in patch.items():
             if key != "model.preset":
                 apply_patch(raw, key, copy.deepcopy(value), where)
-    return validate_trial(raw, patches[0][0] if patches else "base")
+                setters.pop(key, None)  # re-inserted last: the latest setter wins below
+                setters[key] = where
+    fallback = patches[0][0] if patches else "base"
+
+    def where_of(dotted: str) -> str:
+        """The patch that set ``dotted``, a key inside it or a section holding it."""
+        for key in reversed(setters):
+            if dotted == key or dotted.startswith(f"{key}.") or key.startswith(f"{dotted}."):
+                return setters[key]
+        return fallback
+
+    return validate_trial(raw, fallback, where_of)
 
 
 def parse_overrides(pairs: Iterable[str], where: str = "--set") -> dict[str, Any]:
@@ -391,9 +411,9 @@ def expand_sweep(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> li
             where = f"{sweep.source}: variant '{variant.name}'"
             patches = [(where, variant.patch)]
             if grid_patch:
-                patches.append((f"{sweep.source}: grid point {name}", grid_patch))
-            if overrides:
-                patches.append((f"--set (trial {name})", overrides))
+                patches.append((f"{sweep.source}: grid", grid_patch))
+            if overrides:  # the same for every trial: blamed on the command line
+                patches.append(("--set", overrides))
             config = resolve_trial(sweep.base, patches)
             trials.append(
                 Trial(

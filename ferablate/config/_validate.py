@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,35 +75,64 @@ def problems_of(exc: ConfigError) -> list[Problem]:
     return list(exc.problems) if isinstance(exc, _ProblemsError) else [Problem(str(exc))]
 
 
-def validate_trial(raw: dict[str, Any], where: str) -> TrialConfig:
-    """Validate ``raw`` as a trial config; ``where`` names the file/variant for the message."""
-    config, problems = trial_problems(raw, where)
+def validate_trial(
+    raw: dict[str, Any], where: str, where_of: Callable[[str], str] | None = None
+) -> TrialConfig:
+    """Validate ``raw`` as a trial config; ``where`` names the file/variant for the message.
+
+    ``where_of`` (dotted key -> where), when given, names the place that set the faulty key
+    (a variant, a grid point, ``--set``) instead of ``where``.
+    """
+    config, problems = trial_problems(raw, where, where_of)
     if config is None:
         raise config_error(problems)
     return config
 
 
-def trial_problems(raw: object, where: str) -> tuple[TrialConfig | None, list[Problem]]:
+def trial_problems(
+    raw: object, where: str, where_of: Callable[[str], str] | None = None
+) -> tuple[TrialConfig | None, list[Problem]]:
     """The validated config and no problems, or None and every problem found in ``raw``."""
     try:
         config = TrialConfig.model_validate(raw)
     except ValidationError as exc:
-        return None, [_problem(error, where) for error in ordered_errors(exc)]
+        return None, [_problem(error, where, where_of) for error in ordered_errors(exc)]
     shape = feature_map_problem(config.model)
     if shape is not None:
         key, message = shape
-        return None, [Problem(f"{where}: key '{key}': {message}")]
+        return None, [Problem(f"{where_of(key) if where_of else where}: key '{key}': {message}")]
     return config, []
 
 
 def ordered_errors(exc: ValidationError) -> list[ErrorDetails]:
-    """Pydantic's errors with unknown keys first (a typo explains the "missing" that follows)."""
-    return sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+    """Pydantic's errors with unknown keys first (a typo explains the "missing" that follows).
+
+    A list whose items failed is also reported "too short" by pydantic (it counts the items
+    that validated): only the items' own errors are kept.
+    """
+    errors = exc.errors()
+    inner = [tuple(error["loc"]) for error in errors]
+    kept = [
+        error
+        for error in errors
+        if not (
+            error["type"] == "too_short"
+            and any(
+                len(loc) > len(error["loc"]) and loc[: len(error["loc"])] == tuple(error["loc"])
+                for loc in inner
+            )
+        )
+    ]
+    return sorted(kept, key=lambda error: error["type"] != "extra_forbidden")
 
 
-def _problem(error: ErrorDetails, where: str) -> Problem:
+def _problem(
+    error: ErrorDetails, where: str, where_of: Callable[[str], str] | None = None
+) -> Problem:
     loc = [part for part in error["loc"] if not _is_family_tag(part, error["loc"])]
     dotted = ".".join(str(part) for part in loc) or "(top level)"
+    if where_of is not None:
+        where = where_of(dotted)
     kind = error["type"]
     if kind == "extra_forbidden":
         hint = closest_key_hint(error["loc"])

@@ -3,17 +3,24 @@
 What can be known before the first step must fail before the first run is written: a network
 whose max-pools leave nothing to pool, or folds that cannot hold a face of every class. Both are
 plain arithmetic on the config and the Training labels (no torch), so a runner calls
-:func:`check_trial` for every pending trial right after loading the data.
+:func:`check_trial` for every pending trial right after loading the data. A network too big for
+the machine's memory is refused the same way (:func:`check_model_size`: the model is built on
+torch's ``meta`` device, which allocates nothing).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from ferablate._errors import ConfigError, DataError
 from ferablate.config import CLASS_NAMES, NUM_CLASSES, TrialConfig, feature_map_problem
 
-__all__ = ["check_trial"]
+__all__ = ["check_model_size", "check_trial"]
+
+# fp32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes per parameter
+_BYTES_PER_PARAMETER = 16
 
 
 def check_trial(
@@ -46,3 +53,46 @@ def check_trial(
             f"but '{CLASS_NAMES[smallest]}' has {faces} of {int(counts.sum())} faces{limit}; "
             "raise data.limit or lower train.folds"
         )
+
+
+def check_model_size(config: TrialConfig, *, where: str = "", memory: int | None = None) -> None:
+    """Raise ConfigError if the fold models of ``config`` cannot fit in ``memory`` bytes.
+
+    The estimate is a lower bound: parameters x 16 bytes (weights, gradients, Adam's moments)
+    x the fold models trained at once (all of them when ``train.pack_folds``), activations not
+    counted. ``memory`` defaults to the GPU's (CUDA) or the machine's physical memory.
+    """
+    import torch
+
+    from ferablate.models import count_parameters, create_model
+
+    with torch.device("meta"):  # shapes only: no memory is allocated
+        parameters = int(count_parameters(create_model(config.model)))
+    train = config.train
+    models = train.folds * train.repeats if train.pack_folds else 1
+    needed = parameters * _BYTES_PER_PARAMETER * models
+    available = _memory(train.device) if memory is None else memory
+    if needed > available:
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(
+            f"{prefix}the model has {parameters:,} parameters: training {models} fold model(s) "
+            f"needs at least {_size(needed)}, more than the {_size(available)} of memory here; "
+            "make model.dense or the conv channels smaller"
+        )
+
+
+def _memory(device: str) -> int:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

@@ -353,15 +353,26 @@ def _evaluate(ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]) -
     ]
 
 
-def _raise_if_diverged(plan: FoldPlan, epoch: int, losses: dict[int, float], kind: str) -> None:
-    """A non-finite loss invalidates the trial: name its first such fold (read once an epoch)."""
+def _raise_if_diverged(
+    plan: FoldPlan, epoch: int, losses: dict[int, float], kind: str, limit: float = math.inf
+) -> None:
+    """A non-finite loss, or one above ``limit`` (``train.diverge_loss``), invalidates the trial.
+
+    Names its first such fold (read once an epoch).
+    """
     for fold in sorted(losses):
-        if not math.isfinite(losses[fold]):
+        loss = losses[fold]
+        if not math.isfinite(loss) or loss > limit:
             spec = plan.specs[fold]
             label = str(spec.fold) if plan.repeats == 1 else spec.name
-            value = "NaN" if math.isnan(losses[fold]) else "infinite"
+            if math.isnan(loss):
+                value = "became NaN"
+            elif math.isinf(loss):
+                value = "became infinite"
+            else:
+                value = f"exploded to {loss:.3g} (above train.diverge_loss={limit:g})"
             raise DivergedError(
-                f"{kind} loss became {value} in fold {label} at epoch {epoch} "
+                f"{kind} loss {value} in fold {label} at epoch {epoch} "
                 "(lower train.lr, check model.dropout)",
                 fold=spec.name,
                 epoch=epoch,
@@ -546,7 +557,7 @@ def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int,
     for group in ctx.groups:  # one host sync per group and epoch reads every step's loss
         means = (group.loss_sum / max(group.loss_count, 1)).tolist()
         train_losses.update(zip(group.folds, means, strict=True))
-    _raise_if_diverged(ctx.plan, epoch, train_losses, "training")
+    _raise_if_diverged(ctx.plan, epoch, train_losses, "training", ctx.config.train.diverge_loss)
     evaluations: dict[int, _Evaluation] = {}
     for group in ctx.groups:
         own = [ctx.plan.val_indices[fold] for fold in group.folds]

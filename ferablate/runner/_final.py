@@ -18,12 +18,13 @@ import numpy as np
 from ferablate._errors import DataError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import CLASS_NAMES, Trial
+from ferablate.config import CLASS_NAMES, Trial, TrialConfig
 from ferablate.data import ALL_USAGES, FaceData
 from ferablate.engine import (
     EpochMetrics,
     TrialCallback,
     TrialResult,
+    check_model_size,
     check_trial,
     confusion,
     fold_metrics,
@@ -32,7 +33,14 @@ from ferablate.engine import (
 from ferablate.runner._sweep import DataCache, with_figures
 from ferablate.tracking import FINAL_WEIGHTS, TAG, TrialRun, TrialTracker
 
-__all__ = ["FINAL_EXPERIMENT", "FinalOutcome", "run_final", "score_splits", "test_usages"]
+__all__ = [
+    "FINAL_EXPERIMENT",
+    "FinalOutcome",
+    "check_final",
+    "run_final",
+    "score_splits",
+    "test_usages",
+]
 
 _log = get_logger(__name__)
 
@@ -147,6 +155,31 @@ def _log_final(
     run.log_final_artifacts(result, metrics, usage, write_confusion)
 
 
+def check_final(trial: Trial, data: DataCache) -> tuple[FaceData, tuple[str, ...]]:
+    """Load ``trial``'s faces and check it can train and be scored, before anything starts.
+
+    Returns the faces and their test splits; raises DataError (no test split, no Training
+    faces, a missing file) or ConfigError (a network that cannot train on them or is too big
+    for this machine's memory). Nothing is tracked.
+    """
+    faces = data(trial.config.data)
+    splits = test_usages(faces)
+    labels = faces.split("Training")[1]
+    if labels.size == 0:
+        raise DataError(f"{faces.source}: no Training faces to train the final model on")
+    where = f"final {trial.name}"
+    check_trial(trial.config, labels, cross_validated=False, where=where)
+    check_model_size(_single_model(trial.config), where=where)
+    return faces, splits
+
+
+def _single_model(config: TrialConfig) -> TrialConfig:
+    """``config`` as final training builds it: one model (no folds to pack)."""
+    return config.model_copy(
+        update={"train": config.train.model_copy(update={"pack_folds": False})}
+    )
+
+
 def run_final(
     trial: Trial,
     experiment: str,
@@ -168,17 +201,13 @@ def run_final(
     """
     data = data or DataCache()
     config = trial.config
-    faces = data(config.data)
-    splits = test_usages(faces)
+    faces, splits = check_final(trial, data)
     if figures:
         split_label = "test split" if len(splits) == 1 else f"test splits ({' + '.join(splits)})"
         on_result = with_figures(on_result, split=split_label)
     evaluation_mask = np.isin(faces.usage, splits)
     usage = faces.usage[evaluation_mask]  # the evaluation faces' splits, in split() order
     training, evaluation = faces.split("Training"), faces.split(list(splits))
-    if training[1].size == 0:
-        raise DataError(f"{faces.source}: no Training faces to train the final model on")
-    check_trial(config, training[1], cross_validated=False, where=f"final {trial.name}")
     tracker = TrialTracker(experiment, tracking_uri)
     run = tracker.start_trial(
         name=f"final/{trial.name}",

@@ -257,12 +257,13 @@ class SweepPlan:
 
 def preflight(pending: Sequence[tuple[int, Trial]], data: DataCache) -> None:
     """Check every trial to train against its data before any run is written."""
-    from ferablate.engine import check_trial
+    from ferablate.engine import check_model_size, check_trial
 
     for _, trial in pending:
         check_trial(
             trial.config, data(trial.config.data).split("Training")[1], where=f"trial {trial.name}"
         )
+        check_model_size(trial.config, where=f"trial {trial.name}")
 
 
 def open_tracker(plan: SweepPlan, *, close_stale: bool = True) -> TrialTracker:

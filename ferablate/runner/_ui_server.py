@@ -65,8 +65,14 @@ def plan_ui(
     verbose: bool = False,
     dry_run: bool = False,
 ) -> UiPlan:
-    """The server command and landing page; saves the sweep's runs view unless ``dry_run``."""
-    uri = resolve_tracking_uri(tracking_uri)
+    """The server command and landing page; saves the sweep's runs view unless ``dry_run``.
+
+    A dry run creates nothing (no store, no folder); a real one first checks that the port is
+    free, before it opens or writes the store.
+    """
+    if not dry_run:  # before the store is opened (or made): a busy port writes nothing
+        _check_port_free(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")
+    uri = resolve_tracking_uri(tracking_uri, create=not dry_run, missing_ok=dry_run)
     command = ui_server_command(uri, host, port, verbose=verbose)
     if sweep is None:
         return UiPlan(command, runs_page_url(command.url), verbose)

@@ -223,7 +223,13 @@ def open_storage(
                 f"--storage '{url}': no Optuna storage at {db_path}; check the URL, or start "
                 f"the study with 'ferablate optuna' or 'ferablate run SWEEP --storage URL'"
             )
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a regular file on the way
+            raise SearchError(
+                f"--storage '{url}': cannot make the folder {db_path.parent} "
+                f"({exc.strerror or exc}); check the path"
+            ) from None
     import warnings
 
     try:

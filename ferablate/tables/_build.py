@@ -267,5 +267,7 @@ def _marks(rows: Sequence[TableRow]) -> list[str]:
             f"{'; '.join(collapsed)}."
         )
     if any(row.status == "diverged" for row in rows):
-        sentences.append("Diverged: the training loss became non-finite (no scores).")
+        sentences.append(
+            "Diverged: the training loss became non-finite or exceeded train.diverge_loss (no scores)."
+        )
     return sentences

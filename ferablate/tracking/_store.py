@@ -171,6 +171,12 @@ def resolve_tracking_uri(
             f"an http(s):// tracking server or a postgresql:// database"
         )
     if scheme == "sqlite":
+        if not uri.startswith("sqlite:///") or uri == "sqlite:///":
+            raise TrackingError(
+                f"tracking URI '{uri}': a SQLite store is sqlite:/// and a file path: three "
+                f"slashes for a relative path (sqlite:///mlruns/mlflow.db), four for an absolute "
+                f"one (sqlite:////data/mlflow.db)"
+            )
         db_path = Path(uri.removeprefix("sqlite:///"))
         if create:
             _check_writable(db_path.parent, uri)

@@ -97,6 +97,12 @@ FILES: dict[str, str | bytes] = {
     "folds_vs_faces.yaml": _sweep(base={**TINY, "train": {**TINY["train"], "folds": 20}}),
     "empty.csv": "",
     "header_only.csv": "emotion,pixels,Usage\n",
+    "huge_synthetic.yaml": _base("data", synthetic_size=10**12),
+    "huge_dense.yaml": _base("model", dense=[100_000_000]),
+    "epochs_true.yaml": _base("train", epochs=True),
+    "lr_nan.yaml": _base("train", lr=float("nan")),
+    "even_kernel.yaml": _base("model", convs=[{"channels": 4, "kernel": 4}]),
+    "sub/x.yaml": _sweep(),
     "a[/b].yaml": "name: [x\n",
     "[red]x.yaml": "name: [x\n",
 }
@@ -105,7 +111,7 @@ FILES: dict[str, str | bytes] = {
 CASES: list[tuple[str, list[str], str]] = [
     # sweep files
     ("missing-sweep", ["run", "nope.yaml"], "no such sweep file"),
-    ("sweep-is-a-folder", ["run", "{tmp}"], ""),
+    ("sweep-is-a-folder", ["run", "{tmp}"], "a folder, not a sweep file"),
     ("empty-sweep", ["run", "empty.yaml"], "empty.yaml"),
     ("binary-sweep", ["run", "binary.yaml"], "binary.yaml"),
     ("yaml-syntax", ["run", "syntax.yaml"], "syntax.yaml"),
@@ -126,7 +132,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("variant-unknown-key", ["run", "variant_typo.yaml"], "epocs"),
     ("variant-without-name", ["run", "variant_noname.yaml"], "name"),
     ("duplicate-variants", ["run", "variant_dup.yaml"], "a"),
-    ("grid-unknown-key", ["run", "grid_typo.yaml"], "lrr"),
+    (
+        "grid-unknown-key",
+        ["run", "grid_typo.yaml"],
+        "grid_typo.yaml: grid: unknown key 'train.lrr'",
+    ),
     ("grid-empty-list", ["run", "grid_empty.yaml"], "train.lr"),
     ("folds-vs-faces-per-class", ["run", "folds_vs_faces.yaml"], "fold"),
     (
@@ -160,6 +170,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("claims-none-in-sweep", ["claims", "good.yaml"], "no 'claims:'"),
     ("claims-bad-adjust", ["claims", "good.yaml", "--adjust", "bonferroni"], "--adjust"),
     ("compare-bad-adjust", ["compare", "good.yaml", "--adjust", "bonferroni"], "--adjust"),
+    ("synthetic-size-huge", ["run", "huge_synthetic.yaml"], "data.synthetic_size"),
+    ("dense-too-big-for-memory", ["run", "huge_dense.yaml"], "parameters"),
+    ("epochs-true", ["run", "epochs_true.yaml"], "train.epochs': Input should be a valid integer"),
+    ("lr-nan", ["run", "lr_nan.yaml"], "train.lr': Input should be a finite number"),
+    ("even-kernel-one-line", ["run", "even_kernel.yaml"], "kernel sizes must be odd"),
     ("markup-path-[/b]", ["run", "a[/b].yaml"], "a[/b].yaml"),
     ("markup-path-[red]", ["run", "[red]x.yaml"], "[red]x.yaml"),
     ("missing-markup-path", ["run", "c[/i]/nope.yaml"], "c[/i]/nope.yaml"),
@@ -172,6 +187,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("set-bad-choice", ["run", "good.yaml", "--set", "model.activation=swish"], "activation"),
     ("set-folds-too-many", ["run", "good.yaml", "--set", "train.folds=20"], "fold"),
     ("set-dry-run-bad-key", ["run", "good.yaml", "--dry-run", "--set", "x=1"], "x"),
+    (
+        "set-typo-blames-the-command-line",
+        ["run", "good.yaml", "--set", "train.epohcs=2"],
+        "--set: unknown key 'train.epohcs'; did you mean 'train.epochs'?",
+    ),
+    (
+        "set-bad-type-blames-the-command-line",
+        ["run", "good.yaml", "--set", "train.epochs=abc"],
+        "--set: key 'train.epochs'",
+    ),
     # run options and stores
     ("run-no-sweep", ["run"], "Missing argument"),
     ("run-unknown-option", ["run", "good.yaml", "--nope"], "--nope"),
@@ -182,6 +207,16 @@ CASES: list[tuple[str, list[str], str]] = [
         "run-uri-unwritable",
         ["run", "good.yaml", "--tracking-uri", "sqlite:////sys/ferablate/mlflow.db"],
         "/sys/ferablate",
+    ),
+    (
+        "run-uri-sqlite-no-path",
+        ["run", "good.yaml", "--tracking-uri", "sqlite://"],
+        "three slashes",
+    ),
+    (
+        "run-uri-sqlite-two-slashes",
+        ["run", "good.yaml", "--tracking-uri", "sqlite://rel/mlflow.db"],
+        "four for an absolute one",
     ),
     ("run-storage-bad-scheme", ["run", "good.yaml", "--storage", "foo://x"], "--storage"),
     # table (read-only: never creates a store)
@@ -202,6 +237,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("summary-unknown-variant", ["summary", "good.yaml", "--variant", "zzz"], "zzz"),
     ("summary-variant-with-preset", ["summary", "report-model1", "--variant", "a"], "--variant"),
     ("summary-format-xml", ["summary", "good.yaml", "--format", "xml"], "--format"),
+    ("summary-folder", ["summary", "./sub"], "sub: a folder, not a sweep file"),
     (
         "summary-out-unwritable",
         ["summary", "report-model1", "--out", "/proc/nope/x.txt"],
@@ -211,6 +247,13 @@ CASES: list[tuple[str, list[str], str]] = [
     ("final-unknown-variant", ["final", "good.yaml", "--variant", "zzz"], "zzz"),
     ("final-missing-sweep", ["final", "nope.yaml"], "nope"),
     ("final-bad-set", ["final", "good.yaml", "--set", "train.epocs=1"], "epocs"),
+    (
+        "final-missing-csv",
+        ["final", "good.yaml", "--set", "data.source=fer2013", "--set", "data.path=nope.csv"],
+        "nope.csv",
+    ),
+    ("final-uri-two-slashes", ["final", "good.yaml", "--tracking-uri", "sqlite://x"], "slashes"),
+    ("viz-out-is-a-file", ["viz", "0123456789abcdef", "--out", "good.yaml"], "--out good.yaml"),
     ("viz-no-store", ["viz", "0123456789abcdef"], "no MLflow store"),
     ("viz-unknown-figure", ["viz", "good.yaml", "--figures", "nope"], "nope"),
     ("viz-dpi-too-low", ["viz", "good.yaml", "--dpi", "1"], "--dpi"),
@@ -228,6 +271,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ("optuna-search-bad-range", ["optuna", "search_range.yaml"], "low"),
     ("optuna-best-no-storage", ["optuna", "search.yaml", "--best"], "optuna.db"),
     ("optuna-missing-sweep", ["optuna", "nope.yaml"], "no such sweep file"),
+    ("optuna-timeout-negative", ["optuna", "search.yaml", "--timeout", "-5"], "--timeout"),
+    ("optuna-max-params-zero", ["optuna", "search.yaml", "--max-params", "0"], "--max-params"),
+    (
+        "optuna-storage-under-a-file",
+        ["optuna", "search.yaml", "--storage", "sqlite:///good.yaml/optuna.db"],
+        "cannot make the folder good.yaml",
+    ),
+    # ui
+    ("ui-port-too-high", ["ui", "--port", "99999"], "--port"),
+    ("ui-port-too-high-dry-run", ["ui", "--port", "99999", "--dry-run"], "--port"),
+    ("ui-port-negative-dry-run", ["ui", "--port", "-1", "--dry-run"], "--port"),
     ("worker-no-storage", ["worker", "--study", "s"], "--storage"),
     (
         "worker-no-study-db",
@@ -330,3 +384,69 @@ def test_an_unreadable_sweep_file_is_one_line(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == "error: good.yaml: cannot read the sweep file (Permission denied)"
     assert not (folder / "mlruns").exists()
+
+
+def test_a_command_leaves_the_logger_as_it_found_it(folder: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("ferablate")
+    before = (logger.handlers[:], logger.level, logger.propagate)
+    assert run_cli(["--verbose", "run", "nope.yaml"]) == 2
+    # an in-process call (a test under pytest 9's caplog, a notebook) sees each record once
+    assert (logger.handlers[:], logger.level, logger.propagate) == before
+
+
+def test_ui_on_a_busy_port_is_one_line_before_the_store_is_touched(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    before = _tree(folder)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert run_cli(["ui", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: port {port} on 127.0.0.1 is in use") and not out
+    assert _tree(folder) == before  # no store, no folder
+
+
+def test_final_without_a_test_split_fails_before_the_trial_starts(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FERABLATE_CACHE", str(folder.parent / "cache"))
+    pixels = " ".join(["128"] * 48 * 48)
+    rows = "".join(f"{label % 7},{pixels},Training\n" for label in range(14))
+    (folder / "train_only.csv").write_text("emotion,pixels,Usage\n" + rows)
+    before = _tree(folder)
+    argv = ["final", "good.yaml", "--set", "data.source=fer2013"]
+    assert run_cli([*argv, "--set", "data.path=train_only.csv", "--no-figures"]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: ") and "no test faces" in line
+    assert "start" not in out + err  # nothing announced before the error
+    assert _tree(folder) == before  # no store
+
+
+def test_viz_of_a_fold_run_names_its_trial_run(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    from ferablate.tracking import TAG
+
+    (folder / "mlruns").mkdir()
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    experiment = client.create_experiment("good")
+    trial = client.create_run(experiment, tags={TAG.ROLE: "trial"}).info.run_id
+    fold = client.create_run(experiment, tags={TAG.ROLE: "fold", TAG.PARENT: trial}).info.run_id
+    capsys.readouterr()  # MLflow's own lines while the store was made
+    assert run_cli(["viz", fold]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: run {fold} is a fold run of trial run {trial}; figures are drawn per trial: "
+        f"ferablate viz {trial}"
+    )
+    assert not (folder / "figures").exists()

@@ -350,3 +350,63 @@ def test_bad_sweep_with_two_problems_prints_every_line_once_via_the_cli(
     assert len(lines) == 2, result.stderr
     assert lines[0].startswith("error: ") and "did you mean 'train.epochs'" in lines[0]
     assert lines[1].strip().endswith("base: missing key 'model'")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("train.epochs", True, "train.epochs': Input should be a valid integer (got True)"),
+        ("train.seed", 2.0, "train.seed': Input should be a valid integer"),
+        ("train.augment", 1, "train.augment': Input should be a valid boolean"),
+        ("train.lr", True, "train.lr': must be a number, not true/false"),
+        ("train.lr", float("nan"), "train.lr': Input should be a finite number (got nan)"),
+        ("data.synthetic_size", 10**12, "data.synthetic_size': Input should be less than or equal"),
+    ],
+)
+def test_strict_types_refuse_booleans_and_non_finite_numbers(
+    key: str, value: object, expected: str
+) -> None:
+    from ferablate import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_sweep({"name": "s", "base": BASE, "variants": [{"name": "v", "set": {key: value}}]})
+    assert f"<sweep>: variant 'v': key '{expected}" in str(caught.value)
+    assert "\n" not in str(caught.value)  # one problem, one line
+
+
+def test_floats_still_take_ints_and_yaml_exponents() -> None:
+    sweep = parse_sweep({"name": "s", "base": BASE})
+    (trial,) = expand_sweep(sweep, parse_overrides(["model.dropout=0", "train.lr=1e-3"]))
+    assert (trial.config.model.dropout, trial.config.train.lr) == (0.0, 0.001)
+
+
+def test_an_even_kernel_is_one_problem_without_a_spurious_empty_list() -> None:
+    from ferablate import ConfigError
+
+    sweep = parse_sweep({"name": "s", "base": BASE})
+    with pytest.raises(ConfigError) as caught:
+        expand_sweep(sweep, parse_overrides(["model.convs.0.kernel=4"]))
+    assert str(caught.value) == (
+        "--set: key 'model.convs.0.kernel': kernel sizes must be odd so 'same' padding exists "
+        "(got 4)"
+    )
+
+
+def test_problems_are_blamed_on_the_grid_or_set_that_made_them() -> None:
+    from ferablate import ConfigError
+
+    two = [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}]
+    with pytest.raises(ConfigError) as grid:
+        parse_sweep({"name": "s", "base": BASE, "variants": two, "grid": {"train.lrr": [1, 2]}})
+    assert str(grid.value) == "<sweep>: grid: unknown key 'train.lrr'; did you mean 'train.lr'?"
+    sweep = parse_sweep({"name": "s", "base": BASE, "variants": two})
+    with pytest.raises(ConfigError) as typo:
+        expand_sweep(sweep, parse_overrides(["train.epohcs=2"]))
+    assert str(typo.value) == "--set: unknown key 'train.epohcs'; did you mean 'train.epochs'?"
+    with pytest.raises(ConfigError) as value:
+        expand_sweep(sweep, parse_overrides(["train.epochs=abc"]))
+    assert str(value.value).startswith("--set: key 'train.epochs': Input should be")
+    with pytest.raises(ConfigError, match=r"^<sweep>: variant 'b': key 'train.lr'"):
+        parse_sweep(
+            {"name": "s", "base": BASE, "variants": [{"name": "b", "set": {"train.lr": 2}}]}
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -68,13 +67,11 @@ def test_other_sizes_and_colour_are_converted(tree: Path) -> None:
 
 
 def test_conversions_are_counted_in_one_warning(
-    tree: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tree: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rgb = np.zeros((64, 64, 3), dtype=np.uint8)
     rgb[..., 0] = 255  # pure red: luminance 0.299 * 255 = 76
     _save(tree / "train" / "sad" / "rgb.png", rgb, "RGB")
-    # an earlier in-process CLI call may have stopped propagation to caplog's root handler
-    monkeypatch.setattr(logging.getLogger("ferablate"), "propagate", True)
     with caplog.at_level("WARNING", logger="ferablate"):
         data = load_image_folder(tree)
     assert data.images.shape == (7, 48, 48)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -149,11 +148,9 @@ def test_stratified_limit_edges(synthetic: FaceData) -> None:
 
 
 def test_a_limit_above_the_data_warns_once_and_keeps_every_face(
-    synthetic: FaceData, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    synthetic: FaceData, caplog: pytest.LogCaptureFixture
 ) -> None:
     training = len(synthetic.split("Training")[1])
-    # an earlier in-process CLI call may have stopped propagation to caplog's root handler
-    monkeypatch.setattr(logging.getLogger("ferablate"), "propagate", True)
     with caplog.at_level("WARNING", logger="ferablate"):
         assert stratified_limit(synthetic, training, seed=0) is synthetic  # equal: nothing to say
         assert not caplog.records

@@ -61,6 +61,25 @@ def test_the_first_diverged_fold_of_a_packed_group_is_named(
     assert (caught.value.fold, caught.value.epoch) == ("r1-f0", 3)
 
 
+def test_a_loss_above_train_diverge_loss_is_diverged_like_nan(
+    make_faces: Callable[[int, int], Faces],
+) -> None:
+    images, labels = make_faces(70, 2)
+    plan = plan_folds(images, labels, folds=2, balance="none", seed=0)
+    _raise_if_diverged(plan, 1, {0: 99.0, 1: 1.9}, "training", 100.0)  # below: trains on
+    with pytest.raises(
+        DivergedError,
+        match=r"training loss exploded to 1.9e\+21 \(above train.diverge_loss=100\) in fold 1 at epoch 2",
+    ) as caught:
+        _raise_if_diverged(plan, 2, {0: 1.9, 1: 1.9e21}, "training", 100.0)
+    assert (caught.value.fold, caught.value.epoch) == ("fold-1", 2)
+    # a tiny threshold: a real trial's first epoch (loss ~ ln 7) ends it as diverged
+    with pytest.raises(
+        DivergedError, match=r"above train.diverge_loss=0.01\) in fold 0 at epoch 1"
+    ):
+        run_trial(_config(epochs=1, diverge_loss=0.01), make_faces(140, 5))
+
+
 def test_folds_that_never_learned_are_marked_collapsed(
     faces: Faces, make_faces: Callable[[int, int], Faces]
 ) -> None:

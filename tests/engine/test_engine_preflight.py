@@ -90,3 +90,24 @@ def test_run_with_too_few_faces_for_the_folds_is_one_line_exit_2_and_no_run(tmp_
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     experiments = client.search_experiments()
     assert not client.search_runs([e.experiment_id for e in experiments])  # no run written
+
+
+def test_a_model_too_big_for_memory_is_refused_before_anything_is_allocated() -> None:
+    from ferablate.engine import check_model_size
+
+    huge = validate_trial(
+        {
+            "model": {"family": "sequential", "convs": [{"channels": 4}], "dense": [100_000_000]},
+            "train": {"folds": 2},
+        },
+        "t",
+    )
+    with pytest.raises(ConfigError) as info:  # (24*24*4 + 7) * 1e8 weights: on the meta device
+        check_model_size(huge, where="trial a")
+    message = str(info.value)
+    assert message.startswith("trial a: the model has 231,200,000,055 parameters")
+    assert "training 2 fold model(s) needs at least 6.7 TB" in message
+    assert message.endswith("make model.dense or the conv channels smaller")
+    check_model_size(_config(), memory=2**30)  # the baseline: ~1e5 parameters fit in 1 GB
+    with pytest.raises(ConfigError, match="needs at least"):
+        check_model_size(_config(), memory=2**10)

@@ -54,6 +54,16 @@ def test_a_diverged_trial_ends_failed_tagged_diverged_and_the_sweep_goes_on(
     assert [o.status for o in again] == ["diverged", "skipped"]
 
 
+def test_a_loss_above_train_diverge_loss_is_stored_diverged_not_finished() -> None:
+    # a real tiny trial: its first epoch's loss (~ ln 7) is above a threshold of 0.01
+    low = {**TINY, "train": {**TINY["train"], "diverge_loss": 0.01}}
+    (report,) = run_sweep(parse_sweep({"name": "explode", "base": low}), figures=False)
+    assert report.status == TrialOutcome.DIVERGED and report.run_id is not None
+    stored = RunStore().get_run(report.run_id)
+    assert (stored.status, stored.failure) == ("FAILED", "diverged")
+    assert "above train.diverge_loss=0.01" in stored.failure_reason
+
+
 def test_ctrl_c_in_a_final_run_ends_it_killed_with_a_reason() -> None:
     class Interrupt(TrialCallback):
         def on_trial_start(self, info: TrialInfo) -> None:

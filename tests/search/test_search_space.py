@@ -182,16 +182,18 @@ def test_pruning_callback_prunes_a_trial_below_the_median() -> None:
     assert bad.study.trials[bad.number].intermediate_values == {1: pytest.approx(0.2)}
 
 
-def test_ui_binds_to_localhost_by_default() -> None:
+def test_ui_binds_to_localhost_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from ferablate.cli import app
 
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["ui", "--dry-run", "--tracking-uri", "sqlite:///x/mlflow.db"])
     assert result.exit_code == 0, result.output
     argv = result.output.split()
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert "_MLFLOW_SERVER_FILE_STORE=sqlite:///x/mlflow.db" in argv  # env of the server command
+    assert list(tmp_path.iterdir()) == []  # a dry run creates nothing: no store, no folder
     assert any(arg.startswith("_MLFLOW_SERVER_ARTIFACT_ROOT=file://") for arg in argv)
 
 

@@ -53,7 +53,8 @@ def test_caption_states_data_protocol_commit_overrides_and_footnotes_other_origi
     assert r"$^{\ddagger}$" in latex and "code 5a95330c" in latex
     markdown = render_markdown([table])
     assert markdown.rstrip().endswith(
-        "elu-old (code 1111111a). Diverged: the training loss became non-finite (no scores)."
+        "elu-old (code 1111111a). Diverged: the training loss became non-finite or exceeded "
+        "train.diverge_loss (no scores)."
     )  # footer
 
 
