@@ -319,10 +319,11 @@ def _im2col_weight_grad(
 class _Fp32WeightGradConv(torch.autograd.Function):
     """A bf16 conv whose weight gradient is computed by oneDNN in fp32.
 
-    oneDNN 3.12's bf16 backward-weights kernel (``jit_bf16:avx512_core_bf16``, chosen on CPUs
-    with AVX-512 bf16 but no AMX) returns NaN or garbage for a *grouped and dilated*
-    channels_last conv (seen with < 16 input channels per group on maps of 32x32 and more);
-    its forward and input gradient are right, and so is its fp32 weight gradient. So
+    oneDNN 3.12's bf16 backward-weights kernel (``jit_bf16:avx512_core_bf16``, which it runs on
+    an AMD EPYC with AVX-512 bf16 and no AMX) returns NaN or garbage, and once crashed, for a
+    *grouped and dilated* channels_last conv (seen with 1, 4, 8 or 24 input channels per group,
+    not 16 or 32, on maps of 32x32 and more; docs/performance.md). Its forward and input
+    gradient are right, and so are its fp32 weight gradient and its bf16 one for groups=1. So
     forward and input gradient stay bf16 (aten's), and only the weight gradient runs in fp32
     on upcast copies; it is returned in the weight's own dtype (the fp32 master weight under
     autocast, so nothing is rounded to bf16 on the way).
