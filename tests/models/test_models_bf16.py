@@ -13,12 +13,12 @@ from torch import Tensor, nn
 
 from ferablate.engine import select_precision
 from ferablate.models import pack_fold_states
-from ferablate.models._layers import conv2d
+from ferablate.models._layers import Conv2d, FoldConv2d, conv2d
 
 K = 3
 CIN, COUT, SIZE = 8, 16, 48  # the dil-l2 row's l2 (8 -> 16 channels on the 48x48 map)
 
-pytestmark = pytest.mark.skipif(
+needs_bf16 = pytest.mark.skipif(
     select_precision("auto", torch.device("cpu")) != "bf16",
     reason="train.precision=auto selects fp32 on this CPU (no AMX or AVX-512 bf16), "
     "so training never runs these convs in bf16 here",
@@ -42,6 +42,7 @@ def _run(conv: nn.Module, x: Tensor, grad: Tensor, bf16: bool) -> tuple[Tensor, 
     return out.float(), x.grad, conv.weight.grad, conv.bias.grad
 
 
+@needs_bf16
 @pytest.mark.parametrize(
     ("dilation", "groups"), [(2, 1), (3, 1), (2, 2), (1, 2)], ids=["dil2", "dil3", "dil2-g2", "g2"]
 )
@@ -69,3 +70,20 @@ def test_packed_and_plain_convs_agree_in_bf16(dilation: int, groups: int) -> Non
             _assert_bf16_close(mine, single, f"fold {fold} {name}: packed vs plain")
             _assert_bf16_close(mine, exact, f"fold {fold} {name}: packed bf16 vs fp32")
             _assert_bf16_close(single, exact, f"fold {fold} {name}: plain bf16 vs fp32")
+
+
+def test_only_grouped_dilated_convs_training_in_bf16_take_the_fp32_weight_gradient() -> None:
+    x = torch.randn(1, 2 * CIN, 12, 12)
+    packed_dilated = conv2d(CIN, COUT, 3, folds=2, dilation=2)
+    plain_grouped_dilated = conv2d(CIN, COUT, 3, folds=1, dilation=2, groups=2)
+    assert isinstance(packed_dilated, FoldConv2d) and type(plain_grouped_dilated) is Conv2d
+    assert type(plain_grouped_dilated).__name__ == "Conv2d"  # the plain layer table's name
+    assert type(conv2d(CIN, COUT, 3, folds=1, dilation=2)) is nn.Conv2d  # groups 1: oneDNN's
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert packed_dilated._fp32_weight_grad(x)
+        assert plain_grouped_dilated._fp32_weight_grad(x)
+        assert not conv2d(CIN, COUT, 3, folds=2)._fp32_weight_grad(x)  # undilated
+        with torch.no_grad():
+            assert not packed_dilated._fp32_weight_grad(x)
+    assert not packed_dilated._fp32_weight_grad(x)  # fp32
+    assert packed_dilated._fp32_weight_grad(x.bfloat16())  # a bf16 model without autocast
