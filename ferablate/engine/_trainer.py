@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -353,8 +353,16 @@ def _evaluate(ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]) -
     ]
 
 
+_LR_ADVICE = "lower train.lr, check model.dropout"
+
+
 def _raise_if_diverged(
-    plan: FoldPlan, epoch: int, losses: dict[int, float], kind: str, limit: float = math.inf
+    plan: FoldPlan,
+    epoch: int,
+    losses: dict[int, float],
+    kind: str,
+    limit: float = math.inf,
+    advice: str = _LR_ADVICE,
 ) -> None:
     """A non-finite loss, or one above ``limit`` (``train.diverge_loss``), invalidates the trial.
 
@@ -372,8 +380,7 @@ def _raise_if_diverged(
             else:
                 value = f"exploded to {loss:.3g} (above train.diverge_loss={limit:g})"
             raise DivergedError(
-                f"{kind} loss {value} in fold {label} at epoch {epoch} "
-                "(lower train.lr, check model.dropout)",
+                f"{kind} loss {value} in fold {label} at epoch {epoch} ({advice})",
                 fold=spec.name,
                 epoch=epoch,
             )
@@ -557,7 +564,11 @@ def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int,
     for group in ctx.groups:  # one host sync per group and epoch reads every step's loss
         means = (group.loss_sum / max(group.loss_count, 1)).tolist()
         train_losses.update(zip(group.folds, means, strict=True))
-    _raise_if_diverged(ctx.plan, epoch, train_losses, "training", ctx.config.train.diverge_loss)
+    advice = _LR_ADVICE
+    if epoch == 1 and not all(map(math.isfinite, train_losses.values())):
+        advice = _first_epoch_advice(ctx, train_losses)
+    limit = ctx.config.train.diverge_loss
+    _raise_if_diverged(ctx.plan, epoch, train_losses, "training", limit, advice)
     evaluations: dict[int, _Evaluation] = {}
     for group in ctx.groups:
         own = [ctx.plan.val_indices[fold] for fold in group.folds]
@@ -574,6 +585,61 @@ def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int,
         for fold, evaluation in sorted(evaluations.items())
     ]
     return metrics, evaluations
+
+
+def _first_epoch_advice(ctx: _Context, losses: dict[int, float]) -> str:
+    """What to try when the loss is non-finite in the first epoch: not the learning rate when
+    one step from the initial weights is already non-finite (a numerical fault)."""
+    fold = min(f for f, loss in losses.items() if not math.isfinite(loss))
+    group = next(g for g in ctx.groups if fold in g.folds)
+    where = _first_non_finite(ctx, group.folds)
+    bf16 = ctx.precision == "bf16"
+    if where is None:
+        if bf16:
+            return (
+                f"{_LR_ADVICE}; in bf16 it may also be a numerical fault: try train.precision=fp32"
+            )
+        return _LR_ADVICE
+    fix = "try train.precision=fp32" if bf16 and "(Dropout)" not in where else "check model.dropout"
+    return (
+        f"one step from the initial weights already gives a non-finite {where}: "
+        f"a numerical fault, not the learning rate; {fix}"
+    )
+
+
+def _first_non_finite(ctx: _Context, folds: tuple[int, ...]) -> str | None:
+    """Replay the first training step of ``folds`` from their initial weights and say where it
+    first turns non-finite: a layer's output (forward order), else the deepest parameter
+    gradient (where the backward pass meets it first); None when the whole step is finite."""
+    train = ctx.config.train
+    group = _build_group(ctx.config, folds, ctx.device)
+    order = _epoch_order(ctx.plan, group, train.seed, 1, train.batch_size)[:1]
+    x, y = next(_training_batches(order, ctx.pool, ctx.pool_labels, group, train.augment))
+    outputs: list[str] = []
+
+    def check(name: str) -> Callable[[nn.Module, object, object], None]:
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            tensor = output if isinstance(output, torch.Tensor) else None
+            if not outputs and tensor is not None and not bool(torch.isfinite(tensor).all()):
+                outputs.append(f"output of {name} ({type(module).__name__})")
+
+        return hook
+
+    leaves = [(n, m) for n, m in group.model.named_modules() if n and not any(m.children())]
+    handles = [module.register_forward_hook(check(name)) for name, module in leaves]
+    try:
+        _optimisation_step(group, x, y, ctx.device, ctx.precision)  # its Adam state is thrown away
+    finally:
+        for handle in handles:
+            handle.remove()
+    if outputs:
+        return outputs[0]
+    for name, param in reversed(list(group.model.named_parameters())):
+        if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
+            owner, _, kind = name.rpartition(".")
+            module = type(group.model.get_submodule(owner)).__name__
+            return f"{kind} gradient of {owner} ({module})"
+    return None
 
 
 def _collect(

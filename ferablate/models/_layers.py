@@ -29,6 +29,7 @@ from ferablate.config import NUM_CLASSES, InceptionConfig, SequentialConfig
 __all__ = [
     "ELU",
     "INPUT_SIZE",
+    "Conv2d",
     "Dropout",
     "FerNet",
     "FoldConv2d",
@@ -315,10 +316,80 @@ def _im2col_weight_grad(
     return grad_w.view(out_channels, kh, kw, channels).permute(0, 3, 1, 2)
 
 
-class FoldConv2d(nn.Conv2d):
+class _Fp32WeightGradConv(torch.autograd.Function):
+    """A bf16 conv whose weight gradient is computed by oneDNN in fp32.
+
+    oneDNN 3.12's bf16 backward-weights kernel (``jit_bf16:avx512_core_bf16``, which it runs on
+    an AMD EPYC with AVX-512 bf16 and no AMX) returns NaN or garbage, and once crashed, for a
+    *grouped and dilated* channels_last conv (seen with 1, 4, 8 or 24 input channels per group,
+    not 16 or 32, on maps of 32x32 and more; docs/performance.md). Its forward and input
+    gradient are right, and so are its fp32 weight gradient and its bf16 one for groups=1. So
+    forward and input gradient stay bf16 (aten's), and only the weight gradient runs in fp32
+    on upcast copies; it is returned in the weight's own dtype (the fp32 master weight under
+    autocast, so nothing is rounded to bf16 on the way).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, conv: Any) -> Tensor:
+        stride, padding, dilation, groups = conv
+        low = weight.to(torch.bfloat16)
+        x = x.to(torch.bfloat16)
+        ctx.save_for_backward(x, low)
+        ctx.conv, ctx.weight_dtype, ctx.has_bias = conv, weight.dtype, bias is not None
+        low_bias = None if bias is None else bias.to(torch.bfloat16)
+        return F.conv2d(x, low, low_bias, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, low = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        grad_x = grad_w = grad_b = None
+        args = (list(stride), list(padding), list(dilation), False, [0, 0], groups)
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, low, None, *args, [True, False, False]
+            )[0]
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.ops.aten.convolution_backward(
+                grad.float(), x.float(), low.float(), None, *args, [False, True, False]
+            )[1].to(ctx.weight_dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.float().sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` that, in bf16 on a CPU, trains grouped dilated convs through
+    :class:`_Fp32WeightGradConv` (oneDNN's bf16 weight gradient is wrong there). The plain
+    network uses it only for such convs; same class name, so torchinfo lists "Conv2d"."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self._fp32_weight_grad(input):
+            conv = (self.stride, self.padding, self.dilation, self.groups)
+            with torch.autocast("cpu", enabled=False):
+                return _Fp32WeightGradConv.apply(input, self.weight, self.bias, conv)
+        return super().forward(input)
+
+    def _fp32_weight_grad(self, input: Tensor) -> bool:
+        autocast = torch.is_autocast_enabled("cpu")
+        dtype = torch.get_autocast_dtype("cpu") if autocast else input.dtype
+        return (
+            input.device.type == "cpu"
+            and dtype == torch.bfloat16
+            and torch.is_grad_enabled()
+            and self.weight.requires_grad
+            and self.groups > 1
+            and self.dilation != (1, 1)
+            and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
+        )
+
+
+class FoldConv2d(Conv2d):
     """``nn.Conv2d`` of a fold-packed network; on a CPU in fp32, the shapes chosen above
-    (:data:`GEMM_WGRAD_MAX_PIXELS`) take the GEMM weight gradient of :class:`_GemmWeightGradConv`.
-    Same parameters, state-dict keys and values; gradients equal to rounding."""
+    (:data:`GEMM_WGRAD_MAX_PIXELS`) take the GEMM weight gradient of :class:`_GemmWeightGradConv`,
+    and in bf16 the dilated ones take :class:`Conv2d`'s fp32 weight gradient (a packed conv is
+    always grouped). Same parameters, state-dict keys and values; gradients equal to rounding."""
 
     def forward(self, input: Tensor) -> Tensor:
         if self._gemm_weight_grad(input):
@@ -354,7 +425,11 @@ def conv2d(
     groups: int = 1,
 ) -> nn.Conv2d:
     """k packed 'same'-padded convs (odd kernel): fold f maps its cin channels to its cout."""
-    kind = FoldConv2d if folds > 1 else nn.Conv2d  # the plain network's layer table: Conv2d
+    kind: type[nn.Conv2d] = nn.Conv2d  # the plain network's layer table: Conv2d
+    if folds > 1:
+        kind = FoldConv2d
+    elif groups > 1 and dilation > 1:
+        kind = Conv2d  # bf16 on a CPU needs its fp32 weight gradient (see the class)
     return kind(
         folds * in_channels,
         folds * out_channels,
