@@ -34,6 +34,7 @@ from ferablate.search import (
     StudySpec,
     WorkedTrial,
     best_trial,
+    counted_trials,
     enqueue_base_trial,
     enqueue_trials,
     open_storage,
@@ -143,6 +144,10 @@ def work_on_study(
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
     if options.jobs > 1:
+        from ferablate.runner._jobs import cap_jobs
+
+        options = replace(options, jobs=cap_jobs(options.jobs, _work_left(study, max_trials)))
+    if options.jobs > 1:
         from ferablate.runner._jobs import run_jobs
 
         work_here = _StudyJob(
@@ -208,6 +213,18 @@ def work_on_study(
         on_trial=observer.on_worked,
     )
     return _study_report(study, worked, time.monotonic() - started)
+
+
+def _work_left(study: optuna.Study, max_trials: int | None) -> int | None:
+    """The most trials this process may still run on ``study`` (None: no bound known)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    left = sum(1 for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING))
+    target = study.user_attrs.get(ATTR.TARGET)
+    if target is not None:  # a search samples new trials up to its target
+        left += max(0, int(target) - counted_trials(trials))
+    return left if max_trials is None else min(left, max_trials)
 
 
 def _study_report(study: optuna.Study, worked: list[WorkedTrial], seconds: float) -> StudyReport:

@@ -229,6 +229,10 @@ def run_sweep(
         preflight(pending, data)
         plan = SweepPlan(sweep.name, experiment, tracking_uri, len(trials), rerun, started, poll)
         if jobs > 1:
+            from ferablate.runner._jobs import cap_jobs
+
+            jobs = cap_jobs(jobs, len(pending))  # never more processes than trials to train
+        if jobs > 1:
             from ferablate.runner._jobs import train_in_processes
 
             reports.update(train_in_processes(plan, pending, jobs, observer, figures=figures))

@@ -54,6 +54,8 @@ def test_two_jobs_train_every_trial_once_with_the_metrics_of_one_job(tmp_path: P
         sorted(r.info.status for r in parents) == ["FINISHED"] * 4
     )  # no duplicates, no lost claims
     assert len({r.data.tags[TAG.CONFIG_HASH] for r in parents}) == 4
+    # figures=False (--no-figures) holds in the jobs too: no job draws its last trial's figures
+    assert not list((tmp_path / "two").rglob("*.png"))
 
     # The engine is deterministic per config on CPU for a given thread count; each of the two
     # jobs trains with its share of the cores, so the one-process reference does too (float
