@@ -218,11 +218,23 @@ def store_full_error(exc: BaseException, uri: str) -> StoreFullError | None:
         if isinstance(cause, StoreFullError):
             return cause
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            return StoreFullError(str(cause.filename or _store_place(uri)))
+            # A copy names its source first: the file that could not be written is the second.
+            written = cause.filename2 or cause.filename
+            return StoreFullError(_full_folder(written, uri) if written else _store_place(uri))
         if "database or disk is full" in str(cause) or "No space left on device" in str(cause):
             return StoreFullError(_store_place(uri))
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def _full_folder(written: str | bytes | int, uri: str) -> str:
+    """The folder to name for a file that could not be written: the store's folder when the
+    file is under it (its artifacts), else the file's own folder (e.g. the temporary one)."""
+    path = Path(os.fsdecode(written) if not isinstance(written, int) else "").resolve()
+    store = Path(_store_place(uri))
+    if store.is_absolute() and path.is_relative_to(store):
+        return str(store)
+    return str(path.parent)
 
 
 def _store_place(uri: str) -> str:

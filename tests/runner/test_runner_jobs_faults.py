@@ -22,7 +22,7 @@ base:
   data: {source: synthetic, synthetic_size: 140}
   model: {family: sequential, convs: [{channels: 4}], dense: [8]}
   train: {folds: 2, epochs: EPOCHS, batch_size: 32}
-variants: [{name: a}, {name: b, set: {train.seed: 2}}, {name: c, set: {train.seed: 3}}]
+variants: [{name: a}, {name: b, set: {train.seed: 2}}]
 """
 
 
@@ -93,7 +93,7 @@ def test_a_job_killed_mid_trial_is_replaced_and_the_sweep_ends_with_every_trial_
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "mlruns" / "mlflow.db"
-    parent = _start(tmp_path, _sweep(tmp_path, epochs=12), "--jobs", "2", "--no-figures")
+    parent = _start(tmp_path, _sweep(tmp_path, epochs=8), "--jobs", "2", "--no-figures")
     try:
         running = _wait_for(
             lambda: [r for r in _trial_runs(db) if r[0] == "RUNNING" and r[2]], 120, "a trial"
@@ -107,10 +107,11 @@ def test_a_job_killed_mid_trial_is_replaced_and_the_sweep_ends_with_every_trial_
     assert parent.returncode == 0, err
     runs = _trial_runs(db)
     finished = [config_hash for status, config_hash, _ in runs if status == "FINISHED"]
-    assert len(finished) == 3 and len(set(finished)) == 3  # every trial once
+    assert len(finished) == 2 and len(set(finished)) == 2  # every trial once
     assert [status for status, *_ in runs].count("KILLED") == 1  # the killed job's run
     assert "RUNNING" not in {status for status, *_ in runs}
-    assert "died (SIGKILL)" in err and "a new job takes over" in err
+    said = " ".join(err.split())  # rich wraps the line at 80 columns
+    assert f"(pid {victim}) died (SIGKILL)" in said and "a new job takes over" in said
 
 
 @pytest.mark.slow  # two job processes start
