@@ -101,7 +101,7 @@ def test_a_job_killed_mid_trial_is_replaced_and_the_sweep_ends_with_every_trial_
         victim = int(running[0][2])  # type: ignore[index]
         assert victim in _children(parent.pid)
         os.kill(victim, signal.SIGKILL)
-        out, err = parent.communicate(timeout=180)
+        _, err = parent.communicate(timeout=180)
     finally:
         parent.kill()
     assert parent.returncode == 0, err
