@@ -98,8 +98,8 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     """
     uri = resolve_tracking_uri(tracking_uri, create=False, missing_ok=True)
     path = _sqlite_path(uri)
-    if path is not None and not path.exists():
-        return {}
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        return {}  # no store yet, or an empty file: nothing finished (and nothing written)
     fast = finished_trials_sqlite(path, experiment) if path is not None else None
     if fast is not None:
         newest: dict[str, StoredRun] = {}
