@@ -21,7 +21,7 @@ from ferablate.engine._metrics import (
     fold_status,
     mean_std,
 )
-from ferablate.engine._preflight import check_trial
+from ferablate.engine._preflight import check_device, check_trial
 from ferablate.engine._result import (
     EpochMetrics,
     FoldResult,
@@ -55,6 +55,7 @@ __all__ = [
     "augment_batch",
     "autocast_context",
     "balance_indices",
+    "check_device",
     "check_trial",
     "confusion",
     "cpu_has_fast_bf16",

@@ -21,6 +21,7 @@ from ferablate.runner._sweep import (
     QuietObserver,
     SweepObserver,
     TrialReport,
+    check_devices,
     execute_trial,
     with_figures,
 )
@@ -282,6 +283,7 @@ def run_sweep_on_storage(
     """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
     any ``ferablate worker`` on the same study helps."""
     trials = expand_sweep(sweep, overrides)
+    check_devices(trial.config for trial in trials)  # before the study or any store is opened
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
         finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))
@@ -323,6 +325,7 @@ def run_search(
             f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}"
         )
     base = resolve_trial(sweep.base, [("--set", dict(overrides))] if overrides else [])
+    check_devices([base])  # before the study or any store is opened
     spec = StudySpec(
         kind="search",
         experiment=name,
