@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import ConfigError
+from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
 from ferablate.engine import TrialCallback
@@ -41,6 +42,7 @@ from ferablate.search import (
     open_storage,
     open_study,
     set_target_trials,
+    set_total_trials,
     work,
 )
 from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes
@@ -58,6 +60,9 @@ __all__ = [
     "run_sweep_on_storage",
     "work_on_study",
 ]
+
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -304,7 +309,8 @@ def run_search(
     sweep: Sweep,
     overrides: Mapping[str, Any] | None = None,
     *,
-    trials: int,
+    trials: int | None = None,
+    more: int | None = None,
     storage_url: str | None = None,
     study_name: str | None = None,
     sampler: SamplerKind = SamplerKind.tpe,
@@ -317,8 +323,11 @@ def run_search(
     grace: int | None = None,
     observer: StudyObserver | None = None,
 ) -> StudyReport:
-    """Add ``trials`` Optuna trials over the sweep's ``search:`` space to its study and run
-    them (a new study starts with the base config); resumable, and workers may join."""
+    """Run the study's Optuna trials over the sweep's ``search:`` space up to ``trials`` in
+    all (the base config first in a new study); ``more`` instead raises the target by that
+    many. Resumable: the same call after a kill ends with the same number; workers may join."""
+    if (trials is None) == (more is None):
+        raise ConfigError("give --trials N (the study's total) or --more N (added), not both")
     name = study_name or sweep.name
     if not sweep.search:
         raise ConfigError(
@@ -337,7 +346,15 @@ def run_search(
     )
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        set_target_trials(study, trials)
+        if more is not None:
+            set_target_trials(study, more)
+        elif trials is not None and set_total_trials(study, trials) == 0:
+            _log.warning(
+                "study '%s' already holds its %d trial(s) (--trials is the study's total); "
+                "ask for more with --more N",
+                study.study_name,
+                trials,
+            )
         base_queued = enqueue_base_trial(
             study, held
         )  # one of the `trials`: the target is set first
