@@ -172,3 +172,19 @@ def test_a_zombie_does_not_look_alive() -> None:
 
 def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def test_jobs_100000_on_a_one_trial_sweep_trains_it_here(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ferablate.config import load_sweep
+    from ferablate.runner import _jobs, run_sweep
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a process per job was started for one trial")
+
+    monkeypatch.setattr(_jobs, "train_in_processes", no_processes)
+    path = tmp_path / "one.yaml"
+    path.write_text(SWEEP.replace("EPOCHS", "1").replace(", {name: b, set: {train.seed: 2}}", ""))
+    reports = run_sweep(load_sweep(path), figures=False, jobs=100_000)
+    assert [r.status for r in reports] == ["finished"]
