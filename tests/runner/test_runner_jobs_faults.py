@@ -142,18 +142,29 @@ def _is_job(pid: int) -> bool:
 
 
 def test_jobs_are_capped_at_the_trials_to_run_and_warn_above_the_cores(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ferablate.runner import _jobs
 
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    records = Records()  # on the module's own logger: whatever the CLI did to propagation
+    logger = logging.getLogger(_jobs.__name__)
+    logger.addHandler(records)
     monkeypatch.setattr(_jobs, "available_cores", lambda: 2)
-    caplog.set_level(logging.INFO, logger="ferablate")
-    monkeypatch.setattr(logging.getLogger("ferablate"), "propagate", True)
-    assert cap_jobs(100_000, 1) == 1
-    assert cap_jobs(2, 5) == 2 and cap_jobs(3, 2) == 2
-    assert cap_jobs(4, None) == 4
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [
+    try:
+        assert cap_jobs(100_000, 1) == 1
+        assert cap_jobs(2, 5) == 2 and cap_jobs(3, 2) == 2
+        assert cap_jobs(4, None) == 4
+    finally:
+        logger.removeHandler(records)
+    assert records.messages == [
         "--jobs 100000 is more than the 2 core(s) here: starting 1 job(s)",
         "--jobs 3 is more than the 2 core(s) here: starting 2 job(s)",
         "--jobs 4 is more than the 2 core(s) here: starting 4 job(s), which share the cores",
