@@ -2,22 +2,23 @@
 
 Each job is a spawned process that runs the same pending trials with claims (so each trial is
 trained once), pinned to its share of the cores (all jobs share the one GPU). Jobs send their
-observer events, log records and finished runs' figure requests over one queue; the parent
+observer events, log records and finished runs' figure requests over their queues; the parent
 replays the events into its observer and draws the figures in its one background process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.handlers
 import multiprocessing
 import os
+import pickle
 import queue as queue_module
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from ferablate._errors import FerablateError, TrialError
@@ -269,14 +270,22 @@ def run_jobs(
     Each job dies with this process (``die_with_parent``).
     """
     context = multiprocessing.get_context("spawn")
-    events: Queue[Any] = context.Queue()
     parent = os.getpid()
+    # One queue per job: a job killed while it writes can hold only its own queue's lock, and
+    # with this process's copy of each write end closed, its half-written message reads as
+    # the end of that queue instead of blocking here.
+    queues: dict[int, Queue[Any]] = {}
+    readers: dict[Any, int] = {}  # each open queue's read end -> its job
 
     def start(job: int) -> BaseProcess:
+        events: Queue[Any] = context.Queue()
         process = context.Process(
             target=_job_main, args=(job, jobs, events, work, parent), name=f"ferablate-job-{job}"
         )
         process.start()
+        events._writer.close()  # type: ignore[attr-defined]  # only the job writes to it
+        queues[job] = events
+        readers[events._reader] = job  # type: ignore[attr-defined]
         return process
 
     processes: dict[int, BaseProcess] = {job: start(job) for job in range(jobs)}
@@ -316,24 +325,40 @@ def run_jobs(
         elif kind == "failed":
             errors[job] = payload[0] or KeyboardInterrupt()
 
-    def drain() -> None:
-        while True:
-            try:
-                handle(*events.get(timeout=0.05))
-            except queue_module.Empty:
-                return
+    def receive(job: int, timeout: float = 0.0) -> bool:
+        """Handle one message of ``job`` (waiting up to ``timeout``); False: none (or its
+        queue ended: the job exited, or died mid-message)."""
+        events = queues.get(job)
+        if events is None:
+            return False
+        try:
+            message = events.get(timeout=timeout) if timeout else events.get_nowait()
+        except queue_module.Empty:
+            return False
+        except (EOFError, OSError, pickle.UnpicklingError):
+            readers.pop(events._reader, None)  # type: ignore[attr-defined]
+            del queues[job]
+            return False
+        handle(*message)
+        return True
+
+    def drain(job: int) -> None:
+        while receive(job, 0.05):
+            pass
 
     def look() -> None:
         nonlocal restarts
         for job, process in list(processes.items()):
             if job in results or job in errors or process.is_alive():  # is_alive() reaps
                 continue
-            drain()  # what it sent before it ended comes first
+            drain(job)  # what it sent before it ended comes first
             if job in results or job in errors:
                 continue
             how = _death(process.exitcode)
             trial = training.pop(job, None)
             during = f" while training trial {trial}" if trial else ""
+            if job in queues:  # a dead job's queue is done with (its last message may be torn)
+                readers.pop(queues.pop(job)._reader, None)  # type: ignore[attr-defined]
             if on_lost is not None and on_lost(job, how) and restarts < jobs:
                 restarts += 1
                 _log.warning(
@@ -354,8 +379,9 @@ def run_jobs(
     try:
         next_look = time.monotonic() + _LOOK_S
         while len(results) + len(errors) < jobs:
-            with contextlib.suppress(queue_module.Empty):
-                handle(*events.get(timeout=_LOOK_S))
+            for reader in wait(list(readers), timeout=_LOOK_S):
+                if reader in readers and not receive(readers[reader]):
+                    next_look = 0.0  # its queue ended: look at that job now
             if time.monotonic() >= next_look:
                 look()
                 next_look = time.monotonic() + _LOOK_S
