@@ -93,7 +93,7 @@ def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(
 
     _optuna(
         str(sweep_file),
-        "--trials",
+        "--more",  # one more than the four already there
         "1",
         "--storage",
         storage_url,
