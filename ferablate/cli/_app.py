@@ -77,6 +77,11 @@ def _root(
     # in the environment, so the background figure process inherits it).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # MLflow logs every SQL error it re-raises with its traceback (20 of them when the disk
+    # fills up); ferablate turns the error itself into one line, so those are debug output.
+    logging.getLogger("mlflow.store.db.utils").setLevel(
+        logging.DEBUG if debug else logging.CRITICAL
+    )
 
 
 def _restore(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SEARCH_SWEEP", "optuna_command"]
 
 DEFAULT_SEARCH_SWEEP = Path("sweeps/model1_optuna.yaml")
+DEFAULT_TRIALS = 20  # --trials: the study's total
 _EXPORT_HELP = "With --best: where to write it \\[default: sweeps/<study>-best.yaml]."
 
 
@@ -37,8 +38,19 @@ def optuna_command(
         ),
     ] = None,
     trials: Annotated[
-        int, typer.Option("--trials", "-n", min=1, help="Trials to add to the study.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            "--trials",
+            "-n",
+            min=1,
+            help="The study's trials in all: the same command resumes to the same end "
+            "\\[default: 20].",
+        ),
+    ] = None,
+    more: Annotated[
+        int | None,
+        typer.Option("--more", min=1, metavar="N", help="Add N trials to the study's target."),
+    ] = None,
     storage: Annotated[
         str | None,
         typer.Option(
@@ -92,7 +104,8 @@ def optuna_command(
         report = run_search(
             loaded,
             parse_overrides(overrides or []),
-            trials=trials,
+            trials=trials if trials is not None or more is not None else DEFAULT_TRIALS,
+            more=more,
             storage_url=storage_url,
             study_name=study_name,
             sampler=sampler_kind,

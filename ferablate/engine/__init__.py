@@ -21,7 +21,7 @@ from ferablate.engine._metrics import (
     fold_status,
     mean_std,
 )
-from ferablate.engine._preflight import check_model_size, check_trial
+from ferablate.engine._preflight import check_device, check_model_size, check_trial
 from ferablate.engine._result import (
     EpochMetrics,
     FoldResult,
@@ -55,6 +55,7 @@ __all__ = [
     "augment_batch",
     "autocast_context",
     "balance_indices",
+    "check_device",
     "check_model_size",
     "check_trial",
     "confusion",

@@ -1,11 +1,13 @@
 """Checks of a trial against its data before anything is trained or tracked.
 
 What can be known before the first step must fail before the first run is written: a network
-whose max-pools leave nothing to pool, or folds that cannot hold a face of every class. Both are
-plain arithmetic on the config and the Training labels (no torch), so a runner calls
-:func:`check_trial` for every pending trial right after loading the data. A network too big for
-the machine's memory is refused the same way (:func:`check_model_size`: the model is built on
-torch's ``meta`` device, which allocates nothing).
+whose max-pools leave nothing to pool, folds that cannot hold a face of every class, or
+``train.device: cuda`` on a machine without CUDA. The first two are plain arithmetic on the
+config and the Training labels (no torch), so a runner calls :func:`check_trial` for every
+pending trial right after loading the data; :func:`check_device` runs even before the store is
+read. A network too big for the machine's memory is refused the same way
+(:func:`check_model_size`: the model is built on torch's ``meta`` device, which allocates
+nothing).
 """
 
 from __future__ import annotations
@@ -17,10 +19,23 @@ import numpy as np
 from ferablate._errors import ConfigError, DataError
 from ferablate.config import CLASS_NAMES, NUM_CLASSES, TrialConfig, feature_map_problem
 
-__all__ = ["check_model_size", "check_trial"]
+__all__ = ["check_device", "check_model_size", "check_trial"]
 
 # fp32 weights, their gradients and Adam's two moments: 4 copies of 4 bytes per parameter
 _BYTES_PER_PARAMETER = 16
+
+
+def check_device(device: str, *, where: str = "") -> None:
+    """Raise ConfigError if ``train.device`` names a device this machine lacks (``cuda``
+    without CUDA). ``auto`` and ``cpu`` need no look (and no torch import)."""
+    if device in ("auto", "cpu"):
+        return
+    from ferablate.engine._device import select_device
+
+    try:
+        select_device(device)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def check_trial(
@@ -34,6 +49,7 @@ def check_trial(
     copies, which bring every class up to the largest). ``where`` prefixes the message.
     """
     prefix = f"{where}: " if where else ""
+    check_device(config.train.device, where=where)
     shape = feature_map_problem(config.model)
     if shape is not None:
         key, message = shape

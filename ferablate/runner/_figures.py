@@ -5,12 +5,13 @@ trial's are drawn here, with every thread, since nothing is left to overlap them
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tempfile
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ferablate._exit import skip_final_gc_at_exit
+from ferablate._exit import die_with_parent, skip_final_gc_at_exit
 from ferablate._logging import get_logger
 from ferablate.tracking import resolve_tracking_uri
 
@@ -93,7 +94,8 @@ class FigureDrawer:
             self._pool = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=skip_final_gc_at_exit,  # the sweep waits for this process to end
+                initializer=_figure_process_init,
+                initargs=(os.getpid(),),
             )
         self._pending.append(
             (trial, position, self._pool.submit(draw_stored_figures, self._uri, run_id))
@@ -112,6 +114,11 @@ class FigureDrawer:
             except Exception as exc:
                 _warn_not_logged(trial, exc)
         self._pending.clear()
+
+
+def _figure_process_init(parent: int) -> None:
+    skip_final_gc_at_exit()  # the sweep waits for this process to end
+    die_with_parent(parent)  # a killed sweep leaves no figure process behind
 
 
 def _warn_not_logged(trial: Trial, exc: Exception) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import ConfigError
+from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
 from ferablate.engine import TrialCallback
@@ -21,6 +22,7 @@ from ferablate.runner._sweep import (
     QuietObserver,
     SweepObserver,
     TrialReport,
+    check_devices,
     execute_trial,
     with_figures,
 )
@@ -34,11 +36,13 @@ from ferablate.search import (
     StudySpec,
     WorkedTrial,
     best_trial,
+    counted_trials,
     enqueue_base_trial,
     enqueue_trials,
     open_storage,
     open_study,
     set_target_trials,
+    set_total_trials,
     work,
 )
 from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes
@@ -56,6 +60,9 @@ __all__ = [
     "run_sweep_on_storage",
     "work_on_study",
 ]
+
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,10 @@ def work_on_study(
     study, held = open_study(storage, study_name, spec, seed=seed)
     observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
     if options.jobs > 1:
+        from ferablate.runner._jobs import cap_jobs
+
+        options = replace(options, jobs=cap_jobs(options.jobs, _work_left(study, max_trials)))
+    if options.jobs > 1:
         from ferablate.runner._jobs import run_jobs
 
         work_here = _StudyJob(
@@ -210,6 +221,18 @@ def work_on_study(
     return _study_report(study, worked, time.monotonic() - started)
 
 
+def _work_left(study: optuna.Study, max_trials: int | None) -> int | None:
+    """The most trials this process may still run on ``study`` (None: no bound known)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    left = sum(1 for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING))
+    target = study.user_attrs.get(ATTR.TARGET)
+    if target is not None:  # a search samples new trials up to its target
+        left += max(0, int(target) - counted_trials(trials))
+    return left if max_trials is None else min(left, max_trials)
+
+
 def _study_report(study: optuna.Study, worked: list[WorkedTrial], seconds: float) -> StudyReport:
     from optuna.trial import TrialState
 
@@ -265,6 +288,7 @@ def run_sweep_on_storage(
     """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
     any ``ferablate worker`` on the same study helps."""
     trials = expand_sweep(sweep, overrides)
+    check_devices(trial.config for trial in trials)  # before the study or any store is opened
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
         finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))
@@ -285,7 +309,8 @@ def run_search(
     sweep: Sweep,
     overrides: Mapping[str, Any] | None = None,
     *,
-    trials: int,
+    trials: int | None = None,
+    more: int | None = None,
     storage_url: str | None = None,
     study_name: str | None = None,
     sampler: SamplerKind = SamplerKind.tpe,
@@ -298,14 +323,18 @@ def run_search(
     grace: int | None = None,
     observer: StudyObserver | None = None,
 ) -> StudyReport:
-    """Add ``trials`` Optuna trials over the sweep's ``search:`` space to its study and run
-    them (a new study starts with the base config); resumable, and workers may join."""
+    """Run the study's Optuna trials over the sweep's ``search:`` space up to ``trials`` in
+    all (the base config first in a new study); ``more`` instead raises the target by that
+    many. Resumable: the same call after a kill ends with the same number; workers may join."""
+    if (trials is None) == (more is None):
+        raise ConfigError("give --trials N (the study's total) or --more N (added), not both")
     name = study_name or sweep.name
     if not sweep.search:
         raise ConfigError(
             f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}"
         )
     base = resolve_trial(sweep.base, [("--set", dict(overrides))] if overrides else [])
+    check_devices([base])  # before the study or any store is opened
     spec = StudySpec(
         kind="search",
         experiment=name,
@@ -317,7 +346,15 @@ def run_search(
     )
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        set_target_trials(study, trials)
+        if more is not None:
+            set_target_trials(study, more)
+        elif trials is not None and set_total_trials(study, trials) == 0:
+            _log.warning(
+                "study '%s' already holds its %d trial(s) (--trials is the study's total); "
+                "ask for more with --more N",
+                study.study_name,
+                trials,
+            )
         base_queued = enqueue_base_trial(
             study, held
         )  # one of the `trials`: the target is set first

@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import StoreFullError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import DataConfig, Sweep, Trial, expand_sweep, experiment_name
+from ferablate.config import (
+    DataConfig,
+    Sweep,
+    Trial,
+    TrialConfig,
+    expand_sweep,
+    experiment_name,
+)
 from ferablate.tracking import TAG, StoredRun, finished_hashes, outcome_of_run
 
 if TYPE_CHECKING:  # the engine (torch) is imported only once a trial must train
@@ -36,6 +43,7 @@ __all__ = [
     "DataCache",
     "SweepObserver",
     "TrialReport",
+    "check_devices",
     "execute_trial",
     "run_sweep",
     "with_figures",
@@ -212,6 +220,7 @@ def run_sweep(
         raise ValueError("run_sweep: on_result needs jobs=1 (it runs in the training process)")
     observer = observer or QuietObserver()
     trials = expand_sweep(sweep, overrides)
+    check_devices(trial.config for trial in trials)  # before any store is opened
     experiment = experiment_name(sweep, overrides)
     started = int(time.time() * 1000)
     finished = {} if rerun else finished_hashes(experiment, tracking_uri)
@@ -229,6 +238,10 @@ def run_sweep(
         preflight(pending, data)
         plan = SweepPlan(sweep.name, experiment, tracking_uri, len(trials), rerun, started, poll)
         if jobs > 1:
+            from ferablate.runner._jobs import cap_jobs
+
+            jobs = cap_jobs(jobs, len(pending))  # never more processes than trials to train
+        if jobs > 1:
             from ferablate.runner._jobs import train_in_processes
 
             reports.update(train_in_processes(plan, pending, jobs, observer, figures=figures))
@@ -240,6 +253,17 @@ def run_sweep(
                     train_pending(plan, pending, observer, data, on_result, drawer.submit)
                 )
     return [reports[position] for position in sorted(reports)]
+
+
+def check_devices(configs: Iterable[TrialConfig]) -> None:
+    """Refuse a ``train.device`` this machine lacks (``cuda`` without CUDA) before any store
+    is opened; ``auto`` and ``cpu`` need no look, so no torch import."""
+    wanted = {config.train.device for config in configs} - {"auto", "cpu"}
+    if wanted:
+        from ferablate.engine import check_device
+
+        for device in sorted(wanted):
+            check_device(device)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ferablate.search._study import (
     open_study,
     sampler_seed,
     set_target_trials,
+    set_total_trials,
     trial_config,
 )
 
@@ -83,6 +84,7 @@ __all__ = [
     "params_to_patch",
     "sampler_seed",
     "set_target_trials",
+    "set_total_trials",
     "suggest_patch",
     "trial_config",
     "work",

@@ -47,6 +47,7 @@ __all__ = [
     "open_study",
     "sampler_seed",
     "set_target_trials",
+    "set_total_trials",
     "trial_config",
 ]
 
@@ -338,6 +339,13 @@ def counted_trials(trials: Iterable[FrozenTrial]) -> int:
         for t in trials
         if t.state in counting or (t.state == TrialState.FAIL and ATTR.FAILURE in t.user_attrs)
     )
+
+
+def set_total_trials(study: optuna.Study, total: int) -> int:
+    """Set the search's target to ``total`` trials in all (``optuna --trials``): the same
+    command resumes a killed search to the same end; returns the trials still to sample."""
+    study.set_user_attr(ATTR.TARGET, total)
+    return max(0, total - counted_trials(study.get_trials(deepcopy=False)))
 
 
 def set_target_trials(study: optuna.Study, more: int) -> int:

@@ -98,8 +98,8 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     """
     uri = resolve_tracking_uri(tracking_uri, create=False, missing_ok=True)
     path = _sqlite_path(uri)
-    if path is not None and not path.exists():
-        return {}
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        return {}  # no store yet, or an empty file: nothing finished (and nothing written)
     fast = finished_trials_sqlite(path, experiment) if path is not None else None
     if fast is not None:
         newest: dict[str, StoredRun] = {}
@@ -121,6 +121,8 @@ def owner_alive(run: StoredRun, now: float | None = None, host: str | None = Non
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host lives; a zombie (dead, not yet reaped by its
+    parent) does not, though ``kill(pid, 0)`` still finds it."""
     if pid <= 0:
         return False
     try:
@@ -129,7 +131,15 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:  # Linux: the state is the field after the parenthesised command name
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False  # no /proc (not Linux) or the process just ended: kill() decided
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 @dataclass(frozen=True)

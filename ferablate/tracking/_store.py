@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 from ferablate._errors import StoreFullError, TrackingError
+from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ __all__ = [
     "MODEL_TRAINING_KIND",
     "TAG",
     "artifact_root_for",
+    "check_store_integrity",
     "git_commit",
     "mlflow_ending",
     "now_ms",
@@ -144,6 +147,8 @@ def search_runs(
             return runs
 
 
+_log = get_logger(__name__)
+
 # MLflow's own tracking-store schemes (an SQLAlchemy URL may add a driver: postgresql+psycopg).
 _SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 
@@ -170,6 +175,8 @@ def resolve_tracking_uri(
             f"tracking URI '{uri}': unknown scheme '{scheme}'; use sqlite:///<dir>/mlflow.db, "
             f"an http(s):// tracking server or a postgresql:// database"
         )
+    if scheme in ("http", "https"):
+        _probe_server(uri)
     if scheme == "sqlite":
         if not uri.startswith("sqlite:///") or uri == "sqlite:///":
             raise TrackingError(
@@ -182,12 +189,96 @@ def resolve_tracking_uri(
             _check_writable(db_path.parent, uri)
             if db_path.is_file() and not os.access(db_path, os.W_OK):
                 raise TrackingError(f"cannot write the MLflow store {db_path} (read-only file)")
+            if db_path.is_file() and db_path.stat().st_size > 0:
+                check_store_integrity(db_path)
         elif not db_path.is_file() and not missing_ok:
             raise TrackingError(
                 f"no MLflow store at {db_path} (tracking URI '{uri}'); check --tracking-uri "
                 f"or $MLFLOW_TRACKING_URI, or run a sweep first"
             )
+        elif db_path.is_file() and not (missing_ok and db_path.stat().st_size == 0):
+            _check_readable_store(db_path, uri)
     return uri
+
+
+PROBE_TIMEOUT_S = 5.0  # a tracking server that does not accept a connection in this is down
+
+
+@cache
+def _probe_server(uri: str) -> None:
+    """Connect once to an ``http(s)://`` tracking server: an unreachable one fails here in
+    seconds, where MLflow's client would retry each request for minutes."""
+    import socket
+
+    parsed = urlparse(uri)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", port), PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise TrackingError(
+            f"cannot reach the MLflow tracking server {uri} ({why}); start it (mlflow server) "
+            f"or check --tracking-uri / $MLFLOW_TRACKING_URI"
+        ) from exc
+
+
+def _check_readable_store(db_path: Path, uri: str) -> None:
+    """A read-only command opens only a SQLite file that holds MLflow's tables: on any other
+    file MLflow would write its whole schema (0 bytes -> about 1 MB) before reading nothing."""
+    import sqlite3
+
+    size = db_path.stat().st_size
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        ) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # a writer holds it: it is a store in use; MLflow waits for its turn
+        raise TrackingError(f"cannot read the MLflow store {db_path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(
+            f"{db_path} is not an MLflow store ({exc}); check --tracking-uri or "
+            f"$MLFLOW_TRACKING_URI (tracking URI '{uri}')"
+        ) from exc
+    if not {"runs", "experiments", "alembic_version"} <= tables:
+        what = "an empty file (0 bytes)" if size == 0 else "a SQLite file without MLflow's tables"
+        raise TrackingError(
+            f"{db_path} is not an MLflow store: {what}, so there are no runs to read; run a "
+            f"sweep into it first, or check --tracking-uri or $MLFLOW_TRACKING_URI"
+        )
+
+
+def check_store_integrity(db_path: Path) -> None:
+    """``PRAGMA quick_check`` of a SQLite store about to be written (once per process and
+    file): a damaged store would otherwise take new runs silently, and fail later."""
+    stat = db_path.stat()
+    _check_integrity(str(db_path.resolve()), stat.st_ino, stat.st_dev)
+
+
+@cache
+def _check_integrity(path: str, inode: int, device: int) -> None:
+    import sqlite3
+
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, timeout=30)
+        ) as db:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    except sqlite3.OperationalError as exc:
+        _log.debug("PRAGMA quick_check of %s not run: %s", path, exc)  # locked: in use
+        return
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems == ["ok"]:
+        return
+    _log.debug("PRAGMA quick_check of %s: %s", path, problems)
+    raise TrackingError(
+        f"the MLflow store {path} is damaged ({problems[0]}); restore it from a backup, or "
+        f"recover what is readable with: sqlite3 {path} .recover | sqlite3 recovered.db"
+    )
 
 
 def requested_tracking_uri(explicit: str | None = None) -> str:
@@ -224,11 +315,23 @@ def store_full_error(exc: BaseException, uri: str) -> StoreFullError | None:
         if isinstance(cause, StoreFullError):
             return cause
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            return StoreFullError(str(cause.filename or _store_place(uri)))
+            # A copy names its source first: the file that could not be written is the second.
+            written = cause.filename2 or cause.filename
+            return StoreFullError(_full_folder(written, uri) if written else _store_place(uri))
         if "database or disk is full" in str(cause) or "No space left on device" in str(cause):
             return StoreFullError(_store_place(uri))
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def _full_folder(written: str | bytes | int, uri: str) -> str:
+    """The folder to name for a file that could not be written: the store's folder when the
+    file is under it (its artifacts), else the file's own folder (e.g. the temporary one)."""
+    path = Path(os.fsdecode(written) if not isinstance(written, int) else "").resolve()
+    store = Path(_store_place(uri))
+    if store.is_absolute() and path.is_relative_to(store):
+        return str(store)
+    return str(path.parent)
 
 
 def _store_place(uri: str) -> str:

@@ -46,7 +46,7 @@ def test_optuna_twice_on_one_storage_resumes_and_exports_best(
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "0")
-    _optuna(str(sweep_file), "--trials", "3", "--storage", storage, "--seed", "1")
+    _optuna(str(sweep_file), "--more", "3", "--storage", storage, "--seed", "1")
     study = optuna.load_study(study_name="tiny-search", storage=storage)
     assert len(study.trials) == 6
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
@@ -93,7 +93,7 @@ def test_a_trial_below_the_median_is_pruned_and_its_run_says_so(
 
     _optuna(
         str(sweep_file),
-        "--trials",
+        "--more",  # one more than the four already there
         "1",
         "--storage",
         storage_url,
@@ -161,7 +161,7 @@ def test_a_new_search_trains_its_base_config_first_and_only_once(tmp_path: Path)
     sweep_file.write_text(yaml.safe_dump(inside))
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     _optuna(str(sweep_file), "--trials", "2", "--storage", storage, "--seed", "0")
-    _optuna(str(sweep_file), "--trials", "1", "--storage", storage, "--seed", "1")
+    _optuna(str(sweep_file), "--more", "1", "--storage", storage, "--seed", "1")
     study = optuna.load_study(study_name="tiny-search", storage=storage)
     assert len(study.trials) == 3  # --trials counts the base trial
     first = study.trials[0]

@@ -47,7 +47,7 @@ def test_resume_with_the_same_seed_samples_new_configs_and_reuses_finished_ones(
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     args = (str(sweep), "--storage", storage, "--seed", "0", "--sampler", "random")
     _optuna(*args, "--trials", "3")  # base + 2 sampled
-    _optuna(*args, "--trials", "2")  # resumed with the same seed: 2 new samples
+    _optuna(*args, "--more", "2")  # resumed with the same seed: 2 new samples
     study = optuna.load_study(study_name="resume-search", storage=storage)
     lrs = [t.params["train.lr"] for t in study.trials]
     assert len(lrs) == 5 and len(set(lrs)) == 5  # no replay of trials 1 and 2

@@ -38,10 +38,13 @@ def test_store_full_error_recognises_sqlite_and_enospc_through_wrappers() -> Non
         found = store_full_error(wrapped, uri)
     assert found is not None and found.path == "/data/mlruns"
     disk = store_full_error(OSError(errno.ENOSPC, "No space left on device", "/data/a.pt"), uri)
-    assert disk is not None and disk.path == "/data/a.pt"
+    assert disk is not None and disk.path == "/data"  # the folder that is full, not a file
+    copy = OSError(errno.ENOSPC, "No space left on device", "/tmp/x/a.pt", None, "/data/mlruns/a")
+    found = store_full_error(copy, uri)  # a copy's source is no place to free
+    assert found is not None and found.path == "/data/mlruns"
     assert store_full_error(ValueError("bad value"), uri) is None
     message = str(disk.stopped_at("after 1 of 3 trials"))
-    assert message.startswith("no space left on /data/a.pt; the sweep stopped after 1 of 3 trials")
+    assert message.startswith("no space left on /data; the sweep stopped after 1 of 3 trials")
 
 
 class _FillsDiskAtTrial(QuietObserver):
@@ -100,3 +103,30 @@ def test_cli_prints_one_line_and_exits_1_when_artifacts_hit_enospc(
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: no space left on ") and "stopped after 0 of 2 trials" in last
     assert sum(line.startswith("error:") for line in err.splitlines()) == 1
+
+
+def test_a_full_disk_is_one_line_and_mlflow_tracebacks_go_to_the_debug_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    path = tmp_path / "full.yaml"
+    path.write_text(yaml.safe_dump({**SWEEP, "grid": {"train.lr": [0.001]}}))
+    mlflow_log = logging.getLogger("mlflow.store.db.utils")
+
+    def full(client: MlflowClient, *args: Any, **kwargs: Any) -> None:
+        try:  # what MLflow's SQL store does with every error: log its traceback, re-raise
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            mlflow_log.exception("SQLAlchemy database error. The following exception is caught.")
+            raise RuntimeError("(sqlite3.OperationalError) database or disk is full") from exc
+
+    monkeypatch.setattr(MlflowClient, "log_batch", full)
+    assert run_cli(["run", str(path), "--no-figures"]) == 1
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "SQLAlchemy" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: no space left on {tmp_path / 'mlruns'}; the sweep stopped after 0 of 1 trials "
+        "— free space and run it again to resume"
+    ]
