@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ferablate._logging import get_logger
 from ferablate.cli._app import app
 from ferablate.cli._console import console
 from ferablate.cli._options import (
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ferablate.runner import TrialReport
 
 __all__ = ["run"]
+
+_log = get_logger(__name__)
 
 
 @app.command()
@@ -86,21 +89,28 @@ def run(
 def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
     from rich.table import Table
 
+    from ferablate._errors import DataError
     from ferablate.config import diff_configs, expand_sweep, resolve_trial
+    from ferablate.tracking import identify_trials
 
     base = resolve_trial(sweep.base, [("--set", patch)] if patch else [])
-    table = Table(title=f"{sweep.name}: {len(expand_sweep(sweep, patch))} trial(s) (dry run)")
+    trials = expand_sweep(sweep, patch)
+    try:  # the identity holds the data's fingerprint: without the data, no identity yet
+        trials = identify_trials(trials)
+    except DataError as exc:
+        _log.warning("no trial identities: %s", str(exc).split(";")[0])
+    table = Table(title=f"{sweep.name}: {len(trials)} trial(s) (dry run)")
     table.add_column("#", justify="right")
     table.add_column("trial", no_wrap=True)
     table.add_column("differs from base", overflow="fold")
-    table.add_column("hash", no_wrap=True)
-    for trial in expand_sweep(sweep, patch):
+    table.add_column("identity", no_wrap=True)
+    for trial in trials:
         diff = diff_configs(base, trial.config)
         table.add_row(
             str(trial.index + 1),
             trial.name,
             ", ".join(f"{k}={v}" for k, v in diff.items()) or "(base)",
-            trial.config_hash,
+            trial.identity or "—",
         )
     console.print(table)
 

@@ -41,7 +41,7 @@ from ferablate.search import (
     set_target_trials,
     work,
 )
-from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes
+from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes, identify_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -264,7 +264,7 @@ def run_sweep_on_storage(
 ) -> StudyReport:
     """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
     any ``ferablate worker`` on the same study helps."""
-    trials = expand_sweep(sweep, overrides)
+    trials = identify_trials(expand_sweep(sweep, overrides))
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
         finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))
