@@ -6,6 +6,7 @@ so it costs milliseconds per epoch whatever the step count.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -105,7 +106,10 @@ class TrialTracker:
 
         Returns the new :class:`TrialRun` (this process holds the claim), else the run that
         stands in the way: FINISHED or ended (done, see ``read_claims``) or RUNNING (taken).
+        A trial without an identity gets it from ``data_hash`` and this machine.
         """
+        if trial.identity is None:
+            trial = dataclasses.replace(trial, identity=identity_of(trial.config, data_hash))
         with store_lock(self.uri, "claims"):
             state = self._claims(trial.config_hash, finished_since, ended_since)
             if state.done is not None or state.live:
