@@ -81,7 +81,10 @@ def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(
     outcomes = run_sweep(sweep)
     assert [o.status for o in outcomes] == ["finished", "oom", "failed"]
     grown = _sweep(
-        [*({"name": v.name, "set": dict(v.patch)} for v in sweep.variants), {"name": "later"}]
+        [
+            *({"name": v.name, "set": dict(v.patch)} for v in sweep.variants),
+            {"name": "later", "set": {"train.seed": 7}},
+        ]
     )
 
     (table,) = sweep_tables(grown)
