@@ -86,11 +86,18 @@ def sweep_scores(
     that finished (for provenance). A trial's runs are those with its identity
     (``tracking.match_sweep``, as ``table`` and ``status``); with ``announce`` one warning
     line names the ``--set`` pairs its variants ran with otherwise."""
+    scores, origins, notes = _scores(sweep, overrides, tracking_uri)
+    if announce:
+        for line in notes:
+            _log.warning("%s", line)
+    return scores, origins
+
+
+def _scores(
+    sweep: Sweep, overrides: Mapping[str, Any] | None, tracking_uri: str | None
+) -> tuple[list[TrialScores], list[RowOrigin], list[str]]:
     stored = RunStore(tracking_uri).load_trials(experiment_name(sweep, overrides), finished=False)
     matched = match_sweep(expand_sweep(sweep, overrides), stored)
-    if announce:
-        for line in matched.notes:
-            _log.warning("%s", line)
     scores, origins = [], []
     for trial in matched.trials:
         run, status = choose_run(cast("list[StoredTrial]", matched.runs_of(trial)))
@@ -107,7 +114,7 @@ def sweep_scores(
                 run.tags.get(TAG.PRECISION, ""),
             )
         )
-    return scores, origins
+    return scores, origins, matched.notes
 
 
 def _baseline_name(requested: str | None, sweep: Sweep, trials: Sequence[Trial]) -> str | None:
@@ -140,7 +147,16 @@ def compare_sweep(
         raise ConfigError(f"unknown metric {metric!r}; choose one of: {', '.join(_METRICS)}")
     trials = expand_sweep(sweep, overrides)
     chosen = _baseline_name(baseline, sweep, trials)
-    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri, announce=announce)
+    scores, origins, notes = _scores(sweep, overrides, tracking_uri)
+    by_name = {score.variant: score for score in scores}
+    first = chosen if chosen is not None else (scores[0].variant if scores else None)
+    other_settings = next((line for line in notes if "also ran with" in line), "")
+    if first in by_name and by_name[first].status == "missing" and other_settings:
+        # the baseline ran, under other settings: say which instead of "run it first"
+        raise ConfigError(f"baseline {first!r} has no run under these settings; {other_settings}")
+    if announce:
+        for line in notes:
+            _log.warning("%s", line)
     comparisons = compare_all(scores, chosen, metric=metric, test=test, rope=rope)
     base = resolve_trial(sweep.base, [])
     return SweepComparison(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import ferablate._machine as machine
+from ferablate._errors import ConfigError
 from ferablate.config import legacy_config_hash, parse_sweep
 from ferablate.runner import run_sweep, sweep_status
 from ferablate.tables import sweep_rows
@@ -115,6 +117,8 @@ def test_table_compare_and_status_agree_on_runs_under_other_settings(
     lines = [r.getMessage() for r in caplog.records if hint in r.getMessage()]
     assert len(lines) == 2  # one line from table, one from compare
     assert status.notes == (lines[0],)
+    with pytest.raises(ConfigError, match=re.escape(f"no run under these settings; {hint}")):
+        compare_sweep(sweep)  # the note, not "run it first"
 
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ferablate"):
