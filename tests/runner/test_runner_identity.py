@@ -54,7 +54,9 @@ def _statuses(reports: list[Any]) -> list[str]:
 
 
 @pytest.mark.usefixtures("bf16_cpu")
-def test_data_content_is_identity_the_path_and_speed_settings_are_not(tmp_path: Path) -> None:
+def test_data_content_is_identity_the_path_and_speed_settings_are_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     csv = write_csv(tmp_path / "faces.csv", seed=1)
     sweep = _sweep({"source": "fer2013", "path": str(csv)})
     assert _statuses(run_sweep(sweep, figures=False)) == ["finished"]
@@ -74,7 +76,14 @@ def test_data_content_is_identity_the_path_and_speed_settings_are_not(tmp_path: 
     other = write_csv(tmp_path / "other.csv", seed=2)  # other faces: another trial
     assert _statuses(run_sweep(sweep, {"data.path": str(other)}, figures=False)) == ["finished"]
     write_csv(moved, seed=3)  # the file replaced at the same path: another trial again
-    assert _statuses(run_sweep(sweep, same, figures=False)) == ["finished"]
+    replaced = run_sweep(sweep, same, figures=False)
+    assert _statuses(replaced) == ["finished"]
+
+    moved.unlink()  # tables read where the data is not: the data hash comes from the store
+    with caplog.at_level(logging.WARNING, logger="ferablate"):
+        (row,) = sweep_rows(sweep, overrides=same)
+    assert (row.status, row.run_id) == ("finished", replaced[0].run_id)
+    assert "FER2013 data not found" in caplog.text and row.data_hash in caplog.text
 
 
 def test_a_store_written_with_the_old_hashing_is_recognised(
