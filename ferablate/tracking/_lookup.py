@@ -18,7 +18,13 @@ from typing import Any
 
 from ferablate._errors import DataError
 from ferablate._logging import get_logger
-from ferablate.config import DataConfig, Trial, identity_differences, identity_fields
+from ferablate.config import (
+    DataConfig,
+    Trial,
+    flatten_config,
+    identity_differences,
+    identity_fields,
+)
 from ferablate.tracking._identity import (
     Fingerprint,
     identify_trials,
@@ -33,6 +39,7 @@ __all__ = ["SweepRuns", "match_sweep"]
 _log = get_logger(__name__)
 
 _DATA = "data.fingerprint"
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,12 @@ def _other_settings_note(
                 data_fingerprint=fingerprints.get(config.data, ""),
                 precision=machine_precision(config.train),
             )
-        differences = identity_differences(mine[trial.name], theirs)
+        own = flatten_config(trial.config)
+        differences = {  # a key only one side hashes (data.seed with data.limit) but equal: no news
+            key: value
+            for key, value in identity_differences(mine[trial.name], theirs).items()
+            if key in mine[trial.name] or own.get(key, _ABSENT) != value
+        }
         if differences:
             seen[tuple((key, _value(value)) for key, value in differences.items())] += 1
     if not seen:
