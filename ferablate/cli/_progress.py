@@ -106,7 +106,7 @@ class SweepProgress:
             where="loading",
             loss="-",
         )
-        self._tasks[trial.config_hash] = task
+        self._tasks[_key(trial)] = task
 
         class _Callback(TrialCallback):
             epochs = 0
@@ -138,7 +138,7 @@ class SweepProgress:
         return _Callback()
 
     def on_trial_stage(self, trial: Trial, stage: str) -> None:
-        task = self._tasks.get(trial.config_hash)
+        task = self._tasks.get(_key(trial))
         if task is not None:  # the bar sits at 100 % meanwhile: say what runs
             self.progress.update(task, where=f"[yellow]{escape(stage)}…[/]")
 
@@ -153,7 +153,7 @@ class SweepProgress:
         label = {"finished": "[green]done[/]", "oom": "[red]no fit in memory[/]"}.get(
             outcome.status, f"[red]{outcome.status}[/]"
         )
-        task = self._tasks.get(outcome.trial.config_hash)
+        task = self._tasks.get(_key(outcome.trial))
         if task is None:  # ended in another process: no bar here
             err_console.print(
                 f"{position}/{total} {escape(outcome.trial.name)}: {label} ({escape(outcome.message)})"
@@ -298,3 +298,8 @@ class PlainProgress:
 
     def on_worked(self, worked: WorkedTrial) -> None:
         self.say(_worked_line(worked))
+
+
+def _key(trial: Trial) -> str:
+    """A trial's bar: by its identity, by its name before that is known."""
+    return trial.identity or f"name:{trial.name}"

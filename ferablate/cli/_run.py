@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ferablate._logging import get_logger
 from ferablate.cli._app import app
 from ferablate.cli._console import console
 from ferablate.cli._options import (
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ferablate.runner import TrialReport
 
 __all__ = ["run"]
+
+_log = get_logger(__name__)
 
 
 @app.command()
@@ -86,17 +89,23 @@ def run(
 def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
     from rich.table import Table
 
+    from ferablate._errors import DataError
     from ferablate.config import diff_configs, expand_sweep, parent_trials, resolve_trial
+    from ferablate.tracking import identify_trials
 
     base = resolve_trial(sweep.base, [("--set", patch)] if patch else [])
     trials = expand_sweep(sweep, patch)
+    try:  # the identity holds the data's fingerprint: without the data, no identity yet
+        trials = identify_trials(trials)
+    except DataError as exc:
+        _log.warning("no trial identities: %s", str(exc).split(";")[0])
     by_name = {trial.name: trial for trial in trials}
     parents = parent_trials(sweep, trials)
     table = Table(title=f"{sweep.name}: {len(trials)} trial(s) (dry run)")
     table.add_column("#", justify="right")
     table.add_column("trial", no_wrap=True)
     table.add_column("differs from its parent (or the base)", overflow="fold")
-    table.add_column("hash", no_wrap=True)
+    table.add_column("identity", no_wrap=True)
     for trial in trials:
         parent = parents.get(trial.name)
         reference = by_name[parent].config if parent is not None else base
@@ -104,7 +113,7 @@ def _print_dry_run(sweep: Sweep, patch: dict[str, object]) -> None:
         changes = ", ".join(f"{k}={v}" for k, v in diff.items())
         if parent is not None:
             changes = f"{parent}: {changes or '(same config)'}"
-        table.add_row(str(trial.index + 1), trial.name, changes or "(base)", trial.config_hash)
+        table.add_row(str(trial.index + 1), trial.name, changes or "(base)", trial.identity or "—")
     console.print(table)
 
 

@@ -115,7 +115,10 @@ def _render(state: SweepStatus) -> RenderableType:
     from rich.text import Text
 
     # Text objects: names, reasons and paths are user text, never markup, on any console.
-    table = Table(title=Text(_headline(state)), title_justify="left")
+    caption = Text("\n".join(state.notes)) if state.notes else None
+    table = Table(
+        title=Text(_headline(state)), title_justify="left", caption=caption, caption_justify="left"
+    )
     table.add_column("trial", overflow="fold", min_width=8)
     table.add_column("state", no_wrap=True)
     table.add_column("progress", no_wrap=True)
@@ -140,4 +143,4 @@ def _plain_lines(state: SweepStatus) -> list[str]:
         if trial.seconds is not None:
             parts.append(_duration(trial.seconds))
         lines.append(f"  {trial.name}: " + ", ".join(p for p in parts if p))
-    return lines
+    return [*lines, *state.notes]

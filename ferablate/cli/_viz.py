@@ -107,10 +107,14 @@ def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
         raise TrackingError(
             f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first"
         )
-    found = store.newest_finished(experiment, config_hash=trial.config_hash, variant=trial.variant)
+    from ferablate.tracking import match_sweep
+
+    matched = match_sweep([trial], store.trial_runs(experiment))
+    found = store.newest_finished(experiment, config_hash=matched.trials[0].config_hash)
     if found is None:
+        advice = matched.note or f"run `ferablate run {target}` first"
         raise TrackingError(
-            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment '{experiment}'; "
-            f"run `ferablate run {target}` first"
+            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment "
+            f"'{experiment}' under these settings; {advice}"
         )
     return found.run_id

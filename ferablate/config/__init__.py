@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from ferablate.config._identity import (
+    IDENTITY_EXCLUDED,
+    IDENTITY_NEUTRAL,
+    IDENTITY_VERSION,
+    identity_differences,
+    identity_fields,
+    legacy_config_hash,
+    trial_identity,
+)
 from ferablate.config._presets import MODEL_PRESETS, preset_model_dict
 from ferablate.config._sweep import (
     Claim,
@@ -10,7 +19,6 @@ from ferablate.config._sweep import (
     Trial,
     Variant,
     apply_patch,
-    config_hash,
     diff_configs,
     expand_sweep,
     experiment_name,
@@ -43,6 +51,9 @@ CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "sur
 
 __all__ = [
     "CLASS_NAMES",
+    "IDENTITY_EXCLUDED",
+    "IDENTITY_NEUTRAL",
+    "IDENTITY_VERSION",
     "IMAGE_SIZE",
     "MODEL_PRESETS",
     "NUM_CLASSES",
@@ -61,12 +72,14 @@ __all__ = [
     "UniqueKeyLoader",
     "Variant",
     "apply_patch",
-    "config_hash",
     "diff_configs",
     "expand_sweep",
     "experiment_name",
     "feature_map_problem",
     "flatten_config",
+    "identity_differences",
+    "identity_fields",
+    "legacy_config_hash",
     "load_sweep",
     "load_yaml",
     "parent_trials",
@@ -77,5 +90,6 @@ __all__ = [
     "resolve_trial",
     "search_space_problems",
     "select_trial",
+    "trial_identity",
     "validate_trial",
 ]

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +53,6 @@ __all__ = [
     "Trial",
     "Variant",
     "apply_patch",
-    "config_hash",
     "diff_configs",
     "expand_sweep",
     "experiment_name",
@@ -121,10 +118,19 @@ class Trial:
     config: TrialConfig
     patch: Mapping[str, Any]  # every dotted key set over base (variant, grid point, overrides)
     index: int  # position in sweep order
+    # The trial's identity (config/_identity.py): its resolved settings and its data's content.
+    # None until resolved for this machine and data (``ferablate.tracking.identify_trials``).
+    identity: str | None = None
 
     @property
     def config_hash(self) -> str:
-        return config_hash(self.config)
+        """The trial's identity (the ``ferablate.config_hash`` tag of its runs)."""
+        if self.identity is None:
+            raise ValueError(
+                f"trial {self.name!r}: its identity is not resolved yet "
+                "(ferablate.tracking.identify_trials)"
+            )
+        return self.identity
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -469,12 +475,6 @@ def flatten_config(config: TrialConfig) -> dict[str, Any]:
 
     walk(config.model_dump(mode="json"), "")
     return flat
-
-
-def config_hash(config: TrialConfig) -> str:
-    """The trial's identity: sha256 of its canonical JSON, shortened to 16 hex digits."""
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def diff_configs(base: TrialConfig, other: TrialConfig) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ferablate.config import CLASS_NAMES
 from ferablate.data._cache import cache_dir
 from ferablate.data._facedata import ALL_USAGES, IMAGE_SIZE, TEST_USAGE, USAGES, FaceData
 from ferablate.data._fer2013 import load_fer2013_csv
+from ferablate.data._fingerprint import data_fingerprint
 from ferablate.data._folder import load_image_folder
 from ferablate.data._load import load_data, load_path
 from ferablate.data._paths import DATA_ENV, resolve_data_path
@@ -33,6 +34,7 @@ __all__ = [
     "FaceData",
     "cache_dir",
     "class_counts",
+    "data_fingerprint",
     "load_data",
     "load_fer2013_csv",
     "load_image_folder",

@@ -18,7 +18,14 @@ import numpy as np
 
 from ferablate._logging import get_logger
 
-__all__ = ["cache_dir", "file_sha256", "read_cache", "write_cache"]
+__all__ = [
+    "cache_dir",
+    "cached_file_sha256",
+    "file_sha256",
+    "read_cache",
+    "remember_file_sha256",
+    "write_cache",
+]
 
 _log = get_logger(__name__)
 
@@ -35,6 +42,53 @@ def file_sha256(path: Path) -> str:
     """Hex sha256 of the file's bytes."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _stat_key(path: Path, stat: os.stat_result) -> str:
+    where = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    return hashlib.sha256(where.encode()).hexdigest()
+
+
+def _hash_entry(path: Path, stat: os.stat_result) -> Path:
+    return cache_dir() / "file-sha256" / _stat_key(path, stat)
+
+
+def cached_file_sha256(path: Path) -> str:
+    """:func:`file_sha256`, remembered under the cache keyed by (path, size, mtime): a data
+    file's fingerprint costs a stat, not a read of ~100 MB, until the file changes."""
+    stat = path.stat()
+    entry = _hash_entry(path, stat)
+    try:
+        digest = entry.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        digest = ""
+    if len(digest) == 64 and all(ch in "0123456789abcdef" for ch in digest):
+        return digest
+    digest = file_sha256(path)
+    remember_file_sha256(path, stat, digest)
+    return digest
+
+
+def remember_file_sha256(path: Path, stat: os.stat_result, digest: str) -> None:
+    """Store the sha256 of ``path`` as it was at ``stat`` (atomically; a failure only costs
+    the next fingerprint a read)."""
+    entry = _hash_entry(path, stat)
+    temp_name: str | None = None
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=entry.parent, prefix=".", suffix=".tmp", delete=False, encoding="ascii"
+        ) as handle:
+            temp_name = handle.name
+            handle.write(digest)
+        Path(temp_name).chmod(0o644)
+        Path(temp_name).replace(entry)
+        temp_name = None
+    except OSError as error:
+        _log.debug("could not remember the sha256 of %s (%s)", path, error)
+    finally:
+        if temp_name is not None:
+            Path(temp_name).unlink(missing_ok=True)
 
 
 def _entry_path(key: str) -> Path:

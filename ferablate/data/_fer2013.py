@@ -18,11 +18,16 @@ import numpy as np
 from ferablate._errors import DataError
 from ferablate._logging import get_logger
 from ferablate.config import NUM_CLASSES
-from ferablate.data._cache import read_cache, write_cache
+from ferablate.data._cache import (
+    cached_file_sha256,
+    read_cache,
+    remember_file_sha256,
+    write_cache,
+)
 from ferablate.data._facedata import IMAGE_SIZE, USAGES, FaceData
 from ferablate.data._paths import missing_data_error
 
-__all__ = ["load_fer2013_csv", "parse_fer2013_csv"]
+__all__ = ["csv_fingerprint", "load_fer2013_csv", "parse_fer2013_csv"]
 
 _log = get_logger(__name__)
 
@@ -46,8 +51,10 @@ def load_fer2013_csv(path: Path) -> FaceData:
         )
     if not path.is_file():
         raise missing_data_error([path])
+    stat = path.stat()
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    remember_file_sha256(path, stat, digest)  # data_fingerprint() then costs a stat
     key = f"fer2013-csv-v{_CACHE_FORMAT}-{digest}"
     cached = read_cache(key, ("images", "labels", "usage"))
     if cached is not None and _consistent(cached):
@@ -62,6 +69,17 @@ def load_fer2013_csv(path: Path) -> FaceData:
         source=f"fer2013 csv {path}",
         content_hash=digest[:16],
     )
+
+
+def csv_fingerprint(path: Path) -> str:
+    """The ``content_hash`` :func:`load_fer2013_csv` gives ``path``, without parsing it (the
+    file's sha256 is cached by path, size and mtime)."""
+    path = Path(path)
+    if not path.is_file():
+        if path.is_dir():
+            return load_fer2013_csv(path).content_hash  # its one-line error
+        raise missing_data_error([path])
+    return cached_file_sha256(path)[:16]
 
 
 def _consistent(arrays: dict[str, np.ndarray]) -> bool:

@@ -23,7 +23,7 @@ from ferablate.data._cache import read_cache, write_cache
 from ferablate.data._facedata import ALL_USAGES, IMAGE_SIZE, TEST_USAGE, FaceData
 from ferablate.data._paths import missing_data_error
 
-__all__ = ["load_image_folder"]
+__all__ = ["folder_fingerprint", "load_image_folder"]
 
 _log = get_logger(__name__)
 
@@ -38,8 +38,7 @@ _CACHE_FORMAT = 1  # bump when the decoding or the entry layout changes
 _DECODE_THREADS = 4  # PIL releases the GIL while decoding
 
 
-def load_image_folder(root: Path) -> FaceData:
-    """Load ``ROOT/train/<class>/...`` (+ test/, publictest/, privatetest/); cached."""
+def _checked_root(root: Path) -> Path:
     root = Path(root)
     if not root.is_dir():
         if root.is_file():
@@ -47,15 +46,35 @@ def load_image_folder(root: Path) -> FaceData:
                 f"{root} is a file, not an image-folder root; use data.source=fer2013 for a CSV"
             )
         raise missing_data_error([root])
-    files, labels, usage = _list_faces(root)
+    return root
 
+
+def _listing_key(root: Path, files: list[Path]) -> str:
     listing = hashlib.sha256()
     for path in files:
         stat = path.stat()
         listing.update(
             f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
         )
-    key = f"fer2013-folder-v{_CACHE_FORMAT}-{listing.hexdigest()}"
+    return f"fer2013-folder-v{_CACHE_FORMAT}-{listing.hexdigest()}"
+
+
+def folder_fingerprint(root: Path) -> str:
+    """The ``content_hash`` :func:`load_image_folder` gives ``root``: read from the cache
+    entry of the current listing, else by loading the folder (which fills the cache)."""
+    root = _checked_root(root)
+    files, _, _ = _list_faces(root)
+    cached = read_cache(_listing_key(root, files), ("content_hash",))
+    if cached is not None:
+        return str(cached["content_hash"])
+    return load_image_folder(root).content_hash
+
+
+def load_image_folder(root: Path) -> FaceData:
+    """Load ``ROOT/train/<class>/...`` (+ test/, publictest/, privatetest/); cached."""
+    root = _checked_root(root)
+    files, labels, usage = _list_faces(root)
+    key = _listing_key(root, files)
     cached = read_cache(key, ("images", "content_hash"))
     if cached is not None and cached["images"].shape == (len(files), IMAGE_SIZE, IMAGE_SIZE):
         images, content_hash = cached["images"], str(cached["content_hash"])

@@ -25,6 +25,7 @@ __all__ = [
     "class_counts",
     "load_synthetic",
     "synthetic_faces",
+    "synthetic_fingerprint",
 ]
 
 GENERATOR_VERSION = 1  # part of the content hash: bump whenever the drawing changes
@@ -147,8 +148,13 @@ def load_synthetic(cfg: DataConfig) -> FaceData:
         labels=np.concatenate([labels for _, labels in parts]),
         usage=np.repeat(np.asarray(USAGES), sizes),
         source=f"synthetic faces (seed {cfg.seed}, {cfg.synthetic_size} training)",
-        content_hash=f"synthetic-v{GENERATOR_VERSION}-{cfg.seed}-{cfg.synthetic_size}",
+        content_hash=synthetic_fingerprint(cfg),
     )
+
+
+def synthetic_fingerprint(cfg: DataConfig) -> str:
+    """The content hash of synthetic faces: the generator's version and settings."""
+    return f"synthetic-v{GENERATOR_VERSION}-{cfg.seed}-{cfg.synthetic_size}"
 
 
 def _entropy(seed: int) -> int:

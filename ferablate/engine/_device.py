@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-from typing import Literal
-
 import torch
 
 from ferablate._errors import ConfigError
+from ferablate._machine import Precision, cpu_has_fast_bf16, resolved_precision
 
 __all__ = ["Precision", "cpu_has_fast_bf16", "select_device", "select_precision"]
-
-Precision = Literal["fp32", "bf16"]
-
-# CPU flags that make bf16 matmuls/convs faster than fp32 (AMX tiles or AVX-512 BF16).
-_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-
-
-@functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU has AMX or AVX-512 bf16 (read once from /proc/cpuinfo; Linux only)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return bool(_BF16_CPU_FLAGS & set(line.split(":", 1)[1].split()))
-    return False
 
 
 def select_device(requested: str) -> torch.device:
@@ -57,5 +36,4 @@ def select_precision(
         raise ConfigError(f"train.precision must be auto, fp32 or bf16, got '{requested}'")
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    has_bf16 = cpu_has_fast_bf16() if cpu_bf16 is None else cpu_bf16
-    return "bf16" if has_bf16 else "fp32"
+    return resolved_precision(requested, "cpu", cpu_bf16=cpu_bf16)

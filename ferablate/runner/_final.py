@@ -212,7 +212,7 @@ def run_final(
     run = tracker.start_trial(
         name=f"final/{trial.name}",
         config=config,
-        config_hash=trial.config_hash,
+        config_hash=None,  # from the faces loaded here and this machine
         variant=trial.variant,
         index=trial.index,
         data_hash=faces.content_hash,

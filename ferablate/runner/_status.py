@@ -56,6 +56,8 @@ class SweepStatus:
     elapsed: float | None  # seconds since its first trial (of this sweep run) started
     remaining: float | None  # estimated seconds left (None: nothing to estimate from yet)
     checked_at: float  # time.time() of the reading
+    # one line each: runs of the sweep's variants under other --set values; data from the store
+    notes: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -89,14 +91,14 @@ def sweep_status(
             f"no MLflow experiment '{experiment}' in {store.uri}; start the sweep with "
             f"`ferablate run {sweep.source}` (or check --tracking-uri / --set)"
         )
-    runs: dict[str, list[StoredRun]] = {}
-    for run in store.trial_runs(experiment):  # newest first
-        runs.setdefault(run.config_hash, []).append(run)
+    from ferablate.tracking import match_sweep
+
+    # the one lookup rule of every reader: a trial's runs are those with its identity
+    matched = match_sweep(trials, store.trial_runs(experiment))  # newest first
+    trials = matched.trials
+    runs = matched.by_identity
     active = {_owner(run) for hash_runs in runs.values() for run in hash_runs if _is_alive(run)}
-    rows = [
-        _trial_status(trial, runs.get(trial.config_hash, []), store, active, study)
-        for trial in trials
-    ]
+    rows = [_trial_status(trial, matched.runs_of(trial), store, active, study) for trial in trials]
     if study:  # sampled search trials are the study's, not the sweep file's
         known = {trial.config_hash for trial in trials}
         rows += [_search_trial(entry) for entry in study.values() if entry.config_hash not in known]
@@ -109,6 +111,7 @@ def sweep_status(
         elapsed=elapsed,
         remaining=remaining,
         checked_at=time.time(),
+        notes=tuple(matched.notes),
     )
 
 

@@ -45,7 +45,7 @@ from ferablate.search import (
     set_total_trials,
     work,
 )
-from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes
+from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes, identify_trials
 
 if TYPE_CHECKING:
     import optuna
@@ -289,6 +289,7 @@ def run_sweep_on_storage(
     any ``ferablate worker`` on the same study helps."""
     trials = expand_sweep(sweep, overrides)
     check_devices(trial.config for trial in trials)  # before the study or any store is opened
+    trials = identify_trials(trials)
 
     def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
         finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))

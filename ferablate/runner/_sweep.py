@@ -24,6 +24,7 @@ from ferablate._errors import StoreFullError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
 from ferablate.config import (
+    IDENTITY_VERSION,
     DataConfig,
     Sweep,
     Trial,
@@ -31,7 +32,14 @@ from ferablate.config import (
     expand_sweep,
     experiment_name,
 )
-from ferablate.tracking import TAG, StoredRun, finished_hashes, outcome_of_run
+from ferablate.tracking import (
+    TAG,
+    StoredRun,
+    finished_hashes,
+    identify_trials,
+    is_legacy_run,
+    outcome_of_run,
+)
 
 if TYPE_CHECKING:  # the engine (torch) is imported only once a trial must train
     from ferablate.data import FaceData
@@ -221,18 +229,27 @@ def run_sweep(
     observer = observer or QuietObserver()
     trials = expand_sweep(sweep, overrides)
     check_devices(trial.config for trial in trials)  # before any store is opened
+    trials = identify_trials(trials)  # data fingerprint: a stat
     experiment = experiment_name(sweep, overrides)
     started = int(time.time() * 1000)
     finished = {} if rerun else finished_hashes(experiment, tracking_uri)
     reports: dict[int, TrialReport] = {}
     pending: list[tuple[int, Trial]] = []
+    legacy = 0
     for position, trial in enumerate(trials, start=1):
         done = finished.get(trial.config_hash)
         if done is None:
             pending.append((position, trial))
             continue
+        legacy += is_legacy_run(done.tags)
         reports[position] = _report_stored(trial, done, f"already FINISHED as run {done.run_id}")
         observer.on_trial_end(reports[position], position, len(trials))
+    if legacy:
+        _log.warning(
+            "%d finished trial(s) of '%s' were stored before trial identity v%d; recognised by "
+            "their stored config, data hash and precision (see docs/tracking.md)",
+            legacy, experiment, IDENTITY_VERSION,
+        )  # fmt: skip
     if pending:  # only now: the engine, torch, the data
         data = data or DataCache()
         preflight(pending, data)

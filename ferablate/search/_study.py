@@ -392,6 +392,10 @@ def enqueue_trials(
         t.user_attrs.get(ATTR.CONFIG_HASH) for t in study.get_trials(deepcopy=False, states=busy)
     }
     present |= set(finished_hashes)
+    if any(trial.identity is None for trial in trials):  # identity: data and this machine
+        from ferablate.tracking import identify_trials
+
+        trials = identify_trials(trials)
     queued, skipped = [], []
     for trial in trials:
         if trial.config_hash in present:

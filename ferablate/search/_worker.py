@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from ferablate._errors import ConfigError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome, outcome_of
-from ferablate.config import Trial, TrialConfig, config_hash, resolve_trial
+from ferablate.config import Trial, TrialConfig, resolve_trial
 from ferablate.engine import EpochMetrics, TrialCallback
 from ferablate.search._space import parameter_count, suggest_patch
 from ferablate.search._study import ATTR, StudySpec, counted_trials
@@ -226,6 +226,13 @@ def _grid_trial(trial: optuna.Trial) -> Trial:
     )
 
 
+def _identified(trial: Trial) -> Trial:
+    """``trial`` with its identity on this worker's data and machine."""
+    from ferablate.tracking import identify_trials
+
+    return identify_trials([trial])[0]
+
+
 def _run_one(
     study: optuna.Study,
     storage: RDBStorage,
@@ -260,10 +267,15 @@ def _run_one(
         except ConfigError as exc:  # rejected before training
             return done(TrialOutcome.REJECTED, str(exc))
         name = planned.name
+        try:
+            planned = _identified(planned)  # fingerprints the data: missing data ends here
+        except BaseException as exc:
+            study.tell(trial, state=optuna_state(outcome_of(exc).outcome), skip_if_finished=True)
+            raise
         if spec.kind == "search":
             trial.set_user_attr(ATTR.TRIAL, name)
             trial.set_user_attr(ATTR.CONFIG, planned.config.model_dump_json())
-            trial.set_user_attr(ATTR.CONFIG_HASH, config_hash(planned.config))
+            trial.set_user_attr(ATTR.CONFIG_HASH, planned.config_hash)
         callbacks: list[TrialCallback] = [_LeaseCheck(storage, trial_id)]
         if spec.kind == "search":
             callbacks.append(PruningCallback(trial))

@@ -17,7 +17,7 @@ from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, TrialConfig, expand_sweep, experiment_name, resolve_trial
 from ferablate.tables._build import AblationTable, RowStatus, TableRow, build_tables
 from ferablate.tables._compare import add_delta_column
-from ferablate.tracking import TAG, RunStore, StoredRun
+from ferablate.tracking import TAG, RunStore, StoredRun, match_sweep
 
 __all__ = [
     "PARENT",
@@ -117,23 +117,26 @@ def sweep_rows(
     tracking_uri: str | None = None,
     trials: Sequence[Trial] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    announce: bool = True,
 ) -> list[TableRow]:
     """One row per trial of ``sweep`` (under ``overrides``) in sweep order.
 
-    A trial's runs are those with its config hash (what ``compare`` pairs); without any, the
-    runs of its trial name (so runs made with other ``--set`` values still show).
+    A trial's runs are those with its identity (``tracking.match_sweep``: the one rule of
+    ``table``, ``compare`` and ``status``); runs of its variants under other settings are
+    never shown as its row: with ``announce`` one warning line names their ``--set`` pairs.
     """
     trials = list(trials) if trials is not None else expand_sweep(sweep, overrides)
     store = RunStore(tracking_uri)
     experiment = experiment_name(sweep, overrides)
     store.require_experiment(experiment)  # a mistyped store or sweep: one line, not dashes
-    by_name = _trial_runs(store, experiment)
-    rows = []
-    for trial in trials:
-        runs = by_name.get(trial.name, [])
-        same = [run for run in runs if run.config_hash == trial.config_hash]
-        rows.append(row_from_runs(trial.name, same or runs, trial.config))
-    return rows
+    matched = match_sweep(trials, store.trial_runs(experiment))
+    if announce:
+        for line in matched.notes:
+            _log.warning("%s", line)
+    return [
+        row_from_runs(trial.name, matched.runs_of(trial), trial.config) for trial in matched.trials
+    ]
 
 
 def experiment_rows(experiment: str, tracking_uri: str | None = None) -> list[TableRow]:
@@ -166,7 +169,7 @@ def sweep_tables(
     corrected resampled t-test (see ``compare_sweep``); ``vs="parent"`` puts each row's Δ
     against its declared parent (the first row for a row without one).
     """
-    rows = sweep_rows(sweep, tracking_uri, overrides=overrides)
+    rows = sweep_rows(sweep, tracking_uri, overrides=overrides)  # says any other-settings line
     base = resolve_trial(sweep.base, [])
     title = sweep.description or sweep.name
     tables = build_tables(rows, title=title, name=sweep.name, base=base, std=std)
@@ -180,6 +183,7 @@ def sweep_tables(
         baseline=None if vs == PARENT else vs,
         metric=metric,
         tracking_uri=tracking_uri,
+        announce=False,
     )
     return [add_delta_column(table, compared.comparisons) for table in tables]
 

@@ -1,7 +1,7 @@
 """``ferablate compare``: a sweep's trials against a baseline, from the fold runs in MLflow.
 
 Each expanded trial (under the ``--set`` overrides) is matched to the newest FINISHED run with
-its config hash in the sweep's experiment (``config.experiment_name``); its fold runs give the
+its identity (``tracking.match_sweep``) in the sweep's experiment (``config.experiment_name``); its fold runs give the
 last-epoch score of every fold, its resolved config and data hash the split key
 (``stats.split_key``), the fold runs' ``n_train_distinct`` / ``n_val_distinct`` params the
 Nadeau–Bengio ratio. A trial without a finished run becomes a row that says why (failed,
@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
+from typing import Any, cast
 
 from ferablate._errors import ConfigError
+from ferablate._logging import get_logger
 from ferablate.config import (
     Sweep,
     Trial,
@@ -29,7 +30,7 @@ from ferablate.tables._build import _slug
 from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
 from ferablate.tables._provenance import RowOrigin, provenance_sentences
 from ferablate.tables._runs import choose_run
-from ferablate.tracking import TAG, RunStore, StoredTrial
+from ferablate.tracking import TAG, RunStore, StoredTrial, match_sweep
 
 __all__ = [
     "SweepComparison",
@@ -38,6 +39,8 @@ __all__ = [
     "sweep_scores",
     "trial_scores",
 ]
+
+_log = get_logger(__name__)
 
 _METRICS = ("val_accuracy", "val_precision", "val_recall")
 
@@ -50,12 +53,6 @@ class SweepComparison:
     comparisons: list[Comparison]  # one per trial other than the baseline, in sweep order
     caption: str  # metric, baseline, test (tables.comparison_caption)
     footer: str  # provenance sentences (data, protocol, commit, shared overrides)
-
-
-def _chosen(trial: Trial, stored: Sequence[StoredTrial]) -> tuple[StoredTrial | None, str]:
-    """The trial's run and status as its table row shows them (runs with its config hash only:
-    compare pairs exactly what was trained with the same --set)."""
-    return choose_run([run for run in stored if run.config_hash == trial.config_hash])
 
 
 def _distinct(run: StoredTrial, key: str) -> int | None:
@@ -86,14 +83,31 @@ def trial_scores(name: str, run: StoredTrial) -> TrialScores:
 
 
 def sweep_scores(
-    sweep: Sweep, overrides: Mapping[str, Any] | None = None, *, tracking_uri: str | None = None
+    sweep: Sweep,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    tracking_uri: str | None = None,
+    announce: bool = True,
 ) -> tuple[list[TrialScores], list[RowOrigin]]:
     """Every trial of ``sweep`` as :class:`TrialScores` (sweep order) and the origins of those
-    that finished (for provenance)."""
+    that finished (for provenance). A trial's runs are those with its identity
+    (``tracking.match_sweep``, as ``table`` and ``status``); with ``announce`` one warning
+    line names the ``--set`` pairs its variants ran with otherwise."""
+    scores, origins, notes = _scores(sweep, overrides, tracking_uri)
+    if announce:
+        for line in notes:
+            _log.warning("%s", line)
+    return scores, origins
+
+
+def _scores(
+    sweep: Sweep, overrides: Mapping[str, Any] | None, tracking_uri: str | None
+) -> tuple[list[TrialScores], list[RowOrigin], list[str]]:
     stored = RunStore(tracking_uri).load_trials(experiment_name(sweep, overrides), finished=False)
+    matched = match_sweep(expand_sweep(sweep, overrides), stored)
     scores, origins = [], []
-    for trial in expand_sweep(sweep, overrides):
-        run, status = _chosen(trial, stored)
+    for trial in matched.trials:
+        run, status = choose_run(cast("list[StoredTrial]", matched.runs_of(trial)))
         if run is None or status != "finished":
             scores.append(TrialScores(trial.name, {}, None, status=status))
             continue
@@ -107,7 +121,7 @@ def sweep_scores(
                 run.tags.get(TAG.PRECISION, ""),
             )
         )
-    return scores, origins
+    return scores, origins, matched.notes
 
 
 def _baseline_name(requested: str | None, sweep: Sweep, trials: Sequence[Trial]) -> str | None:
@@ -133,6 +147,7 @@ def compare_sweep(
     rope: float = 0.01,
     adjust: Adjustment = "holm",
     tracking_uri: str | None = None,
+    announce: bool = True,
 ) -> SweepComparison:
     """Every trial of ``sweep`` against ``baseline`` (a trial or variant name) on ``metric``;
     without one, each trial against its declared parent (``parent:`` in the sweep file; the
@@ -142,7 +157,16 @@ def compare_sweep(
         raise ConfigError(f"unknown metric {metric!r}; choose one of: {', '.join(_METRICS)}")
     trials = expand_sweep(sweep, overrides)
     chosen = _baseline_name(baseline, sweep, trials)
-    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
+    scores, origins, notes = _scores(sweep, overrides, tracking_uri)
+    by_name = {score.variant: score for score in scores}
+    first = chosen if chosen is not None else (scores[0].variant if scores else None)
+    other_settings = next((line for line in notes if "also ran with" in line), "")
+    if first in by_name and by_name[first].status == "missing" and other_settings:
+        # the baseline ran, under other settings: say which instead of "run it first"
+        raise ConfigError(f"baseline {first!r} has no run under these settings; {other_settings}")
+    if announce:
+        for line in notes:
+            _log.warning("%s", line)
     comparisons = compare_all(
         scores,
         chosen,

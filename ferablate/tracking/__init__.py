@@ -19,6 +19,14 @@ from ferablate.tracking._artifacts import (
     fold_weights,
 )
 from ferablate.tracking._claims import finished_hashes, owner_alive
+from ferablate.tracking._identity import (
+    identify_trials,
+    identity_of,
+    is_legacy_run,
+    machine_precision,
+    run_identity,
+)
+from ferablate.tracking._lookup import SweepRuns, match_sweep
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -59,6 +67,7 @@ __all__ = [
     "StoredPredictions",
     "StoredRun",
     "StoredTrial",
+    "SweepRuns",
     "TrialRun",
     "TrialTracker",
     "UiServerCommand",
@@ -68,12 +77,18 @@ __all__ = [
     "finished_hashes",
     "fold_weights",
     "git_commit",
+    "identify_trials",
+    "identity_of",
+    "is_legacy_run",
+    "machine_precision",
+    "match_sweep",
     "mlflow_ending",
     "open_experiment",
     "outcome_for_failure_tag",
     "outcome_of_run",
     "owner_alive",
     "resolve_tracking_uri",
+    "run_identity",
     "runs_page_url",
     "save_runs_view",
     "ui_server_command",

@@ -91,7 +91,7 @@ def store_lock(uri: str, purpose: str) -> Iterator[None]:
 
 
 def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[str, StoredRun]:
-    """config hash -> newest FINISHED trial run of ``experiment``: what a sweep skips.
+    """trial identity -> newest FINISHED trial run of ``experiment``: what a sweep skips.
 
     Reads the store without the writers (so without torch); a SQLite store that does not exist
     yet has no finished trials and is not created here.
@@ -104,7 +104,8 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
     if fast is not None:
         newest: dict[str, StoredRun] = {}
         for run in fast:
-            newest.setdefault(run.config_hash, run)
+            newest.setdefault(run.identity, run)
+        newest.pop("", None)
         return newest
     with store_lock(uri, "init"):
         return RunStore(uri).finished_by_hash(experiment)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferablate._errors import TrackingError
 from ferablate._outcome import TrialOutcome
-from ferablate.config import TrialConfig
+from ferablate.config import IDENTITY_VERSION, TrialConfig
 from ferablate.tracking._artifacts import FIGURES_DIR, RunArtifacts, read_run_artifacts
 from ferablate.tracking._store import (
     TAG,
@@ -67,6 +67,15 @@ class StoredRun:
     tags: Mapping[str, str]
 
     @cached_property
+    def identity(self) -> str:
+        """The run's trial identity under this version of the rule (see
+        ``tracking/_identity.py``: runs written before it are identified from their config,
+        data hash and precision); "" when it cannot be known."""
+        from ferablate.tracking._identity import run_identity
+
+        return run_identity(self.tags)
+
+    @cached_property
     def config(self) -> TrialConfig:
         """The resolved :class:`TrialConfig` (TrackingError without a config tag)."""
         return config_from_run(self)
@@ -80,7 +89,7 @@ class StoredRun:
 class StoredTrial(StoredRun):
     """A stored trial result with the last-epoch metrics of every fold, for paired statistics.
 
-    Identity: ``variant``, ``name`` (trial name), ``config_hash``, :attr:`config` (the resolved
+    Identity: ``variant``, ``name`` (trial name), :attr:`identity`, :attr:`config` (the resolved
     ``TrialConfig``), ``data_hash``, ``git_commit``; ending: ``status`` (MLflow), ``outcome``,
     ``failure`` / ``failure_reason`` (tags). ``fold_metrics`` maps each nested fold run's fold
     name (its ``ferablate.fold`` tag: ``"0"``, ``"1"``, ... today, ``"r<repeat>-f<fold>"`` with
@@ -194,22 +203,36 @@ class RunStore:
         return [StoredRun.from_mlflow(run) for run in self._search(experiment, finished=finished)]
 
     def finished_by_hash(self, experiment: str) -> dict[str, StoredRun]:
-        """config hash -> newest FINISHED trial run (what a re-run skips)."""
+        """trial identity -> newest FINISHED trial run (what a re-run skips)."""
         newest: dict[str, StoredRun] = {}
         for run in self.trial_runs(experiment, finished=True):
-            newest.setdefault(run.config_hash, run)
+            newest.setdefault(run.identity, run)
+        newest.pop("", None)
         return newest
 
     def newest_finished(
         self, experiment: str, *, config_hash: str | None = None, variant: str | None = None
     ) -> StoredRun | None:
-        """The newest FINISHED trial run with ``config_hash`` (else, given, of ``variant``)."""
-        conditions = []
+        """The newest FINISHED trial run with identity ``config_hash`` (else, given, of
+        ``variant``); runs written before this identity version count by their derived one."""
         if config_hash is not None:
-            conditions.append(f"tags.`{TAG.CONFIG_HASH}` = '{config_hash}'")
+            current = (
+                f"tags.`{TAG.CONFIG_HASH}` = '{config_hash}' and "
+                f"tags.`{TAG.IDENTITY}` = '{IDENTITY_VERSION}'"
+            )
+            runs = self._search(experiment, finished=True, extra=current, max_results=1)
+            if runs:
+                return StoredRun.from_mlflow(runs[0])
+            legacy = (  # only runs without the version tag can still match
+                run
+                for run in self.trial_runs(experiment, finished=True)
+                if run.tags.get(TAG.IDENTITY) is None and run.identity == config_hash
+            )
+            found = next(legacy, None)
+            if found is not None:
+                return found
         if variant is not None:
-            conditions.append(f"tags.`{TAG.VARIANT}` = '{variant}'")
-        for condition in conditions:
+            condition = f"tags.`{TAG.VARIANT}` = '{variant}'"
             runs = self._search(experiment, finished=True, extra=condition, max_results=1)
             if runs:
                 return StoredRun.from_mlflow(runs[0])

@@ -53,7 +53,8 @@ class TAG:
     VARIANT = "ferablate.variant"
     TRIAL = "ferablate.trial"  # trial name (variant + grid point)
     TRIAL_INDEX = "ferablate.trial_index"  # position in sweep order
-    CONFIG_HASH = "ferablate.config_hash"  # the trial's identity
+    CONFIG_HASH = "ferablate.config_hash"  # the trial's identity (config/_identity.py)
+    IDENTITY = "ferablate.identity"  # the identity version CONFIG_HASH follows (absent: 1)
     CONFIG = "ferablate.config"  # resolved config as canonical JSON
     DATA_HASH = "ferablate.data_hash"
     GIT_COMMIT = "ferablate.git_commit"

@@ -6,6 +6,7 @@ so it costs milliseconds per epoch whatever the step count.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -23,7 +24,7 @@ from ferablate import __version__
 from ferablate._errors import StoreFullError, TrackingError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialEnding, TrialOutcome, outcome_of
-from ferablate.config import Trial, TrialConfig, flatten_config
+from ferablate.config import IDENTITY_VERSION, Trial, TrialConfig, flatten_config
 from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo, TrialResult, epoch_mean
 from ferablate.tracking._artifacts import write_final_artifacts, write_trial_artifacts
 from ferablate.tracking._claims import (
@@ -34,6 +35,7 @@ from ferablate.tracking._claims import (
     store_lock,
     wins_claim,
 )
+from ferablate.tracking._identity import identity_of
 from ferablate.tracking._runs import StoredRun
 from ferablate.tracking._store import (
     TAG,
@@ -72,10 +74,12 @@ class TrialTracker:
         return search_runs(self.client, [self.experiment_id], filter_string, max_results)
 
     def finished_trials(self) -> dict[str, StoredRun]:
-        """config hash -> newest FINISHED trial run (what a re-run skips)."""
+        """trial identity -> newest FINISHED trial run (what a re-run skips)."""
         finished: dict[str, StoredRun] = {}
         for run in self.search(f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'FINISHED'"):
-            finished.setdefault(run.data.tags.get(TAG.CONFIG_HASH, ""), StoredRun.from_mlflow(run))
+            stored = StoredRun.from_mlflow(run)
+            finished.setdefault(stored.identity, stored)
+        finished.pop("", None)
         return finished
 
     def close_stale_runs(self) -> int:
@@ -102,7 +106,10 @@ class TrialTracker:
 
         Returns the new :class:`TrialRun` (this process holds the claim), else the run that
         stands in the way: FINISHED or ended (done, see ``read_claims``) or RUNNING (taken).
+        A trial without an identity gets it from ``data_hash`` and this machine.
         """
+        if trial.identity is None:
+            trial = dataclasses.replace(trial, identity=identity_of(trial.config, data_hash))
         with store_lock(self.uri, "claims"):
             state = self._claims(trial.config_hash, finished_since, ended_since)
             if state.done is not None or state.live:
@@ -158,11 +165,12 @@ class TrialTracker:
     def start(
         self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None
     ) -> TrialRun:
-        """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, hash)."""
+        """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, identity:
+        the trial's own, else computed from ``data_hash`` and this machine)."""
         return self.start_trial(
             name=trial.name,
             config=trial.config,
-            config_hash=trial.config_hash,
+            config_hash=trial.identity,
             variant=trial.variant,
             index=trial.index,
             data_hash=data_hash,
@@ -174,13 +182,19 @@ class TrialTracker:
         *,
         name: str,
         config: TrialConfig,
-        config_hash: str,
+        config_hash: str | None = None,
         variant: str,
         index: int,
         data_hash: str,
         extra_tags: Mapping[str, str] | None = None,
     ) -> TrialRun:
-        """Create the parent run of a trial (status RUNNING) with params and identity tags."""
+        """Create the parent run of a trial (status RUNNING) with params and identity tags.
+
+        ``config_hash`` is the trial's identity; None: computed from ``config``, ``data_hash``
+        (the faces it trains on) and this machine's precision.
+        """
+        if config_hash is None:
+            config_hash = identity_of(config, data_hash)
         tags = {
             TAG.ROLE: "trial",
             TAG.SWEEP: self.experiment,
@@ -188,6 +202,7 @@ class TrialTracker:
             TAG.TRIAL: name,
             TAG.TRIAL_INDEX: str(index),
             TAG.CONFIG_HASH: config_hash,
+            TAG.IDENTITY: str(IDENTITY_VERSION),
             TAG.CONFIG: config.model_dump_json(),
             TAG.DATA_HASH: data_hash,
             TAG.GIT_COMMIT: git_commit(),

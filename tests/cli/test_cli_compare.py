@@ -40,9 +40,11 @@ def test_run_then_compare_and_table_vs_through_the_cli(tmp_path: Path) -> None:
     assert list(frame[["variant", "baseline", "n", "paired"]].itertuples(index=False)) == [
         ("b", "a", 2, True)
     ]
-    # without the --set the runs were made with, no run has these configs: a row says so
+    # without the --set the runs were made with, no run has these configs: the error names it
     bare = runner.invoke(app, ["compare", str(path), "--baseline", "b"])
-    assert bare.exit_code != 0 and "no results (missing)" in str(bare.exception)
+    assert bare.exit_code != 0
+    assert "baseline 'b' has no run under these settings" in str(bare.exception)
+    assert str(bare.exception).endswith("add --set data.limit=112 to see them")
 
     table = runner.invoke(
         app, ["table", str(path), "--vs", "a", "-f", "markdown", "--set", "data.limit=112"]

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from ferablate.config import (
-    config_hash,
+    TrialConfig,
     diff_configs,
     expand_sweep,
     flatten_config,
     load_sweep,
     parse_overrides,
     parse_sweep,
+    trial_identity,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,10 @@ BASE = {
     "model": {"preset": "baseline-model1"},
     "train": {"folds": 3, "epochs": 2},
 }
+
+
+def _identity(config: TrialConfig) -> str:
+    return trial_identity(config, data_fingerprint="faces", precision="fp32")
 
 
 def test_variants_in_order_and_empty_set_is_base() -> None:
@@ -69,7 +74,7 @@ def test_grid_is_a_cartesian_product_over_every_variant() -> None:
         (lr, b) for lr in (1e-4, 1e-3) for b in (10, 32, 64)
     }
     assert all(t.config.model.dropout == 0.2 for t in trials[6:])
-    assert len({t.config_hash for t in trials}) == 12
+    assert len({_identity(t.config) for t in trials}) == 12
 
 
 def test_overrides_apply_to_every_trial_and_parse_yaml_scalars() -> None:
@@ -117,13 +122,13 @@ def test_preset_with_patches_is_a_two_line_ablation() -> None:
 def test_hash_is_stable_and_sensitive() -> None:
     a = expand_sweep(parse_sweep({"name": "s", "base": BASE}))[0].config
     b = expand_sweep(parse_sweep({"name": "other-name", "base": BASE}))[0].config
-    assert config_hash(a) == config_hash(b)  # identity = resolved config, not the sweep's name
+    assert _identity(a) == _identity(b)  # identity = resolved config, not the sweep's name
     c = expand_sweep(
         parse_sweep(
             {"name": "s", "base": BASE, "variants": [{"name": "x", "set": {"train.seed": 1}}]}
         )
     )[0].config
-    assert config_hash(a) != config_hash(c)
+    assert _identity(a) != _identity(c)
     flat = flatten_config(a)
     assert flat["model.convs.0.channels"] == 8 and flat["train.folds"] == 3
 

@@ -197,7 +197,9 @@ def test_second_load_comes_from_the_cache(
     np.testing.assert_array_equal(second.labels, first.labels)
     np.testing.assert_array_equal(second.usage, first.usage)
     assert second.content_hash == first.content_hash
-    assert [p.suffix for p in _private_cache.iterdir()] == [".npz"]  # no temp files left
+    # no temp files left (file-sha256/ holds the file's remembered hash: data_fingerprint)
+    assert [p.suffix for p in _private_cache.iterdir() if p.is_file()] == [".npz"]
+    assert [p.name[0] for p in (_private_cache / "file-sha256").iterdir()] != ["."]
 
 
 def test_changed_content_is_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

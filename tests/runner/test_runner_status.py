@@ -15,7 +15,7 @@ from ferablate import TrackingError, TrialOutcome
 from ferablate.cli import app
 from ferablate.config import expand_sweep, load_sweep
 from ferablate.runner import sweep_status
-from ferablate.tracking import TAG, TrialTracker
+from ferablate.tracking import TAG, TrialTracker, identify_trials
 
 SWEEP = """\
 name: watched
@@ -44,7 +44,7 @@ def sweep_file(tmp_path: Path) -> Path:
     one left RUNNING by a dead process, one diverged, one not started."""
     path = tmp_path / "watched.yaml"
     path.write_text(SWEEP)
-    live, earlier, dead, nan, _ = expand_sweep(load_sweep(path))
+    live, earlier, dead, nan, _ = identify_trials(expand_sweep(load_sweep(path)))
     tracker = TrialTracker("watched")
     done = tracker.start(earlier, data_hash="d", extra_tags={TAG.PID: "1"})
     done.end(TrialOutcome.FINISHED)
@@ -124,7 +124,7 @@ def test_status_of_a_study_on_postgresql(postgres_url: str, tmp_path: Path) -> N
 
     path = tmp_path / "watched.yaml"
     path.write_text(SWEEP)
-    trials = expand_sweep(load_sweep(path))
+    trials = identify_trials(expand_sweep(load_sweep(path)))
     tracker = TrialTracker("watched")
     tracker.start(trials[1], data_hash="d").end(
         TrialOutcome.FINISHED

@@ -15,7 +15,7 @@ from ferablate import ConfigError
 from ferablate.cli import app
 from ferablate.config import expand_sweep, load_sweep, resolve_trial
 from ferablate.search import ATTR, StudySpec, open_storage, open_study, set_target_trials
-from ferablate.tracking import TAG, resolve_tracking_uri
+from ferablate.tracking import TAG, identify_trials, resolve_tracking_uri
 
 SEARCH_SWEEP = {
     "name": "tiny-search",
@@ -73,7 +73,7 @@ def test_optuna_twice_on_one_storage_resumes_and_exports_best(
     exported = tmp_path / "best.yaml"
     _optuna(str(sweep_file), "--storage", storage, "--export", str(exported))
     best = max(study.trials, key=lambda t: t.value or 0.0)
-    (trial,) = expand_sweep(load_sweep(exported))
+    (trial,) = identify_trials(expand_sweep(load_sweep(exported)))
     assert trial.config_hash == best.user_attrs[ATTR.CONFIG_HASH]
 
 

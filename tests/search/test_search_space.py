@@ -26,6 +26,7 @@ from ferablate.search import (
     params_to_patch,
     suggest_patch,
 )
+from ferablate.tracking import identify_trials
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,7 +114,7 @@ def test_base_params_are_the_shipped_bases_own_values_or_none_outside_the_space(
 
 def test_enqueue_skips_finished_queued_and_running(storage_url: str) -> None:
     sweep = parse_sweep(TINY)
-    trials = expand_sweep(sweep)
+    trials = identify_trials(expand_sweep(sweep))
     assert len(trials) == 6
     study, spec = open_study(
         open_storage(storage_url), "grid", StudySpec(kind="grid", experiment="tiny")
@@ -144,7 +145,7 @@ def test_study_refuses_another_space(storage_url: str) -> None:
 
 def test_best_trial_exports_a_runnable_sweep(storage_url: str, tmp_path: Path) -> None:
     sweep = parse_sweep(TINY)
-    trials = expand_sweep(sweep)
+    trials = identify_trials(expand_sweep(sweep))
     study, _ = open_study(
         open_storage(storage_url), "best", StudySpec(kind="grid", experiment="tiny")
     )
@@ -160,7 +161,7 @@ def test_best_trial_exports_a_runnable_sweep(storage_url: str, tmp_path: Path) -
         )
     path = tmp_path / "best.yaml"
     path.write_text(yaml.safe_dump(best_trial_sweep(study), sort_keys=False))
-    exported = expand_sweep(load_sweep(path))
+    exported = identify_trials(expand_sweep(load_sweep(path)))
     assert [t.name for t in exported] == ["best"]
     assert exported[0].config_hash == trials[1].config_hash
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from ferablate._errors import TrackingError
 from ferablate.cli import app
 from ferablate.config import Sweep, Trial, expand_sweep, parse_sweep
+from ferablate.data import data_fingerprint
 from ferablate.runner import run_sweep
 from ferablate.tables import (
     COLLAPSED_MARK,
@@ -41,7 +42,8 @@ def _fake_run(
     tracker: TrialTracker, trial: Trial, accuracy: float | None, failure: str | None = None
 ) -> str:
     """A trial run without training: FINISHED with metrics, or FAILED with a failure tag."""
-    run = tracker.start(trial, data_hash="fake")
+    # the data hash is part of the identity: a fabricated run claims the sweep's real faces
+    run = tracker.start(trial, data_hash=data_fingerprint(trial.config.data))
     if failure is not None:
         run.fail(failure, f"{failure} (fabricated)")
         return run.run_id
@@ -79,7 +81,10 @@ def test_real_sweep_with_an_out_of_memory_trial_reads_no_fit_in_memory(
     outcomes = run_sweep(sweep)
     assert [o.status for o in outcomes] == ["finished", "oom", "failed"]
     grown = _sweep(
-        [*({"name": v.name, "set": dict(v.patch)} for v in sweep.variants), {"name": "later"}]
+        [
+            *({"name": v.name, "set": dict(v.patch)} for v in sweep.variants),
+            {"name": "later", "set": {"train.seed": 7}},
+        ]
     )
 
     (table,) = sweep_tables(grown)

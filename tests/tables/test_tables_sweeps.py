@@ -9,6 +9,7 @@ import pytest
 from ferablate.config import expand_sweep, load_sweep, resolve_preset, resolve_trial
 from ferablate.models import count_parameters, create_model
 from ferablate.tables import TableRow, build_tables
+from ferablate.tracking import identify_trials
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
@@ -53,14 +54,16 @@ def _architecture_rows(path: Path, overrides: dict[str, object] | None = None) -
 
 def test_model1_grid_has_the_reports_13_rows_in_order() -> None:
     sweep = load_sweep(SWEEPS / "model1_grid.yaml")
-    trials = expand_sweep(sweep)
+    trials = identify_trials(expand_sweep(sweep), lambda data: "faces")
     assert len(trials) == 13
     assert len({t.config_hash for t in trials}) == 13  # the two re-runs are distinct trials
     assert _architecture_rows(SWEEPS / "model1_grid.yaml") == REPORT_MODEL1
 
 
 def test_model2_grid_has_the_reports_12_rows_in_order() -> None:
-    trials = expand_sweep(load_sweep(SWEEPS / "model2_grid.yaml"))
+    trials = identify_trials(
+        expand_sweep(load_sweep(SWEEPS / "model2_grid.yaml")), lambda data: "faces"
+    )
     assert len(trials) == 12
     assert len({t.config_hash for t in trials}) == 12
     assert _architecture_rows(SWEEPS / "model2_grid.yaml") == REPORT_MODEL2

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ferablate import TrialOutcome
 from ferablate.config import expand_sweep, parse_sweep
-from ferablate.tracking import TAG, StoredRun, TrialRun, TrialTracker
+from ferablate.tracking import TAG, StoredRun, TrialRun, TrialTracker, identify_trials
 from ferablate.tracking._claims import owner_alive, read_claims, wins_claim
 
 BASE = {
@@ -18,7 +18,7 @@ BASE = {
     "train": {"folds": 2, "epochs": 1, "batch_size": 32},
 }
 SWEEP = parse_sweep({"name": "claims", "base": BASE, "variants": [{"name": "a"}]})
-(TRIAL,) = expand_sweep(SWEEP)
+(TRIAL,) = identify_trials(expand_sweep(SWEEP))
 
 
 def _dead_pid() -> int:
