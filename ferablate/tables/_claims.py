@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ferablate._errors import ConfigError
-from ferablate.config import Claim, Sweep, expand_sweep, resolve_trial
+from ferablate.config import Claim, Sweep, expand_sweep
 from ferablate.stats import (
     ADJUST_WORDS,
     BAYES_DECISION,
@@ -45,18 +45,9 @@ from ferablate.stats import (
     compare,
 )
 from ferablate.tables._build import _slug
-from ferablate.tables._compare import (
-    family_sentence,
-    mde_sentence,
-    render_frame_text,
-)
-from ferablate.tables._provenance import provenance_sentences
-from ferablate.tables._render import (
-    latex_document,
-    render_frame_csv,
-    render_frame_latex,
-    render_frame_markdown,
-)
+from ferablate.tables._compare import family_sentence, mde_sentence, render_display_frame
+from ferablate.tables._provenance import sweep_footer, with_footer
+from ferablate.tables._render import render_frame_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,19 +66,15 @@ __all__ = [
 
 ClaimVerdict = Literal["supported", "contradicted", "not shown"]
 ClaimFormat = Literal["text", "markdown", "latex", "csv"]
+# The claim's comparison (stats.Comparison) gives these columns, as they are named there.
+_COMPARISON_FIELDS = ("n", "delta", "ci_low", "ci_high", "p_value", "p_adjusted", "mde")
 CLAIM_COLUMNS = (
     "claim",
     "variant",
     "versus",
     "expect",
     "metric",
-    "n",
-    "delta",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-    "mde",
+    *_COMPARISON_FIELDS,
     "verdict",
     "reason",
 )
@@ -105,20 +92,13 @@ class ClaimRow:
 
     def record(self) -> dict[str, object]:
         """The CSV row: :data:`CLAIM_COLUMNS` to values (``None`` for an empty cell)."""
-        row = self.comparison
         return {
             "claim": self.claim.says,
             "variant": self.claim.variant,
             "versus": self.claim.versus,
             "expect": self.claim.expect,
             "metric": self.claim.metric,
-            "n": row.n,
-            "delta": row.delta,
-            "ci_low": row.ci_low,
-            "ci_high": row.ci_high,
-            "p_value": row.p_value,
-            "p_adjusted": row.p_adjusted,
-            "mde": row.mde,
+            **{field: getattr(self.comparison, field) for field in _COMPARISON_FIELDS},
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -294,12 +274,11 @@ def check_sweep_claims(
     scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
     by_variant = {trial.variant: score for trial, score in zip(trials, scores, strict=True)}
     rows = check_claims(sweep.claims, by_variant, test=test, rope=rope, alpha=alpha, adjust=adjust)
-    base = resolve_trial(sweep.base, [])
     return SweepClaims(
         name=sweep.name,
         rows=rows,
         caption=f"{sweep.name}: {claims_caption(rows, rope)}",
-        footer=" ".join(provenance_sentences(origins, base)),
+        footer=sweep_footer(sweep, origins),
     )
 
 
@@ -391,33 +370,27 @@ def render_claims(
     label: str | None = None,
 ) -> str:
     """``result`` as ``text`` or ``markdown`` (caption above, provenance below), ``latex``
-    (booktabs; provenance in the caption; ``standalone`` wraps it in a document) or ``csv``
-    (exactly :data:`CLAIM_COLUMNS`)."""
+    (booktabs; caption above, provenance in a footnote-size table note, as the ablation and
+    compare tables; ``standalone`` wraps it in a document) or ``csv`` (exactly
+    :data:`CLAIM_COLUMNS`)."""
     if fmt == "csv":
         frame = claims_frame(result)
         return render_frame_csv(frame.astype(object).where(frame.notna(), ""))
     frame = _display_frame(result.rows)
     right = [column for column in frame.columns if column in _NUMBER_COLUMNS]
-    if fmt == "text":
-        body = f"{result.caption}\n\n" + render_frame_text(frame, right)
-    elif fmt == "markdown":
-        body = f"**{result.caption}**\n\n" + render_frame_markdown(frame, right)
-    elif fmt == "latex":
-        caption = f"{result.caption}. {result.footer}".strip()
-        # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
-        wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
-        column_format = "".join(
+    # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
+    wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
+    body = render_display_frame(
+        frame,
+        fmt,
+        kind="claims",
+        caption=result.caption,
+        label=label or f"tab:claims-{_slug(result.name)}",
+        right=right,
+        column_format="".join(
             wrap.get(column, "r" if column in right else "l") for column in frame.columns
-        )
-        table = render_frame_latex(
-            frame,
-            caption=caption,
-            label=label or f"tab:claims-{_slug(result.name)}",
-            column_format=column_format,
-        )
-        if standalone:
-            return latex_document([r"\small", table])
-        return "% needs \\usepackage{booktabs}\n" + table
-    else:
-        raise ValueError(f"unknown claims format {fmt!r}")
-    return f"{body}\n{result.footer}\n" if result.footer else body
+        ),
+        notes=[result.footer] if result.footer else [],  # LaTeX: provenance as a table note
+        standalone=standalone,
+    )
+    return with_footer(body, result.footer) if fmt != "latex" else body

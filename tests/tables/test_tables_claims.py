@@ -153,6 +153,15 @@ def test_text_markdown_and_latex_carry_the_sentence_the_numbers_and_the_verdict(
     assert "P(better)" in bayes.splitlines()[2]
 
 
+def test_latex_puts_provenance_in_a_table_note_not_the_caption() -> None:
+    latex = render_claims(_result(), "latex")  # as the ablation and compare tables
+    caption = latex[latex.index(r"\caption{") :].split("\n", 1)[0]
+    assert "tiny: claims" in caption and "Data: x." not in caption
+    notes_at = latex.index(r"\begin{tablenotes}")
+    assert latex.index(r"\end{tabular}") < notes_at < latex.index("Data: x.")
+    assert latex.startswith("% needs \\usepackage{booktabs,longtable,threeparttable,caption}")
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
 def test_standalone_claims_table_compiles(tmp_path: Path) -> None:
     (tmp_path / "claims.tex").write_text(render_claims(_result(), "latex", standalone=True))
