@@ -111,9 +111,10 @@ def _ablation_section(
         tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides, vs=vs)
     except FerablateError as exc:  # e.g. the first row has no finished run to compare with
         missing.append(f"sweep {sweep.name}: ablation table without its Δ column ({exc})")
-        tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides)
+        tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides, announce=False)
     section.add("ablation", render_latex(tables), render_markdown(tables))
-    return sweep_rows(sweep, tracking_uri, trials=trials, overrides=overrides)
+    # runs under other settings were announced by the table: once per sweep, not per piece
+    return sweep_rows(sweep, tracking_uri, trials=trials, overrides=overrides, announce=False)
 
 
 def _claims_section(
@@ -131,7 +132,7 @@ def _claims_section(
     label = f"tab:claims-{_slug(sweep.name)}"
     _stats_table(
         section, missing, sweep, "claims", "claims", label,
-        lambda: check_sweep_claims(sweep, overrides, tracking_uri=tracking_uri),
+        lambda: check_sweep_claims(sweep, overrides, tracking_uri=tracking_uri, announce=False),
         lambda result, fmt: render_claims(result, fmt, label=label),
     )  # fmt: skip
 
@@ -278,7 +279,7 @@ def _compare_section(
     # each variant against its declared parent (the first row for a row without one)
     _stats_table(
         section, missing, sweep, "compare", "comparison", label,
-        lambda: compare_sweep(sweep, overrides, tracking_uri=tracking_uri),
+        lambda: compare_sweep(sweep, overrides, tracking_uri=tracking_uri, announce=False),
         render_sweep_comparison,
     )  # fmt: skip
 

@@ -252,9 +252,11 @@ def check_sweep_claims(
     alpha: float = 0.05,
     adjust: Adjustment = "holm",
     tracking_uri: str | None = None,
+    announce: bool = True,
 ) -> SweepClaims:
     """The claims of ``sweep`` tested on its stored runs (under ``overrides``: give the ones the
-    runs had). A sweep without claims is a :class:`ConfigError`."""
+    runs had; with ``announce`` one warning line names the ``--set`` pairs its variants ran
+    with otherwise). A sweep without claims is a :class:`ConfigError`."""
     from ferablate.tables._sweepcompare import sweep_scores
 
     if not sweep.claims:
@@ -271,7 +273,7 @@ def check_sweep_claims(
                 f"{sweep.source}: variant {name!r} has {count} trials (a grid); "
                 "claims compare variants with one trial each"
             )
-    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
+    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri, announce=announce)
     by_variant = {trial.variant: score for trial, score in zip(trials, scores, strict=True)}
     rows = check_claims(sweep.claims, by_variant, test=test, rope=rope, alpha=alpha, adjust=adjust)
     return SweepClaims(

@@ -172,3 +172,15 @@ def test_a_final_run_gives_its_test_split_scores(tmp_path: Path) -> None:
     assert [line for line in result.missing if line.startswith("final ")] == [
         "final b of sweep finals: never run; run `ferablate final <sweep> --variant b`"
     ]
+
+
+def test_runs_under_other_settings_are_announced_once_per_sweep(
+    study: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING")
+    write_appendix(
+        [GRID_A], tmp_path, overrides={"train.epochs": 2}, tracking_uri=study, compile_pdf=False
+    )  # grid-a ran with train.epochs=1: the ablation, claims and compare tables read no run
+    lines = [r.getMessage() for r in caplog.records if "also ran with" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "add --set train.epochs=1" in lines[0]
