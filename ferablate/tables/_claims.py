@@ -45,7 +45,15 @@ from ferablate.stats import (
     compare,
 )
 from ferablate.tables._build import _slug
-from ferablate.tables._compare import family_sentence, mde_sentence, render_display_frame
+from ferablate.tables._compare import (
+    _interval,
+    _probability,
+    _signed,
+    _unsigned,
+    family_sentence,
+    mde_sentence,
+    render_display_frame,
+)
 from ferablate.tables._provenance import sweep_footer, with_footer
 from ferablate.tables._render import render_frame_csv
 
@@ -307,16 +315,6 @@ def claims_caption(rows: Sequence[ClaimRow], rope: float = 0.01) -> str:
     )
 
 
-def _signed(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.3f}"
-
-
-def _probability(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     import pandas as pd
 
@@ -324,11 +322,6 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     records = []
     for entry in rows:
         row = entry.comparison
-        interval = (
-            "—"
-            if row.ci_low is None or row.ci_high is None
-            else f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
-        )
         record = {
             "claim": entry.claim.says,
             "variant": entry.claim.variant,
@@ -336,7 +329,7 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             "expect": entry.claim.expect,
             "n": str(row.n),
             "Δ": _signed(row.delta),
-            "interval": interval,
+            "interval": _interval(row),
         }
         if bayes:
             record["P(worse)"] = _probability(row.p_worse)
@@ -347,7 +340,7 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             record["p adj."] = _probability(row.p_adjusted)
         notes = [entry.reason] + ([] if row.paired or row.n == 0 else [row.note])
         record |= {
-            "MDE": "—" if row.mde is None else f"{row.mde:.3f}",
+            "MDE": _unsigned(row.mde),
             "verdict": entry.verdict,
             "reason": "; ".join(filter(None, notes)),
         }
