@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ferablate.cli._app import app
 from ferablate.cli._options import (
     Adjust,
@@ -34,16 +36,21 @@ def claims(
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Test each claim of SWEEP (its 'claims:') on the runs: supported, contradicted or not shown."""
-    from ferablate.cli._table import emit
-    from ferablate.config import load_sweep, parse_overrides
+    from ferablate.cli._table import emit_sweep_result
     from ferablate.tables import check_sweep_claims, render_claims
 
-    result = check_sweep_claims(
-        load_sweep(sweep),
-        parse_overrides(overrides or []),
-        test=test.value,
-        rope=rope,
-        adjust=adjust.value,
-        tracking_uri=tracking_uri,
+    emit_sweep_result(
+        sweep,
+        overrides,
+        partial(
+            check_sweep_claims,
+            test=test.value,
+            rope=rope,
+            adjust=adjust.value,
+            tracking_uri=tracking_uri,
+        ),
+        render_claims,
+        fmt=fmt,
+        out=out,
+        standalone=standalone,
     )
-    emit(render_claims(result, fmt.value, standalone=standalone), out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from ferablate.cli._app import app
 from ferablate.cli._options import (
     Adjust,
     AdjustOpt,
+    FormatOpt,
     Metric,
     MetricOpt,
     OutOpt,
@@ -41,28 +43,30 @@ def compare(
     test: StatTestOpt = StatTest.corrected_t,
     rope: RopeOpt = 0.01,
     adjust: AdjustOpt = Adjust.holm,
-    fmt: Annotated[
-        TableFormat,
-        typer.Option("--format", "-f", help="Output format: text, latex, markdown or csv."),
-    ] = TableFormat.text,
+    fmt: FormatOpt = TableFormat.text,
     out: OutOpt = None,
     overrides: OverridesOpt = None,
     standalone: StandaloneOpt = False,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Compare every variant of SWEEP with its parent (or a baseline) on per-fold scores (paired where the folds are shared)."""
-    from ferablate.cli._table import emit
-    from ferablate.config import load_sweep, parse_overrides
+    from ferablate.cli._table import emit_sweep_result
     from ferablate.tables import compare_sweep, render_sweep_comparison
 
-    result = compare_sweep(
-        load_sweep(sweep),
-        parse_overrides(overrides or []),
-        baseline=baseline,
-        metric=metric.value,
-        test=test.value,
-        rope=rope,
-        adjust=adjust.value,
-        tracking_uri=tracking_uri,
+    emit_sweep_result(
+        sweep,
+        overrides,
+        partial(
+            compare_sweep,
+            baseline=baseline,
+            metric=metric.value,
+            test=test.value,
+            rope=rope,
+            adjust=adjust.value,
+            tracking_uri=tracking_uri,
+        ),
+        render_sweep_comparison,
+        fmt=fmt,
+        out=out,
+        standalone=standalone,
     )
-    emit(render_sweep_comparison(result, fmt.value, standalone=standalone), out)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -24,7 +25,11 @@ from ferablate.cli._options import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["emit", "print_frame", "table"]
+    from ferablate.config import Sweep
+
+_Result = TypeVar("_Result")
+
+__all__ = ["emit", "emit_sweep_result", "print_frame", "table"]
 
 
 def emit(text: str, out: Path | None) -> None:
@@ -38,6 +43,24 @@ def emit(text: str, out: Path | None) -> None:
     except OSError as exc:  # a bad --out is the user's to fix: one line, not a traceback
         raise ConfigError(f"cannot write --out {out}: {exc.strerror or exc}") from None
     err_console.print(f"wrote {out}", markup=False)
+
+
+def emit_sweep_result(
+    sweep: Path,
+    overrides: list[str] | None,
+    tabulate: Callable[[Sweep, dict[str, Any]], _Result],
+    render: Callable[..., str],
+    *,
+    fmt: TableFormat,
+    out: Path | None,
+    standalone: bool,
+) -> None:
+    """What ``compare`` and ``claims`` share: ``tabulate`` the runs of the sweep file ``sweep``
+    under the ``--set`` pairs, ``render`` the result as ``fmt`` and :func:`emit` it."""
+    from ferablate.config import load_sweep, parse_overrides
+
+    result = tabulate(load_sweep(sweep), parse_overrides(overrides or []))
+    emit(render(result, fmt.value, standalone=standalone), out)
 
 
 def print_frame(

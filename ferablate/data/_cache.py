@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -72,20 +73,29 @@ def cached_file_sha256(path: Path) -> str:
 def remember_file_sha256(path: Path, stat: os.stat_result, digest: str) -> None:
     """Store the sha256 of ``path`` as it was at ``stat`` (atomically; a failure only costs
     the next fingerprint a read)."""
-    entry = _hash_entry(path, stat)
-    temp_name: str | None = None
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=entry.parent, prefix=".", suffix=".tmp", delete=False, encoding="ascii"
-        ) as handle:
-            temp_name = handle.name
-            handle.write(digest)
-        Path(temp_name).chmod(0o644)
-        Path(temp_name).replace(entry)
-        temp_name = None
+        _replace_atomically(
+            _hash_entry(path, stat), lambda handle: handle.write(digest.encode("ascii")), "."
+        )
     except OSError as error:
         _log.debug("could not remember the sha256 of %s (%s)", path, error)
+
+
+def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object], prefix: str) -> None:
+    """Create or replace ``path`` with what ``write`` writes, through a temporary file
+    (``prefix``…``.tmp``) in its folder moved into place (atomic on POSIX and Windows): a killed
+    process never leaves a half-written file, a failure (raised) no temporary file."""
+    temp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=prefix, suffix=".tmp", delete=False
+        ) as handle:
+            temp_name = handle.name
+            write(handle)
+        Path(temp_name).chmod(0o644)  # temp files are private; the entry is an ordinary file
+        Path(temp_name).replace(path)
+        temp_name = None
     finally:
         if temp_name is not None:
             Path(temp_name).unlink(missing_ok=True)
@@ -113,21 +123,13 @@ def read_cache(key: str, expected: tuple[str, ...]) -> dict[str, np.ndarray] | N
 def write_cache(key: str, arrays: Mapping[str, np.ndarray]) -> None:
     """Store ``arrays`` under ``key`` atomically; a failure only costs the next load a re-parse."""
     path = _entry_path(key)
-    temp_name: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
-        ) as handle:
-            temp_name = handle.name
-            # Uncompressed: reading back is a plain copy. (numpy's stub mistakes **arrays for
-            # its allow_pickle keyword.)
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
-        Path(temp_name).chmod(0o644)  # temp files are private; the entry is an ordinary file
-        Path(temp_name).replace(path)  # atomic on POSIX and Windows
-        temp_name = None
+        # Uncompressed: reading back is a plain copy. (numpy's stub mistakes **arrays for its
+        # allow_pickle keyword.)
+        _replace_atomically(
+            path,
+            lambda handle: np.savez(handle, **arrays),  # type: ignore[arg-type]
+            f".{path.stem}.",
+        )
     except OSError as error:
         _log.warning("could not write cache entry %s (%s); the next load parses again", path, error)
-    finally:
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)

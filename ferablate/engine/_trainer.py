@@ -362,11 +362,12 @@ def _raise_if_diverged(
     losses: dict[int, float],
     kind: str,
     limit: float = math.inf,
-    advice: str = _LR_ADVICE,
+    advice: Callable[[int, float], str] | None = None,
 ) -> None:
     """A non-finite loss, or one above ``limit`` (``train.diverge_loss``), invalidates the trial.
 
-    Names its first such fold (read once an epoch).
+    Names its first such fold (read once an epoch) and what to try: ``advice(fold, loss)`` for
+    that fold, else :data:`_LR_ADVICE`.
     """
     for fold in sorted(losses):
         loss = losses[fold]
@@ -380,7 +381,8 @@ def _raise_if_diverged(
             else:
                 value = f"exploded to {loss:.3g} (above train.diverge_loss={limit:g})"
             raise DivergedError(
-                f"{kind} loss {value} in fold {label} at epoch {epoch} ({advice})",
+                f"{kind} loss {value} in fold {label} at epoch {epoch} "
+                f"({_LR_ADVICE if advice is None else advice(fold, loss)})",
                 fold=spec.name,
                 epoch=epoch,
             )
@@ -564,9 +566,12 @@ def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int,
     for group in ctx.groups:  # one host sync per group and epoch reads every step's loss
         means = (group.loss_sum / max(group.loss_count, 1)).tolist()
         train_losses.update(zip(group.folds, means, strict=True))
-    advice = _LR_ADVICE
-    if epoch == 1 and not all(map(math.isfinite, train_losses.values())):
-        advice = _first_epoch_advice(ctx, train_losses)
+
+    def advice(fold: int, loss: float) -> str:  # for the fold the message names
+        if epoch == 1 and not math.isfinite(loss):
+            return _first_epoch_advice(ctx, fold)
+        return _LR_ADVICE  # a later epoch, or a finite loss above train.diverge_loss
+
     limit = ctx.config.train.diverge_loss
     _raise_if_diverged(ctx.plan, epoch, train_losses, "training", limit, advice)
     evaluations: dict[int, _Evaluation] = {}
@@ -587,10 +592,9 @@ def _run_epoch(ctx: _Context, epoch: int) -> tuple[list[EpochMetrics], dict[int,
     return metrics, evaluations
 
 
-def _first_epoch_advice(ctx: _Context, losses: dict[int, float]) -> str:
-    """What to try when the loss is non-finite in the first epoch: not the learning rate when
-    one step from the initial weights is already non-finite (a numerical fault)."""
-    fold = min(f for f, loss in losses.items() if not math.isfinite(loss))
+def _first_epoch_advice(ctx: _Context, fold: int) -> str:
+    """What to try when ``fold``'s loss is non-finite in the first epoch: not the learning rate
+    when one step from the initial weights is already non-finite (a numerical fault)."""
     group = next(g for g in ctx.groups if fold in g.folds)
     where = _first_non_finite(ctx, group.folds)
     bf16 = ctx.precision == "bf16"

@@ -19,11 +19,11 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ferablate._errors import ConfigError, FerablateError
 from ferablate._logging import get_logger
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Appendix", "write_appendix"]
 
 _log = get_logger(__name__)
+_Result = TypeVar("_Result")
 
 NOT_RUN = "not run"
 _PDFLATEX_TIMEOUT_S = 300
@@ -63,6 +64,11 @@ class _Section:
     title: str
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (file stem, LaTeX body)
     markdown: list[str] = field(default_factory=list)
+
+    def add(self, stem: str, latex: str, markdown: str) -> None:
+        """One piece: its LaTeX input file ``stem`` and its Markdown."""
+        self.inputs.append((stem, latex))
+        self.markdown.append(markdown)
 
 
 def _slug(text: str) -> str:
@@ -105,10 +111,10 @@ def _ablation_section(
         tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides, vs=vs)
     except FerablateError as exc:  # e.g. the first row has no finished run to compare with
         missing.append(f"sweep {sweep.name}: ablation table without its Δ column ({exc})")
-        tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides)
-    section.inputs.append(("ablation", render_latex(tables)))
-    section.markdown.append(render_markdown(tables))
-    return sweep_rows(sweep, tracking_uri, trials=trials, overrides=overrides)
+        tables = sweep_tables(sweep, tracking_uri=tracking_uri, overrides=overrides, announce=False)
+    section.add("ablation", render_latex(tables), render_markdown(tables))
+    # runs under other settings were announced by the table: once per sweep, not per piece
+    return sweep_rows(sweep, tracking_uri, trials=trials, overrides=overrides, announce=False)
 
 
 def _claims_section(
@@ -124,16 +130,32 @@ def _claims_section(
     from ferablate.tables import check_sweep_claims, render_claims
 
     label = f"tab:claims-{_slug(sweep.name)}"
+    _stats_table(
+        section, missing, sweep, "claims", "claims", label,
+        lambda: check_sweep_claims(sweep, overrides, tracking_uri=tracking_uri, announce=False),
+        lambda result, fmt: render_claims(result, fmt, label=label),
+    )  # fmt: skip
+
+
+def _stats_table(
+    section: _Section,
+    missing: list[str],
+    sweep: Sweep,
+    stem: str,
+    piece: str,
+    label: str,
+    make: Callable[[], _Result],
+    render: Callable[[_Result, Literal["latex", "markdown"]], str],
+) -> None:
+    """A table ``make`` reads from the runs (claims, comparison), rendered as LaTeX and
+    Markdown; when it cannot be made, a "not run" row and one line in ``missing``."""
     try:
-        result = check_sweep_claims(sweep, overrides, tracking_uri=tracking_uri)
-    except FerablateError as exc:
-        missing.append(f"sweep {sweep.name}: no claims table ({exc})")
-        latex, markdown = _not_run("claims", str(exc), label)
+        result = make()
+    except FerablateError as exc:  # e.g. a versus/baseline without a finished run
+        missing.append(f"sweep {sweep.name}: no {piece} table ({exc})")
+        section.add(stem, *_not_run(piece, str(exc), label))
     else:
-        latex = render_claims(result, "latex", label=label)
-        markdown = render_claims(result, "markdown")
-    section.inputs.append(("claims", latex))
-    section.markdown.append(markdown)
+        section.add(stem, render(result, "latex"), render(result, "markdown"))
 
 
 def _best_row(rows: Sequence[TableRow]) -> TableRow | None:
@@ -151,8 +173,7 @@ def _layer_section(sweep: Sweep, best: TableRow | None, section: _Section) -> No
     label = f"tab:layers-{_slug(sweep.name)}"
     if best is None:
         latex, markdown = _not_run("layer table of the best row", "no finished trial", label)
-        section.inputs.append(("layers", latex))
-        section.markdown.append(markdown)
+        section.add("layers", latex, markdown)
         return
     table = layer_table(best.config.model)
     caption = f"Layers of {best.name}, the best row of {sweep.name} (the report's Figure 7)"
@@ -209,8 +230,7 @@ def _figure_section(
     slug = _slug(sweep.name)
     if best is None or best.run_id is None:
         latex, markdown = _not_run("figures of the best row", "no finished trial", f"fig:{slug}")
-        section.inputs.append(("figures", latex))
-        section.markdown.append(markdown)
+        section.add("figures", latex, markdown)
         return
     folder.mkdir(parents=True, exist_ok=True)
     found = _stored_figures(store, best.run_id, folder, FIGURE_NAMES)
@@ -233,12 +253,12 @@ def _figure_section(
         label = f"fig:{slug}-{name}"
         if name in found:
             path = f"{prefix}/{name}.png"
-            section.inputs.append((f"figure-{name}", _figure_latex(path, caption, label)))
-            section.markdown.append(f"![{caption}]({path})\n")
+            section.add(
+                f"figure-{name}", _figure_latex(path, caption, label), f"![{caption}]({path})\n"
+            )
         else:
             latex, markdown = _not_run(f"figure {name} of {best.name}", "no artifacts", label)
-            section.inputs.append((f"figure-{name}", latex))
-            section.markdown.append(markdown)
+            section.add(f"figure-{name}", latex, markdown)
 
 
 def _compare_section(
@@ -254,20 +274,14 @@ def _compare_section(
     label = f"tab:compare-{_slug(sweep.name)}"
     if len(expand_sweep(sweep, overrides)) < 2:  # nothing is missing: there is no pair
         latex, markdown = _not_run("comparison", "one trial, nothing to compare with", label)
-        section.inputs.append(("compare", latex))
-        section.markdown.append(markdown)
+        section.add("compare", latex, markdown)
         return
-    try:
-        # each variant against its declared parent (the first row for a row without one)
-        result = compare_sweep(sweep, overrides, tracking_uri=tracking_uri)
-    except FerablateError as exc:
-        missing.append(f"sweep {sweep.name}: no comparison table ({exc})")
-        latex, markdown = _not_run("comparison", str(exc), label)
-    else:
-        latex = render_sweep_comparison(result, "latex")
-        markdown = render_sweep_comparison(result, "markdown")
-    section.inputs.append(("compare", latex))
-    section.markdown.append(markdown)
+    # each variant against its declared parent (the first row for a row without one)
+    _stats_table(
+        section, missing, sweep, "compare", "comparison", label,
+        lambda: compare_sweep(sweep, overrides, tracking_uri=tracking_uri, announce=False),
+        render_sweep_comparison,
+    )  # fmt: skip
 
 
 def _sweep_section(
@@ -287,8 +301,7 @@ def _sweep_section(
             f"run `ferablate run {sweep.source}`"
         )
         latex, markdown = _not_run(f"sweep {sweep.name}", "never run", f"tab:{slug}")
-        section.inputs.append(("ablation", latex))
-        section.markdown.append(markdown)
+        section.add("ablation", latex, markdown)
         return section, []
     rows = _ablation_section(sweep, overrides, tracking_uri, section, missing)
     _claims_section(sweep, overrides, tracking_uri, section, missing)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ferablate._errors import ConfigError
-from ferablate.config import Claim, Sweep, expand_sweep, resolve_trial
+from ferablate.config import Claim, Sweep, expand_sweep
 from ferablate.stats import (
     ADJUST_WORDS,
     BAYES_DECISION,
@@ -46,17 +46,16 @@ from ferablate.stats import (
 )
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import (
+    _interval,
+    _probability,
+    _signed,
+    _unsigned,
     family_sentence,
     mde_sentence,
-    render_frame_text,
+    render_display_frame,
 )
-from ferablate.tables._provenance import provenance_sentences
-from ferablate.tables._render import (
-    latex_document,
-    render_frame_csv,
-    render_frame_latex,
-    render_frame_markdown,
-)
+from ferablate.tables._provenance import sweep_footer, with_footer
+from ferablate.tables._render import render_frame_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,19 +74,15 @@ __all__ = [
 
 ClaimVerdict = Literal["supported", "contradicted", "not shown"]
 ClaimFormat = Literal["text", "markdown", "latex", "csv"]
+# The claim's comparison (stats.Comparison) gives these columns, as they are named there.
+_COMPARISON_FIELDS = ("n", "delta", "ci_low", "ci_high", "p_value", "p_adjusted", "mde")
 CLAIM_COLUMNS = (
     "claim",
     "variant",
     "versus",
     "expect",
     "metric",
-    "n",
-    "delta",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_adjusted",
-    "mde",
+    *_COMPARISON_FIELDS,
     "verdict",
     "reason",
 )
@@ -105,20 +100,13 @@ class ClaimRow:
 
     def record(self) -> dict[str, object]:
         """The CSV row: :data:`CLAIM_COLUMNS` to values (``None`` for an empty cell)."""
-        row = self.comparison
         return {
             "claim": self.claim.says,
             "variant": self.claim.variant,
             "versus": self.claim.versus,
             "expect": self.claim.expect,
             "metric": self.claim.metric,
-            "n": row.n,
-            "delta": row.delta,
-            "ci_low": row.ci_low,
-            "ci_high": row.ci_high,
-            "p_value": row.p_value,
-            "p_adjusted": row.p_adjusted,
-            "mde": row.mde,
+            **{field: getattr(self.comparison, field) for field in _COMPARISON_FIELDS},
             "verdict": self.verdict,
             "reason": self.reason,
         }
@@ -272,9 +260,11 @@ def check_sweep_claims(
     alpha: float = 0.05,
     adjust: Adjustment = "holm",
     tracking_uri: str | None = None,
+    announce: bool = True,
 ) -> SweepClaims:
     """The claims of ``sweep`` tested on its stored runs (under ``overrides``: give the ones the
-    runs had). A sweep without claims is a :class:`ConfigError`."""
+    runs had; with ``announce`` one warning line names the ``--set`` pairs its variants ran
+    with otherwise). A sweep without claims is a :class:`ConfigError`."""
     from ferablate.tables._sweepcompare import sweep_scores
 
     if not sweep.claims:
@@ -291,15 +281,14 @@ def check_sweep_claims(
                 f"{sweep.source}: variant {name!r} has {count} trials (a grid); "
                 "claims compare variants with one trial each"
             )
-    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri)
+    scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri, announce=announce)
     by_variant = {trial.variant: score for trial, score in zip(trials, scores, strict=True)}
     rows = check_claims(sweep.claims, by_variant, test=test, rope=rope, alpha=alpha, adjust=adjust)
-    base = resolve_trial(sweep.base, [])
     return SweepClaims(
         name=sweep.name,
         rows=rows,
         caption=f"{sweep.name}: {claims_caption(rows, rope)}",
-        footer=" ".join(provenance_sentences(origins, base)),
+        footer=sweep_footer(sweep, origins),
     )
 
 
@@ -326,16 +315,6 @@ def claims_caption(rows: Sequence[ClaimRow], rope: float = 0.01) -> str:
     )
 
 
-def _signed(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.3f}"
-
-
-def _probability(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     import pandas as pd
 
@@ -343,11 +322,6 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     records = []
     for entry in rows:
         row = entry.comparison
-        interval = (
-            "—"
-            if row.ci_low is None or row.ci_high is None
-            else f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]"
-        )
         record = {
             "claim": entry.claim.says,
             "variant": entry.claim.variant,
@@ -355,7 +329,7 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             "expect": entry.claim.expect,
             "n": str(row.n),
             "Δ": _signed(row.delta),
-            "interval": interval,
+            "interval": _interval(row),
         }
         if bayes:
             record["P(worse)"] = _probability(row.p_worse)
@@ -366,7 +340,7 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             record["p adj."] = _probability(row.p_adjusted)
         notes = [entry.reason] + ([] if row.paired or row.n == 0 else [row.note])
         record |= {
-            "MDE": "—" if row.mde is None else f"{row.mde:.3f}",
+            "MDE": _unsigned(row.mde),
             "verdict": entry.verdict,
             "reason": "; ".join(filter(None, notes)),
         }
@@ -391,33 +365,27 @@ def render_claims(
     label: str | None = None,
 ) -> str:
     """``result`` as ``text`` or ``markdown`` (caption above, provenance below), ``latex``
-    (booktabs; provenance in the caption; ``standalone`` wraps it in a document) or ``csv``
-    (exactly :data:`CLAIM_COLUMNS`)."""
+    (booktabs; caption above, provenance in a footnote-size table note, as the ablation and
+    compare tables; ``standalone`` wraps it in a document) or ``csv`` (exactly
+    :data:`CLAIM_COLUMNS`)."""
     if fmt == "csv":
         frame = claims_frame(result)
         return render_frame_csv(frame.astype(object).where(frame.notna(), ""))
     frame = _display_frame(result.rows)
     right = [column for column in frame.columns if column in _NUMBER_COLUMNS]
-    if fmt == "text":
-        body = f"{result.caption}\n\n" + render_frame_text(frame, right)
-    elif fmt == "markdown":
-        body = f"**{result.caption}**\n\n" + render_frame_markdown(frame, right)
-    elif fmt == "latex":
-        caption = f"{result.caption}. {result.footer}".strip()
-        # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
-        wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
-        column_format = "".join(
+    # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
+    wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
+    body = render_display_frame(
+        frame,
+        fmt,
+        kind="claims",
+        caption=result.caption,
+        label=label or f"tab:claims-{_slug(result.name)}",
+        right=right,
+        column_format="".join(
             wrap.get(column, "r" if column in right else "l") for column in frame.columns
-        )
-        table = render_frame_latex(
-            frame,
-            caption=caption,
-            label=label or f"tab:claims-{_slug(result.name)}",
-            column_format=column_format,
-        )
-        if standalone:
-            return latex_document([r"\small", table])
-        return "% needs \\usepackage{booktabs}\n" + table
-    else:
-        raise ValueError(f"unknown claims format {fmt!r}")
-    return f"{body}\n{result.footer}\n" if result.footer else body
+        ),
+        notes=[result.footer] if result.footer else [],  # LaTeX: provenance as a table note
+        standalone=standalone,
+    )
+    return with_footer(body, result.footer) if fmt != "latex" else body

@@ -35,6 +35,7 @@ __all__ = [
     "power_note",
     "render_comparisons",
     "render_comparisons_csv",
+    "render_display_frame",
     "render_frame_text",
 ]
 
@@ -227,17 +228,45 @@ def render_comparisons(
     if fmt == "csv":
         return render_comparisons_csv(comparisons)
     frame = comparison_frame(comparisons)
-    title = caption if caption is not None else comparison_caption(comparisons)
-    right = [column for column in frame.columns if column in _NUMBER_COLUMNS]
+    return render_display_frame(
+        frame,
+        fmt,
+        kind="comparison",
+        caption=caption if caption is not None else comparison_caption(comparisons),
+        label=label,
+        right=[column for column in frame.columns if column in _NUMBER_COLUMNS],
+        notes=notes,
+        standalone=standalone,
+    )
+
+
+def render_display_frame(
+    frame: pd.DataFrame,
+    fmt: str,
+    *,
+    kind: str,
+    caption: str,
+    label: str,
+    right: Sequence[str] = (),
+    column_format: str | None = None,
+    notes: Sequence[str] = (),
+    standalone: bool = False,
+) -> str:
+    """A frame of str cells (a ``kind`` of table) as ``text`` or ``markdown`` (``caption``
+    above; ``notes`` are the caller's to print under it) or ``latex``: a booktabs float with
+    ``caption`` above and ``notes`` under it in footnote size (columns in ``right``
+    right-aligned unless ``column_format`` says otherwise); ``standalone`` wraps it in a
+    minimal document."""
     if fmt == "text":
-        return f"{title}\n\n" + render_frame_text(frame, right)
+        return f"{caption}\n\n" + render_frame_text(frame, right)
     if fmt == "markdown":
-        return f"**{title}**\n\n" + render_frame_markdown(frame, right)
+        return f"**{caption}**\n\n" + render_frame_markdown(frame, right)
     if fmt != "latex":
-        raise ValueError(f"unknown comparison format {fmt!r}")
-    column_format = "".join("r" if column in right else "l" for column in frame.columns)
+        raise ValueError(f"unknown {kind} format {fmt!r}")
+    if column_format is None:
+        column_format = "".join("r" if column in right else "l" for column in frame.columns)
     body = render_frame_latex(
-        frame, caption=title, label=label, column_format=column_format, notes=notes
+        frame, caption=caption, label=label, column_format=column_format, notes=notes
     )
     if standalone:
         return latex_document([r"\small", body])

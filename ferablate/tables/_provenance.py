@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ferablate.config import TrialConfig, flatten_config
+from ferablate.config import Sweep, TrialConfig, flatten_config, resolve_trial
 from ferablate.tables._cells import format_number
 
 __all__ = [
@@ -28,6 +28,8 @@ __all__ = [
     "provenance_sentences",
     "short_hash",
     "summary_footer",
+    "sweep_footer",
+    "with_footer",
 ]
 
 OTHER_ORIGIN_MARK = "‡"  # on a row trained by other code or data than most rows
@@ -129,6 +131,17 @@ def provenance_sentences(
         listed = ", ".join(f"{name} ({', '.join(parts)})" for name, parts in others.items())
         sentences.append(f"{OTHER_ORIGIN_MARK} Other code or data than the rest: {listed}.")
     return sentences
+
+
+def sweep_footer(sweep: Sweep, origins: Sequence[RowOrigin]) -> str:
+    """The provenance sentences of a table of ``sweep``'s rows as one footer (the shared
+    overrides made against the sweep's own base config)."""
+    return " ".join(provenance_sentences(origins, resolve_trial(sweep.base, [])))
+
+
+def with_footer(body: str, footer: str) -> str:
+    """A text or Markdown table ``body`` with ``footer`` (provenance) on a line under it."""
+    return f"{body}\n{footer}\n" if footer else body
 
 
 _BALANCE_WORDS = {

@@ -162,14 +162,16 @@ def sweep_tables(
     overrides: Mapping[str, Any] | None = None,
     vs: str | None = None,
     metric: str = "val_accuracy",
+    announce: bool = True,
 ) -> list[AblationTable]:
     """The report-layout tables of ``sweep`` (under ``overrides``) from its tracked runs.
 
     ``vs`` (a trial or variant name) adds a Δ column against that baseline with the
     corrected resampled t-test (see ``compare_sweep``); ``vs="parent"`` puts each row's Δ
-    against its declared parent (the first row for a row without one).
+    against its declared parent (the first row for a row without one). With ``announce``
+    one warning line names the ``--set`` pairs the sweep's variants ran with otherwise.
     """
-    rows = sweep_rows(sweep, tracking_uri, overrides=overrides)  # says any other-settings line
+    rows = sweep_rows(sweep, tracking_uri, overrides=overrides, announce=announce)
     base = resolve_trial(sweep.base, [])
     title = sweep.description or sweep.name
     tables = build_tables(rows, title=title, name=sweep.name, base=base, std=std)

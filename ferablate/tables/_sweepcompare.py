@@ -23,12 +23,11 @@ from ferablate.config import (
     expand_sweep,
     experiment_name,
     parent_trials,
-    resolve_trial,
 )
 from ferablate.stats import Adjustment, Comparison, TestName, TrialScores, compare_all, split_key
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
-from ferablate.tables._provenance import RowOrigin, provenance_sentences
+from ferablate.tables._provenance import RowOrigin, sweep_footer, with_footer
 from ferablate.tables._runs import choose_run
 from ferablate.tracking import TAG, RunStore, StoredTrial, match_sweep
 
@@ -176,12 +175,11 @@ def compare_sweep(
         rope=rope,
         adjust=adjust,
     )
-    base = resolve_trial(sweep.base, [])
     return SweepComparison(
         name=sweep.name,
         comparisons=comparisons,
         caption=f"{sweep.name}: {comparison_caption(comparisons)}",
-        footer=" ".join(provenance_sentences(origins, base)),
+        footer=sweep_footer(sweep, origins),
     )
 
 
@@ -198,5 +196,6 @@ def render_sweep_comparison(
             label=f"tab:compare-{_slug(result.name)}", standalone=standalone,
             notes=[result.footer] if result.footer else [],
         )  # fmt: skip
-    body = render_comparisons(result.comparisons, fmt, caption=result.caption)
-    return f"{body}\n{result.footer}\n" if result.footer else body
+    return with_footer(
+        render_comparisons(result.comparisons, fmt, caption=result.caption), result.footer
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,16 @@ def test_a_loss_above_train_diverge_loss_is_diverged_like_nan(
     ) as caught:
         _raise_if_diverged(plan, 2, {0: 1.9, 1: 1.9e21}, "training", 100.0)
     assert (caught.value.fold, caught.value.epoch) == ("fold-1", 2)
+    # the advice is the named fold's: fold 0 exploded (finite), not fold 1's NaN
+    asked: list[int] = []
+
+    def advice(fold: int, loss: float) -> str:
+        asked.append(fold)
+        return "numerical fault" if math.isnan(loss) else "lower train.lr"
+
+    with pytest.raises(DivergedError, match=r"in fold 0 at epoch 1 \(lower train.lr\)$"):
+        _raise_if_diverged(plan, 1, {0: 500.0, 1: float("nan")}, "training", 100.0, advice)
+    assert asked == [0]
     # a tiny threshold: a real trial's first epoch (loss ~ ln 7) ends it as diverged
     with pytest.raises(
         DivergedError, match=r"above train.diverge_loss=0.01\) in fold 0 at epoch 1"

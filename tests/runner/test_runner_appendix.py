@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ferablate._errors import ConfigError
 from ferablate.cli import app
 from ferablate.config import Sweep, expand_sweep, parse_sweep
+from ferablate.data import data_fingerprint
 from ferablate.runner import run_sweep, write_appendix
 from ferablate.tracking import TrialTracker
 
@@ -120,7 +121,8 @@ def test_a_trial_without_artifacts_and_a_missing_final_are_one_line_each(tmp_pat
     sweep = _sweep("faked", [{"name": "a"}])
     (trial,) = expand_sweep(sweep)
     tracker = TrialTracker(sweep.name)
-    run = tracker.start(trial, data_hash="fake")  # FINISHED with scores, but no artifacts
+    # FINISHED with scores, but no artifacts; on the sweep's data (its identity matches)
+    run = tracker.start(trial, data_hash=data_fingerprint(trial.config.data))
     for stem in ("val_accuracy", "val_precision", "val_recall"):
         tracker.client.log_metric(run.run_id, f"{stem}_mean", 0.5)
     tracker.client.set_terminated(run.run_id, "FINISHED")
@@ -170,3 +172,15 @@ def test_a_final_run_gives_its_test_split_scores(tmp_path: Path) -> None:
     assert [line for line in result.missing if line.startswith("final ")] == [
         "final b of sweep finals: never run; run `ferablate final <sweep> --variant b`"
     ]
+
+
+def test_runs_under_other_settings_are_announced_once_per_sweep(
+    study: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING")
+    write_appendix(
+        [GRID_A], tmp_path, overrides={"train.epochs": 2}, tracking_uri=study, compile_pdf=False
+    )  # grid-a ran with train.epochs=1: the ablation, claims and compare tables read no run
+    lines = [r.getMessage() for r in caplog.records if "also ran with" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert "add --set train.epochs=1" in lines[0]

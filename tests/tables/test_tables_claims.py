@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -153,12 +152,15 @@ def test_text_markdown_and_latex_carry_the_sentence_the_numbers_and_the_verdict(
     assert "P(better)" in bayes.splitlines()[2]
 
 
+def test_latex_puts_provenance_in_a_table_note_not_the_caption() -> None:
+    latex = render_claims(_result(), "latex")  # as the ablation and compare tables
+    caption = latex[latex.index(r"\caption{") :].split("\n", 1)[0]
+    assert "tiny: claims" in caption and "Data: x." not in caption
+    notes_at = latex.index(r"\begin{tablenotes}")
+    assert latex.index(r"\end{tabular}") < notes_at < latex.index("Data: x.")
+    assert latex.startswith("% needs \\usepackage{booktabs,longtable,threeparttable,caption}")
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
-def test_standalone_claims_table_compiles(tmp_path: Path) -> None:
-    (tmp_path / "claims.tex").write_text(render_claims(_result(), "latex", standalone=True))
-    completed = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "claims.tex"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-2000:]
-    assert (tmp_path / "claims.pdf").exists()
+def test_standalone_claims_table_compiles(pdflatex: Callable[[str, str], Path]) -> None:
+    assert pdflatex("claims", render_claims(_result(), "latex", standalone=True)).exists()

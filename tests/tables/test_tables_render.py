@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -64,7 +65,7 @@ def test_layer_table_formats_match_figure_7() -> None:
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_standalone_layer_table_compiles(tmp_path: Path) -> None:
+def test_standalone_layer_table_compiles(pdflatex: Callable[[str, str], Path]) -> None:
     document = render_layer_table(
         layer_table("report-model2"),
         "latex",
@@ -72,19 +73,14 @@ def test_standalone_layer_table_compiles(tmp_path: Path) -> None:
         label="tab:m2",
         standalone=True,
     )
-    (tmp_path / "layers.tex").write_text(document)
-    completed = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "layers.tex"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-2000:]
+    pdflatex("layers", document)
 
 
 @pytest.mark.skipif(
     shutil.which("pdflatex") is None or shutil.which("pdffonts") is None,
     reason="pdflatex or pdffonts (poppler-utils) not installed",
 )
-def test_standalone_tables_embed_type1_fonts_only(tmp_path: Path) -> None:
+def test_standalone_tables_embed_type1_fonts_only(pdflatex: Callable[[str, str], Path]) -> None:
     frame = pd.DataFrame(
         {"variant": ["a_1", "b"], "Δ": ["+0.010†", "−0.020"], "acc.": ["0.5§", "—"]}
     )
@@ -93,14 +89,9 @@ def test_standalone_tables_embed_type1_fonts_only(tmp_path: Path) -> None:
     )
     document = latex_document([table])
     assert r"\usepackage{lmodern}" in document and r"\usepackage[T1]{fontenc}" in document
-    (tmp_path / "fonts.tex").write_text(document)
-    completed = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "fonts.tex"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-2000:]
+    pdf = pdflatex("fonts", document)
     fonts = subprocess.run(
-        ["pdffonts", "fonts.pdf"], cwd=tmp_path, capture_output=True, text=True, check=True
+        ["pdffonts", pdf.name], cwd=pdf.parent, capture_output=True, text=True, check=True
     ).stdout
     types = [line[37:55].strip() for line in fonts.splitlines()[2:]]
     assert types and all(kind == "Type 1" for kind in types), fonts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ def test_cli_table_writes_latex_markdown_csv(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_standalone_latex_compiles_with_pdflatex(tmp_path: Path) -> None:
+def test_standalone_latex_compiles_with_pdflatex(pdflatex: Callable[[str, str], Path]) -> None:
     sweep = _sweep(
         [
             {"name": "a_1 & #2"},
@@ -205,10 +205,4 @@ def test_standalone_latex_compiles_with_pdflatex(tmp_path: Path) -> None:
     _fake_run(tracker, first, 0.5)
     _fake_run(tracker, second, None, failure="oom")
     document = render_latex(sweep_tables(sweep, std=True), standalone=True)
-    (tmp_path / "table.tex").write_text(document)
-    completed = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-2000:]
-    assert (tmp_path / "table.pdf").stat().st_size > 1000
+    assert pdflatex("table", document).stat().st_size > 1000

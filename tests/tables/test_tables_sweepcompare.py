@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ferablate._errors import ConfigError
 from ferablate.cli import app
-from ferablate.config import DataConfig, Sweep, expand_sweep, parse_sweep
+from ferablate.config import DataConfig, Sweep, Trial, expand_sweep, parse_sweep, trial_identity
 from ferablate.data import FaceData
 from ferablate.data._subset import stratified_limit
 from ferablate.runner import DataCache, run_sweep
@@ -209,11 +209,15 @@ LINEAGE: dict[str, Any] = {
 }  # fmt: skip
 
 
+def identity(trial: Trial) -> str:
+    return trial_identity(trial.config, data_fingerprint="faces", precision="fp32")
+
+
 def test_compare_without_baseline_picks_each_variants_parent(tracked: tuple[Sweep, str]) -> None:
     sweep, uri = tracked
     lineage = parse_sweep(LINEAGE)
-    assert [t.config_hash for t in expand_sweep(lineage)] == [
-        t.config_hash for t in expand_sweep(sweep)
+    assert [identity(t) for t in expand_sweep(lineage)] == [
+        identity(t) for t in expand_sweep(sweep)
     ]  # parent and claims are not part of a trial's identity: nothing retrains
     result = compare_sweep(lineage, tracking_uri=uri)
     pairs = [(row.variant, row.baseline) for row in result.comparisons]
