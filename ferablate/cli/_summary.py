@@ -26,7 +26,8 @@ def summary(
 ) -> None:
     """Print the layer table (output shapes, parameters) of a preset or a sweep's variant.
 
-    With --format latex: the report's Figure 7 tables (booktabs longtable).
+    With --format latex: the report's Figure 7 tables (booktabs; a longtable
+    across pages beyond 35 layers).
     """
     from ferablate.cli._resolve import model_config_for
     from ferablate.models import layer_table

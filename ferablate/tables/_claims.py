@@ -373,8 +373,8 @@ def render_claims(
         return render_frame_csv(frame.astype(object).where(frame.notna(), ""))
     frame = _display_frame(result.rows)
     right = [column for column in frame.columns if column in _NUMBER_COLUMNS]
-    # The sentence and the reason wrap (paragraph columns); the rest stays on one line.
-    wrap = {"claim": "p{4.0cm}", "reason": "p{3.2cm}"}
+    # LaTeX: the sentence, the reason and the trial names break into lines (names at their
+    # hyphens) in a table as wide as the text block; the rest stays on one line.
     body = render_display_frame(
         frame,
         fmt,
@@ -382,9 +382,7 @@ def render_claims(
         caption=result.caption,
         label=label or f"tab:claims-{_slug(result.name)}",
         right=right,
-        column_format="".join(
-            wrap.get(column, "r" if column in right else "l") for column in frame.columns
-        ),
+        wrap={"claim": 2.0, "variant": 1.0, "versus": 1.0, "reason": 1.6},
         notes=[result.footer] if result.footer else [],  # LaTeX: provenance as a table note
         standalone=standalone,
     )

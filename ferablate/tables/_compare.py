@@ -8,7 +8,7 @@ Pure rendering of :class:`ferablate.stats.Comparison` rows: plain text, Markdown
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ferablate.stats import ADJUST_WORDS, COMPARISON_COLUMNS, MORE_DATA, POWER, Comparison
@@ -54,6 +54,9 @@ _TEST_WORDS = {
 _NUMBER_COLUMNS = (
     "n", "Δ", "interval", "p", "p adj.", "P(worse)", "P(equiv.)", "P(better)", "MDE",
 )  # fmt: skip
+# LaTeX: the columns that break into lines (names at their hyphens), with their relative
+# widths, so a comparison table with long trial names or notes fits the text block.
+_WRAP = {"variant": 1.2, "vs": 1.2, "note": 1.0}
 
 
 def _signed(value: float | None) -> str:
@@ -237,6 +240,7 @@ def render_comparisons(
         right=[column for column in frame.columns if column in _NUMBER_COLUMNS],
         notes=notes,
         standalone=standalone,
+        wrap=_WRAP,
     )
 
 
@@ -251,12 +255,14 @@ def render_display_frame(
     column_format: str | None = None,
     notes: Sequence[str] = (),
     standalone: bool = False,
+    wrap: Mapping[str, float] | None = None,
 ) -> str:
     """A frame of str cells (a ``kind`` of table) as ``text`` or ``markdown`` (``caption``
     above; ``notes`` are the caller's to print under it) or ``latex``: a booktabs float with
     ``caption`` above and ``notes`` under it in footnote size (columns in ``right``
-    right-aligned unless ``column_format`` says otherwise); ``standalone`` wraps it in a
-    minimal document."""
+    right-aligned unless ``column_format`` says otherwise; the columns in ``wrap`` break into
+    lines so the table fits ``\\linewidth``: see ``render_frame_latex``); ``standalone``
+    wraps it in a minimal document."""
     if fmt == "text":
         return f"{caption}\n\n" + render_frame_text(frame, right)
     if fmt == "markdown":
@@ -266,7 +272,7 @@ def render_display_frame(
     if column_format is None:
         column_format = "".join("r" if column in right else "l" for column in frame.columns)
     body = render_frame_latex(
-        frame, caption=caption, label=label, column_format=column_format, notes=notes
+        frame, caption=caption, label=label, column_format=column_format, notes=notes, wrap=wrap
     )
     if standalone:
         return latex_document([r"\small", body])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ferablate.tables._build import AblationTable
@@ -69,10 +69,14 @@ LATEX_PREAMBLE = (
     r"\usepackage{booktabs}",
     r"\usepackage{longtable}",
     r"\usepackage{threeparttable}",
+    r"\usepackage{tabularx}",
     r"\usepackage[font=small,labelfont=bf,skip=4pt]{caption}",
     r"\captionsetup[table]{position=top}",
 )
-LATEX_NEEDS = "% needs \\usepackage{booktabs,longtable,threeparttable,caption}\n"
+LATEX_NEEDS = "% needs \\usepackage{booktabs,longtable,threeparttable,caption,tabularx}\n"
+# A layer table this short (a 4-conv variant of model 1 has 19 rows) is a float kept on one page,
+# a longer one a longtable that breaks across pages.
+LAYER_FLOAT_ROWS = 35
 
 
 def escape_latex(text: str) -> str:
@@ -91,6 +95,26 @@ def _notes_latex(notes: Sequence[str]) -> str:
     return "".join(f"\\item {escape_latex(note)}\n" for note in notes)
 
 
+def _column_format(
+    frame: pd.DataFrame, column_format: str | None, wrap: Mapping[str, float]
+) -> str:
+    """``column_format`` (one letter a column), the columns in ``wrap`` turned into ragged-right
+    ``X`` columns of tabularx whose widths are in the ratio of their ``wrap`` weights."""
+    letters = column_format or "l" * len(frame.columns)
+    weights = {column: wrap[column] for column in frame.columns if column in wrap}
+    if not weights:
+        return letters
+    if len(letters) != len(frame.columns):
+        raise ValueError(f"column_format {letters!r} must name one letter per column")
+    scale = len(weights) / sum(weights.values())  # tabularx: the X columns' \hsize sum
+    return "".join(
+        f">{{\\raggedright\\arraybackslash\\hsize={weights[column] * scale:.2f}\\hsize}}X"
+        if column in weights
+        else letter
+        for column, letter in zip(frame.columns, letters, strict=True)
+    )
+
+
 def render_frame_latex(
     frame: pd.DataFrame,
     *,
@@ -99,14 +123,22 @@ def render_frame_latex(
     column_format: str | None = None,
     longtable: bool = False,
     notes: Sequence[str] = (),
+    wrap: Mapping[str, float] | None = None,
 ) -> str:
     """A booktabs table of str cells: a ``table`` float whose caption (above) and ``notes``
     (under it, footnote size) are as wide as the table (``threeparttable``), or a
-    ``longtable`` for many rows (notes after it)."""
+    ``longtable`` for many rows (notes after it).
+
+    The columns named in ``wrap`` (a float only) break their text into lines: the table is
+    then a ``tabularx`` exactly ``\\linewidth`` wide, those columns sharing what the others
+    leave in the ratio of their weights, so long sentences never run past the margin; its
+    cells are in ``\\small`` type, as its caption."""
     styler = _escaped(frame).style.hide(axis="index")
+    weights = {} if longtable or wrap is None else wrap
+    wrapped = any(column in weights for column in frame.columns)
     options: dict[str, object] = {
         "hrules": True,
-        "column_format": column_format or "l" * len(frame.columns),
+        "column_format": _column_format(frame, column_format, weights),
     }
     if longtable:
         options.update(environment="longtable", caption=escape_latex(caption), label=label)
@@ -116,9 +148,13 @@ def render_frame_latex(
             body += f"{{\\footnotesize\\noindent {items}\\par}}\n"
         return body
     tabular = styler.to_latex(**options)
+    if wrapped:
+        tabular = tabular.replace(r"\begin{tabular}{", r"\begin{tabularx}{\linewidth}{", 1)
+        tabular = tabular.replace(r"\end{tabular}", r"\end{tabularx}")
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
+        *([r"\small"] if wrapped else []),  # a wide table of sentences: fewer lines
         r"\begin{threeparttable}",
         f"\\caption{{{escape_latex(caption)}}}",
         f"\\label{{{label}}}",
@@ -127,7 +163,7 @@ def render_frame_latex(
     if notes:
         lines += [
             r"\begin{tablenotes}[flushleft]",
-            r"\footnotesize",
+            r"\footnotesize\raggedright",  # a narrow table's long run ids: no stretched spaces
             _notes_latex(notes).rstrip("\n"),
             r"\end{tablenotes}",
         ]
@@ -245,8 +281,9 @@ def render_layer_table(
     standalone: bool = False,
     footer: str = "",
 ) -> str:
-    """A model's layer table (Figure 7) as ``latex`` (longtable), ``markdown`` or ``csv``;
-    ``footer`` (provenance) goes into the LaTeX caption and under the Markdown table."""
+    """A model's layer table (Figure 7) as ``latex``, ``markdown`` or ``csv``; ``footer``
+    (provenance) goes under the table. LaTeX: a float kept on one page up to
+    :data:`LAYER_FLOAT_ROWS` rows, a longtable across pages beyond."""
     frame = layer_table_frame(table)
     totals = (
         f"Total params: {table.total_params:,}; trainable params: {table.trainable_params:,}; "
@@ -264,7 +301,7 @@ def render_layer_table(
         caption=caption,
         label=label,
         column_format="llr",
-        longtable=True,
+        longtable=len(frame) > LAYER_FLOAT_ROWS,
         notes=[f"{totals}.", *([footer] if footer else [])],
     )
     if standalone:

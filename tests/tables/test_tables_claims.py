@@ -157,8 +157,8 @@ def test_latex_puts_provenance_in_a_table_note_not_the_caption() -> None:
     caption = latex[latex.index(r"\caption{") :].split("\n", 1)[0]
     assert "tiny: claims" in caption and "Data: x." not in caption
     notes_at = latex.index(r"\begin{tablenotes}")
-    assert latex.index(r"\end{tabular}") < notes_at < latex.index("Data: x.")
-    assert latex.startswith("% needs \\usepackage{booktabs,longtable,threeparttable,caption}")
+    assert latex.index(r"\end{tabularx}") < notes_at < latex.index("Data: x.")
+    assert latex.startswith("% needs \\usepackage{booktabs,longtable,threeparttable,caption,")
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -106,7 +107,10 @@ def test_markdown_is_a_pipe_table_under_its_caption() -> None:
 
 def test_latex_is_a_booktabs_table_with_escaped_symbols() -> None:
     text = render_comparisons(_rows(), "latex", label="tab:cmp")
-    assert r"\begin{tabular}{lrrrrrrlll}" in text and r"\toprule" in text
+    # variant and note break into lines in a table as wide as the text block (tabularx)
+    wrap = r">\{\\raggedright\\arraybackslash\\hsize=[0-9.]+\\hsize\}X"
+    assert re.search(rf"\\begin\{{tabularx\}}\{{\\linewidth\}}\{{{wrap}rrrrrrll{wrap}\}}", text)
+    assert r"\toprule" in text
     assert r"\label{tab:cmp}" in text
     assert r"$\Delta$" in text and "Δ" not in text and "−" not in text
     assert r"Nadeau \& Bengio 2003" in text
