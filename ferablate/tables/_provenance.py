@@ -110,15 +110,18 @@ def provenance_sentences(
         return []
     data_hash = _majority([origin.data_hash for origin in origins])
     commit = _majority([origin.git_commit for origin in origins])  # the others: footnoted
+    source, digest = _values(origins, lambda o: o.config.data.source), short_hash(data_hash)
+    # a synthetic data hash already starts with its source ("synthetic-v1-0-210")
     data = (
-        f"Data: {_values(origins, lambda o: o.config.data.source)} {short_hash(data_hash)}, "
+        f"Data: {digest if digest.startswith(source) else f'{source} {digest}'}, "
         f"{_faces(origins)}, balance {_values(origins, lambda o: o.config.data.balance)}"
     )
     repeats = _values(origins, lambda o: o.config.train.repeats)
+    epochs = _values(origins, lambda o: o.config.train.epochs)
     protocol = (
         f"{_values(origins, lambda o: o.config.train.folds)} folds × {repeats} "
-        f"repeat{'s' * (repeats != '1')}, {_values(origins, lambda o: o.config.train.epochs)} "
-        f"epochs, batch {_values(origins, lambda o: o.config.train.batch_size)}, "
+        f"repeat{'s' * (repeats != '1')}, {epochs} epoch{'s' * (epochs != '1')}, "
+        f"batch {_values(origins, lambda o: o.config.train.batch_size)}, "
         f"{_values(origins, lambda o: o.precision or o.config.train.precision)}"
     )
     sentences = [f"{data}; {protocol}; {code_sentence(commit)}."]

@@ -83,3 +83,17 @@ def test_latex_caption_speaks_a_readers_words_and_notes_carry_hash_and_commit() 
         "Data 01234567"
     )
     assert r"\begin{threeparttable}" in latex  # caption no wider than the table
+
+
+def test_synthetic_data_is_named_once_and_one_epoch_is_singular() -> None:
+    config = resolve_trial(
+        BASE,
+        [("--set", {"data.source": "synthetic", "data.synthetic_size": 210, "train.epochs": 1})],
+    )
+    row = TableRow(
+        "tiny", config, "finished", METRICS, "run", data_hash="synthetic-v1-0-210",
+        git_commit=COMMIT, precision="bf16",
+    )  # fmt: skip
+    (table,) = build_tables([row], title="Tiny", base=resolve_trial(BASE, []))
+    assert table.footer.startswith("Data: synthetic-v1-0-210, ")
+    assert "5 folds × 1 repeat, 1 epoch, batch 32" in table.footer
