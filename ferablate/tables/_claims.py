@@ -46,10 +46,8 @@ from ferablate.stats import (
 )
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import (
-    _interval,
-    _probability,
-    _signed,
     _unsigned,
+    effect_cells,
     family_sentence,
     mde_sentence,
     render_display_frame,
@@ -327,17 +325,8 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             "variant": entry.claim.variant,
             "versus": entry.claim.versus,
             "expect": entry.claim.expect,
-            "n": str(row.n),
-            "Δ": _signed(row.delta),
-            "interval": _interval(row),
+            **effect_cells(row, bayes),
         }
-        if bayes:
-            record["P(worse)"] = _probability(row.p_worse)
-            record["P(equiv.)"] = _probability(row.p_equivalent)
-            record["P(better)"] = _probability(row.p_better)
-        else:
-            record["p"] = _probability(row.p_value)
-            record["p adj."] = _probability(row.p_adjusted)
         notes = [entry.reason] + ([] if row.paired or row.n == 0 else [row.note])
         record |= {
             "MDE": _unsigned(row.mde),

@@ -30,6 +30,7 @@ __all__ = [
     "comparison_caption",
     "comparison_frame",
     "delta_caption",
+    "effect_cells",
     "family_sentence",
     "mde_sentence",
     "power_note",
@@ -88,6 +89,19 @@ def power_note(row: Comparison) -> str:
     return f"repeats needed: {row.repeats_needed}"
 
 
+def effect_cells(row: Comparison, bayes: bool) -> dict[str, str]:
+    """A comparison row's n, Δ, interval and p (adjusted too) or the three Bayesian
+    probabilities, as display cells: the shared middle of the compare and claims tables."""
+    cells = {"n": str(row.n), "Δ": _signed(row.delta), "interval": _interval(row)}
+    if bayes:
+        return cells | {
+            "P(worse)": _probability(row.p_worse),
+            "P(equiv.)": _probability(row.p_equivalent),
+            "P(better)": _probability(row.p_better),
+        }
+    return cells | {"p": _probability(row.p_value), "p adj.": _probability(row.p_adjusted)}
+
+
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     """One row per comparison, str cells; p-value (and adjusted p) or the three probabilities
     per the test; the MDE; the row's reference when the rows do not share one."""
@@ -100,18 +114,7 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
         record = {"variant": row.variant}
         if lineage:
             record["vs"] = row.baseline
-        record |= {
-            "n": str(row.n),
-            "Δ": _signed(row.delta),
-            "interval": _interval(row),
-        }
-        if bayes:
-            record["P(worse)"] = _probability(row.p_worse)
-            record["P(equiv.)"] = _probability(row.p_equivalent)
-            record["P(better)"] = _probability(row.p_better)
-        else:
-            record["p"] = _probability(row.p_value)
-            record["p adj."] = _probability(row.p_adjusted)
+        record |= effect_cells(row, bayes)
         note = "; ".join(filter(None, [row.note, power_note(row)]))
         record.update(
             {

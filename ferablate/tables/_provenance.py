@@ -116,14 +116,7 @@ def provenance_sentences(
         f"Data: {digest if digest.startswith(source) else f'{source} {digest}'}, "
         f"{_faces(origins)}, balance {_values(origins, lambda o: o.config.data.balance)}"
     )
-    repeats = _values(origins, lambda o: o.config.train.repeats)
-    epochs = _values(origins, lambda o: o.config.train.epochs)
-    protocol = (
-        f"{_values(origins, lambda o: o.config.train.folds)} folds × {repeats} "
-        f"repeat{'s' * (repeats != '1')}, {epochs} epoch{'s' * (epochs != '1')}, "
-        f"batch {_values(origins, lambda o: o.config.train.batch_size)}, "
-        f"{_values(origins, lambda o: o.precision or o.config.train.precision)}"
-    )
+    protocol = f"{_protocol(origins)}, {_values(origins, lambda o: o.precision or o.config.train.precision)}"
     sentences = [f"{data}; {protocol}; {code_sentence(commit)}."]
     shared = _shared_overrides(base, [origin.config for origin in origins])
     if shared:
@@ -174,15 +167,19 @@ def data_words(origins: Sequence[RowOrigin]) -> str:
     balance = " / ".join(
         dict.fromkeys(_BALANCE_WORDS[origin.config.data.balance] for origin in origins)
     )
+    precision = _values(origins, lambda o: o.precision or o.config.train.precision)
+    return f"{data}; {balance}; {_protocol(origins)}; {precision}"
+
+
+def _protocol(origins: Sequence[RowOrigin]) -> str:
+    """``5 folds × 1 repeat, 5 epochs, batch 10``: how the rows were trained."""
     repeats = _values(origins, lambda o: o.config.train.repeats)
     epochs = _values(origins, lambda o: o.config.train.epochs)
-    protocol = (
+    return (
         f"{_values(origins, lambda o: o.config.train.folds)} folds × {repeats} "
         f"repeat{'s' * (repeats != '1')}, {epochs} epoch{'s' * (epochs != '1')}, "
         f"batch {_values(origins, lambda o: o.config.train.batch_size)}"
     )
-    precision = _values(origins, lambda o: o.precision or o.config.train.precision)
-    return f"{data}; {balance}; {protocol}; {precision}"
 
 
 def provenance_notes(origins: Sequence[RowOrigin], base: TrialConfig | None = None) -> list[str]:
