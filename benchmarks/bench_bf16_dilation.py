@@ -16,8 +16,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from profile_step import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 from ferablate.config import SequentialConfig  # noqa: E402
 from ferablate.engine._trainer import autocast_context  # noqa: E402
@@ -37,16 +37,6 @@ ROWS: dict[str, list[dict[str, Any]]] = {
     "dil+gc-l2": [{"channels": 8, "pool": False}, {"channels": 16, "dilation": 2, "groups": 2},
                   {"channels": 32}, {"channels": 64}],
 }  # fmt: skip
-
-
-def best_of(call: Callable[[], Any], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return 1000 * min(times)
 
 
 def time_row(
@@ -83,8 +73,8 @@ def time_row(
             for path in ("old", "new"):
                 old = path == "old"
                 Conv2d._fp32_weight_grad = (lambda self, i: False) if old else fixed  # type: ignore[method-assign]
-                times[f"{path} step"].append(best_of(step, repeats))
-                times[f"{path} conv"].append(best_of(layer, repeats))
+                times[f"{path} step"].append(best_of(step, repeats, warmups=1))
+                times[f"{path} conv"].append(best_of(layer, repeats, warmups=1))
     finally:
         Conv2d._fp32_weight_grad = fixed  # type: ignore[method-assign]
     name = f"{conv.in_channels}->{conv.out_channels} groups {conv.groups}"

@@ -39,10 +39,10 @@ from ferablate.models import create_model  # noqa: E402
 from ferablate.models._layers import _im2col_weight_grad  # noqa: E402
 
 
-def best_of(call: Callable[[], Any], repeats: int) -> float:
-    """Minimum wall time of ``repeats`` calls, in ms (after two warm-up calls)."""
-    call()
-    call()
+def best_of(call: Callable[[], Any], repeats: int, warmups: int = 2) -> float:
+    """Minimum wall time of ``repeats`` calls, in ms (after ``warmups`` warm-up calls)."""
+    for _ in range(warmups):
+        call()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
