@@ -14,7 +14,7 @@ sklearn's ``StratifiedKFold``, folds one after another, Adam, fp32, ``loss.item(
 step, validation with a bigger batch (256) under ``torch.no_grad``. Nothing is handicapped:
 it uses ferablate's own plain model (the same fast ELU) and all of the machine's threads.
 
-(b) is ``ferablate.runner.execute_trial`` (MLflow on, a sqlite store in a temp folder; the
+(b) is ``ferablate.runner.Trainer`` on one claimed trial (MLflow on, a sqlite store in a temp folder; the
 store is created before the clock starts, as a sweep creates it once) and
 ``ferablate.engine.run_trial`` (tracking off). Faces/s = training faces / wall time of
 training + validation, for both. Class balancing is off (``data.balance: none``) so both
@@ -188,7 +188,8 @@ def engine_untracked(config: TrialConfig, faces: FaceData) -> dict[str, Any]:
 
 
 def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[str, Any]:
-    from ferablate.runner import DataCache, execute_trial
+    from ferablate.runner import DataCache, QuietObserver, Trainer
+    from ferablate.tracking import Claim
     from ferablate.tracking import TrialTracker
 
     setup = time.perf_counter()
@@ -212,7 +213,8 @@ def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[st
 
     tracker.start_trial = start_trial  # type: ignore[method-assign]
     started = time.perf_counter()
-    outcome = execute_trial(trial, tracker, DataCache(lambda _cfg: faces), on_result=on_result)
+    train = Trainer(tracker, DataCache(lambda _cfg: faces), QuietObserver(), on_result)
+    outcome = train(Claim(trial, 1, 1), [])
     ended = time.perf_counter()
     if outcome.status != "finished" or outcome.result is None:
         raise RuntimeError(f"tracked trial {outcome.status}: {outcome.message}")

@@ -7,7 +7,6 @@ worker to an Optuna trial state (``ferablate.search``); nothing else names a way
 
 from __future__ import annotations
 
-import sys
 import traceback
 from dataclasses import dataclass
 from enum import StrEnum
@@ -76,8 +75,9 @@ def outcome_of(exc: BaseException) -> TrialEnding:
 
 
 def _is_pruned(exc: BaseException) -> bool:
-    if "optuna" not in sys.modules:  # nothing could have raised Optuna's signal; don't import it
-        return False
-    from optuna import TrialPruned
-
-    return isinstance(exc, TrialPruned)
+    """Optuna's ``TrialPruned`` (or a subclass), known by its class, not imported: Optuna is
+    imported by ``ferablate.search`` alone, and nothing else could have raised its signal."""
+    return any(
+        cls.__name__ == "TrialPruned" and cls.__module__.partition(".")[0] == "optuna"
+        for cls in type(exc).__mro__
+    )

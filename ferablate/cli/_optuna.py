@@ -98,26 +98,18 @@ def optuna_command(
         return
 
     from ferablate.cli._progress import sweep_progress
-    from ferablate.runner import run_search
+    from ferablate.runner import RunOptions, SearchOptions, run_search
 
+    wanted = SearchOptions(
+        trials=trials if trials is not None or more is not None else DEFAULT_TRIALS,
+        more=more, sampler=sampler_kind, pruner=pruner_kind, max_parameters=max_parameters,
+    )  # fmt: skip
+    options = RunOptions(
+        tracking_uri=tracking_uri, storage=storage_url, study=study_name, heartbeat=heartbeat,
+        grace=grace, timeout=timeout, seed=seed,
+    )  # fmt: skip
     with sweep_progress() as progress:
-        report = run_search(
-            loaded,
-            parse_overrides(overrides or []),
-            trials=trials if trials is not None or more is not None else DEFAULT_TRIALS,
-            more=more,
-            storage_url=storage_url,
-            study_name=study_name,
-            sampler=sampler_kind,
-            pruner=pruner_kind,
-            max_parameters=max_parameters,
-            timeout=timeout,
-            seed=seed,
-            tracking_uri=tracking_uri,
-            heartbeat=heartbeat,
-            grace=grace,
-            observer=progress,
-        )
+        report = run_search(loaded, parse_overrides(overrides or []), wanted, options, progress)
     _print_study(report)
 
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
     from ferablate.runner import StudyReady, TrialReport
-    from ferablate.search import WorkedTrial
 
 __all__ = ["PlainProgress", "SweepProgress", "format_duration", "sweep_progress"]
 
@@ -61,10 +60,12 @@ def _study_ready_lines(ready: StudyReady) -> list[str]:
     return lines
 
 
-def _worked_line(worked: WorkedTrial) -> str:
-    value = f" val acc {worked.value:.4f}" if worked.value is not None else ""
-    note = f" ({worked.message[:100]})" if worked.message and worked.outcome != "finished" else ""
-    return f"trial {worked.number} {worked.name}: {worked.outcome.value}{value} in {worked.seconds:.1f}s{note}"
+def _worked_line(worked: TrialReport) -> str:
+    scored = worked.value is not None and worked.status in ("finished", "skipped")
+    value = f" val acc {worked.value:.4f}" if scored else ""
+    note = f" ({worked.message[:100]})" if worked.message and worked.status != "finished" else ""
+    name, status = worked.trial.name, worked.status.value
+    return f"trial {worked.number} {name}: {status}{value} in {worked.seconds:.1f}s{note}"
 
 
 def _folds_label(info: TrialInfo) -> str:
@@ -165,7 +166,7 @@ class SweepProgress:
         for line in _study_ready_lines(ready):
             err_console.print(escape(line))
 
-    def on_worked(self, worked: WorkedTrial) -> None:
+    def on_worked(self, worked: TrialReport) -> None:
         err_console.print(escape(_worked_line(worked)))
 
 
@@ -296,7 +297,7 @@ class PlainProgress:
         for line in _study_ready_lines(ready):
             self.say(line)
 
-    def on_worked(self, worked: WorkedTrial) -> None:
+    def on_worked(self, worked: TrialReport) -> None:
         self.say(_worked_line(worked))
 
 

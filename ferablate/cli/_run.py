@@ -56,31 +56,24 @@ def run(
         _print_dry_run(loaded, patch)
         return
     from ferablate.cli._progress import sweep_progress
+    from ferablate.runner import RunOptions
 
+    options = RunOptions(
+        tracking_uri=tracking_uri, storage=storage, study=study, jobs=jobs,
+        figures=not no_figures, rerun=rerun, heartbeat=heartbeat, grace=grace,
+    )  # fmt: skip
     if storage is not None:  # queue the trials in a shared study; any `ferablate worker` may help
         from ferablate.cli._worker import exit_on_failure
         from ferablate.runner import run_sweep_on_storage
 
         with sweep_progress() as progress:
-            report = run_sweep_on_storage(
-                loaded, patch, storage, study,
-                rerun=rerun, tracking_uri=tracking_uri, heartbeat=heartbeat, grace=grace,
-                figures=not no_figures, observer=progress, jobs=jobs,
-            )  # fmt: skip
+            report = run_sweep_on_storage(loaded, patch, options, progress)
         exit_on_failure(report)
         return
     from ferablate.runner import run_sweep
 
     with sweep_progress() as progress:
-        outcomes = run_sweep(
-            loaded,
-            patch,
-            rerun=rerun,
-            tracking_uri=tracking_uri,
-            observer=progress,
-            figures=not no_figures,
-            jobs=jobs,
-        )
+        outcomes = run_sweep(loaded, patch, options, progress)
     _print_results(loaded.name, outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)

@@ -29,7 +29,7 @@ def print_worked(title: str, report: StudyReport) -> None:
 
     from ferablate import TrialOutcome
 
-    counts = Counter(w.outcome for w in report.worked)
+    counts = Counter(w.status for w in report.worked)
     parts = ", ".join(f"{counts[o]} {o.value}" for o in TrialOutcome if counts[o])
     console.print(
         f"{title}: {len(report.worked)} trial(s) here ({parts or 'none'}) in {report.seconds:.0f}s"
@@ -38,7 +38,7 @@ def print_worked(title: str, report: StudyReport) -> None:
 
 def exit_on_failure(report: StudyReport) -> None:
     """Exit 1 when a trial of this process failed (Optuna FAIL: error, oom, diverged)."""
-    if any(w.outcome.is_failure for w in report.worked):
+    if any(w.status.is_failure for w in report.worked):
         raise typer.Exit(1)
 
 
@@ -60,17 +60,14 @@ def worker(
 ) -> None:
     """Join a study (grid or Optuna search) from any machine; run its trials until none remain."""
     from ferablate.cli._progress import sweep_progress
-    from ferablate.runner import WorkerOptions, work_on_study
+    from ferablate.runner import RunOptions, work_on_study
 
-    options = WorkerOptions(tracking_uri, heartbeat, grace, figures=not no_figures, jobs=jobs)
+    options = RunOptions(
+        tracking_uri=tracking_uri, storage=storage, study=study, jobs=jobs,
+        figures=not no_figures, heartbeat=heartbeat, grace=grace,
+        max_trials=max_trials, timeout=timeout,
+    )  # fmt: skip
     with sweep_progress() as progress:
-        report = work_on_study(
-            storage,
-            study,
-            options=options,
-            max_trials=max_trials,
-            timeout=timeout,
-            observer=progress,
-        )
+        report = work_on_study(options, progress)
     print_worked(f"worker on '{study}'", report)
     exit_on_failure(report)

@@ -64,6 +64,8 @@ class FoldResult:
 
 @dataclass
 class TrialResult:
+    """A trained trial's result (the one type for it): per-fold histories, predictions, weights."""
+
     config: TrialConfig
     folds: list[FoldResult]
     device: str

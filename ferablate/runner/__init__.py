@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ferablate.runner._status import SweepStatus, TrialStatus, sweep_status
+from ferablate.tracking import TrialReport
 
 if TYPE_CHECKING:
     from ferablate.runner._appendix import Appendix, write_appendix
@@ -22,25 +23,17 @@ if TYPE_CHECKING:
         score_splits,
         test_usages,
     )
+    from ferablate.runner._loop import DataCache, Trainer, with_figures, work_queue
+    from ferablate.runner._observer import QuietObserver, StudyObserver, StudyReady, SweepObserver
+    from ferablate.runner._options import RunOptions, SearchOptions
     from ferablate.runner._study import (
         BestTrial,
-        StudyObserver,
-        StudyReady,
         StudyReport,
-        WorkerOptions,
         run_search,
         run_sweep_on_storage,
         work_on_study,
     )
-    from ferablate.runner._sweep import (
-        DataCache,
-        QuietObserver,
-        SweepObserver,
-        TrialReport,
-        execute_trial,
-        run_sweep,
-        with_figures,
-    )
+    from ferablate.runner._sweep import run_sweep
     from ferablate.runner._ui_server import UiPlan, UiServer, plan_ui, serve_ui
 else:  # training imports the engine (torch); ``sweep_status`` does not
     from ferablate._lazy import lazy_exports
@@ -49,10 +42,11 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
         "_appendix": ("Appendix", "write_appendix"),
         "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "check_final", "run_final", "score_splits",
                    "test_usages"),
-        "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "WorkerOptions",
-                   "run_search", "run_sweep_on_storage", "work_on_study"),
-        "_sweep": ("DataCache", "QuietObserver", "SweepObserver", "TrialReport", "execute_trial",
-                   "run_sweep", "with_figures"),
+        "_loop": ("DataCache", "Trainer", "work_queue", "with_figures"),
+        "_observer": ("QuietObserver", "StudyObserver", "StudyReady", "SweepObserver"),
+        "_options": ("RunOptions", "SearchOptions"),
+        "_study": ("BestTrial", "StudyReport", "run_search", "run_sweep_on_storage", "work_on_study"),
+        "_sweep": ("run_sweep",),
         "_ui_server": ("UiPlan", "UiServer", "plan_ui", "serve_ui"),
     })  # fmt: skip
 
@@ -63,18 +57,19 @@ __all__ = [
     "DataCache",
     "FinalOutcome",
     "QuietObserver",
+    "RunOptions",
+    "SearchOptions",
     "StudyObserver",
     "StudyReady",
     "StudyReport",
     "SweepObserver",
     "SweepStatus",
+    "Trainer",
     "TrialReport",
     "TrialStatus",
     "UiPlan",
     "UiServer",
-    "WorkerOptions",
     "check_final",
-    "execute_trial",
     "plan_ui",
     "run_final",
     "run_search",
@@ -86,5 +81,6 @@ __all__ = [
     "test_usages",
     "with_figures",
     "work_on_study",
+    "work_queue",
     "write_appendix",
 ]

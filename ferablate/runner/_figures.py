@@ -17,7 +17,7 @@ from ferablate.tracking import resolve_tracking_uri
 
 if TYPE_CHECKING:
     from ferablate.config import Trial
-    from ferablate.runner._sweep import SweepObserver
+    from ferablate.runner._observer import SweepObserver
 
 __all__ = ["FigureDrawer", "FigureSink", "draw_figures_here", "draw_stored_figures"]
 

@@ -30,7 +30,7 @@ from ferablate.engine import (
     fold_metrics,
     train_final,
 )
-from ferablate.runner._sweep import DataCache, with_figures
+from ferablate.runner._loop import DataCache, with_figures
 from ferablate.tracking import FINAL_WEIGHTS, TAG, TrialRun, TrialTracker
 
 __all__ = [

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ferablate._errors import FerablateError, TrialError
 from ferablate._exit import die_with_parent, skip_final_gc_at_exit
 from ferablate._logging import get_logger
+from ferablate.runner._figures import draw_figures_here
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
 
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
-    from ferablate.runner._sweep import SweepObserver, SweepPlan, TrialReport
+    from ferablate.tracking import TrialReport
 
-__all__ = ["available_cores", "cap_jobs", "core_share", "run_jobs", "train_in_processes"]
+__all__ = ["JobFigures", "JobObserver", "available_cores", "cap_jobs", "core_share", "run_jobs"]
 
 _log = get_logger(__name__)
 
@@ -102,7 +103,7 @@ def _forwarding_callback(events: _Events, position: int) -> TrialCallback:
     return _Forward()
 
 
-class _QueueObserver:
+class JobObserver:
     """A job's observer: every event goes to the parent."""
 
     def __init__(self, events: _Events) -> None:
@@ -124,10 +125,14 @@ class _QueueObserver:
         return lambda *args: self.events.put("hook", name, args)
 
 
-def _job_main(
-    job: int, jobs: int, events: Queue[Any], work: Callable[[Any], Any], parent: int
-) -> None:
-    """A job process: pin, log to the parent, run ``work(observer)``, send its result."""
+class JobWork(Protocol):
+    """What each job process does (picklable): run the loop on its queue, return its reports."""
+
+    def __call__(self, job: int, observer: JobObserver) -> dict[int, TrialReport]: ...
+
+
+def _job_main(job: int, jobs: int, events: Queue[Any], work: JobWork, parent: int) -> None:
+    """A job process: pin, log to the parent, run ``work(job, observer)``, send its result."""
     skip_final_gc_at_exit()  # the parent waits for this process to end
     die_with_parent(parent)  # a killed parent leaves no job training for nobody
     sink = _Events(events, job)
@@ -137,7 +142,8 @@ def _job_main(
     logger.setLevel(logging.INFO)
     try:
         _pin(job, jobs)
-        sink.put("done", work(_QueueObserver(sink)))
+        reports = work(job, JobObserver(sink))
+        sink.put("done", {position: replace(r, result=None) for position, r in reports.items()})
     except KeyboardInterrupt:
         sink.put("failed", None)
     except BaseException as exc:
@@ -147,70 +153,22 @@ def _job_main(
         sink.put("failed", message)
 
 
-class _JobFigures(_QueueObserver):
-    """A sweep job's observer that is also its figure sink.
+class JobFigures:
+    """A job's figure sink: a finished trial's figures go to the parent's background process
+    (the loop hands them over once this job claims its next trial, so drawing overlaps that
+    training); the job's final trial's are drawn by the job itself, on its own cores, with
+    torch and MLflow already imported, where the parent's one background process would draw
+    every job's final trial in turn on one thread."""
 
-    A finished trial's figures go to the parent's background process once this job starts
-    another trial, so drawing them overlaps that training. The figures of the job's final
-    trial are drawn by the job itself when nothing is left for it to train: its cores are
-    free then and torch and MLflow are already imported, where the parent's one background
-    process would draw every job's final trial in turn on one thread.
-    """
-
-    def __init__(self, events: _Events, tracking_uri: str) -> None:
-        super().__init__(events)
+    def __init__(self, observer: JobObserver, tracking_uri: str) -> None:
+        self._observer = observer
         self._uri = tracking_uri
-        self._held: tuple[Trial, int, str] | None = None  # the latest finished trial's run
 
     def __call__(self, trial: Trial, position: int, run_id: str, *, last: bool = False) -> None:
-        self.forward()
-        self._held = (trial, position, run_id)
-
-    def on_trial_start(self, trial: Trial, position: int, total: int) -> TrialCallback | None:
-        self.forward()
-        return super().on_trial_start(trial, position, total)
-
-    def forward(self) -> None:
-        """Hand the held trial's figures to the parent's background process."""
-        if self._held is not None:
-            self.events.put("figures", *self._held)
-            self._held = None
-
-    def draw_held(self) -> None:
-        """Draw the held trial's figures here (the job has nothing left to train)."""
-        from ferablate.runner._figures import draw_figures_here
-
-        if self._held is not None:
-            trial, _, run_id = self._held
-            self._held = None
-            draw_figures_here(self._uri, trial, run_id, self)
-
-
-class _SweepWork:
-    """What a sweep job does (a picklable callable)."""
-
-    def __init__(
-        self, plan: SweepPlan, pending: Sequence[tuple[int, Trial]], *, figures: bool = True
-    ) -> None:
-        self.plan = plan
-        self.pending = list(pending)
-        self.figures = figures  # False (--no-figures): no trial's figures, the final one's neither
-
-    def __call__(self, observer: _QueueObserver) -> dict[int, TrialReport]:
-        from ferablate.runner._sweep import DataCache, train_pending
-        from ferablate.tracking import resolve_tracking_uri
-
-        job = _JobFigures(observer.events, resolve_tracking_uri(self.plan.tracking_uri))
-        reports = train_pending(
-            self.plan,
-            self.pending,
-            job,
-            DataCache(),
-            figure_sink=job if self.figures else None,
-            close_stale=False,
-        )
-        job.draw_held()
-        return {position: replace(report, result=None) for position, report in reports.items()}
+        if last:
+            draw_figures_here(self._uri, trial, run_id, self._observer)
+        else:
+            self._observer.events.put("figures", trial, position, run_id)
 
 
 def available_cores() -> int:
@@ -253,82 +211,106 @@ _LOOK_S = 0.5  # seconds between looks at the job processes (a dead one is reape
 
 def run_jobs(
     jobs: int,
-    work: Callable[[Any], Any],
+    work: JobWork,
     observer: Any,
     on_figures: Callable[[Trial, int, str], None] | None = None,
-    show_end: Callable[[TrialReport], bool] = lambda report: True,
-    on_lost: Callable[[int, str], bool] | None = None,
-) -> list[Any]:
-    """Run ``work(observer)`` in ``jobs`` spawned processes; replay their events into
-    ``observer``; return each job's result. A job's FerablateError is raised here.
+    show_end: Callable[[int, TrialReport], bool] = lambda position, report: True,
+    on_lost: Callable[[int, str], None] | None = None,
+) -> list[dict[int, TrialReport]]:
+    """Run ``work(job, observer)`` in ``jobs`` spawned processes; replay their events into
+    ``observer``; return each job's reports. A job's FerablateError is raised here.
 
     Every ``_LOOK_S`` the parent looks at (and so reaps) its jobs: a job that died without a
     result (SIGKILL, the OOM killer, a crash) is noticed within a second, not left a zombie
     whose pid looks alive to every claim check. Then ``on_lost(job, how)`` runs (a sweep
-    closes the dead job's run KILLED there) and, when it returns True, a new process takes
-    the job's place (at most ``jobs`` times per call); otherwise the job counts as failed.
-    Each job dies with this process (``die_with_parent``).
+    closes the dead job's run KILLED there) and a new process takes the job's place (at most
+    ``jobs`` times per call): the dead job's trial is taken over by the queue's rule. Each job
+    dies with this process (``die_with_parent``).
     """
-    context = multiprocessing.get_context("spawn")
-    parent = os.getpid()
-    # One queue per job: a job killed while it writes can hold only its own queue's lock, and
-    # with this process's copy of each write end closed, its half-written message reads as
-    # the end of that queue instead of blocking here.
-    queues: dict[int, Queue[Any]] = {}
-    readers: dict[Any, int] = {}  # each open queue's read end -> its job
+    pool = _JobPool(jobs, work, observer, on_figures, show_end, on_lost)
+    try:
+        pool.run()
+    except BaseException:
+        pool.interrupt()
+        raise
+    finally:
+        pool.join()
+    return pool.results()
 
-    def start(job: int) -> BaseProcess:
-        events: Queue[Any] = context.Queue()
-        process = context.Process(
-            target=_job_main, args=(job, jobs, events, work, parent), name=f"ferablate-job-{job}"
+
+class _JobPool:
+    """The parent's side of ``run_jobs``: the processes, their queues, what they sent."""
+
+    def __init__(
+        self,
+        jobs: int,
+        work: JobWork,
+        observer: Any,
+        on_figures: Callable[[Trial, int, str], None] | None,
+        show_end: Callable[[int, TrialReport], bool],
+        on_lost: Callable[[int, str], None] | None,
+    ) -> None:
+        self.jobs, self.work, self.observer = jobs, work, observer
+        self.on_figures, self.show_end, self.on_lost = on_figures, show_end, on_lost
+        self.context = multiprocessing.get_context("spawn")
+        self.parent = os.getpid()
+        # One queue per job: a job killed while it writes can hold only its own queue's lock,
+        # and with this process's copy of each write end closed, its half-written message
+        # reads as the end of that queue instead of blocking here.
+        self.queues: dict[int, Queue[Any]] = {}
+        self.readers: dict[Any, int] = {}  # each open queue's read end -> its job
+        self.callbacks: dict[tuple[int, int], TrialCallback | None] = {}
+        self.training: dict[int, str] = {}  # job -> the trial it trains now (a dead job's line)
+        self.done: dict[int, dict[int, TrialReport]] = {}
+        self.errors: dict[int, BaseException] = {}
+        self.restarts = 0
+        self.processes: dict[int, BaseProcess] = {job: self.start(job) for job in range(jobs)}
+
+    def start(self, job: int) -> BaseProcess:
+        events: Queue[Any] = self.context.Queue()
+        process = self.context.Process(
+            target=_job_main,
+            args=(job, self.jobs, events, self.work, self.parent),
+            name=f"ferablate-job-{job}",
         )
         process.start()
         events._writer.close()  # type: ignore[attr-defined]  # only the job writes to it
-        queues[job] = events
-        readers[events._reader] = job  # type: ignore[attr-defined]
+        self.queues[job] = events
+        self.readers[events._reader] = job  # type: ignore[attr-defined]
         return process
 
-    processes: dict[int, BaseProcess] = {job: start(job) for job in range(jobs)}
-    callbacks: dict[tuple[int, int], TrialCallback | None] = {}
-    training: dict[int, str] = {}  # job -> the trial it trains now (for a dead job's line)
-    results: dict[int, Any] = {}
-    errors: dict[int, BaseException] = {}
-    restarts = 0
-
-    def handle(kind: str, job: int, *payload: Any) -> None:
+    def handle(self, kind: str, job: int, *payload: Any) -> None:
         if kind == "start":
             position, trial, total = payload
-            training[job] = trial.name
-            callbacks[job, position] = observer.on_trial_start(trial, position, total)
+            self.training[job] = trial.name
+            self.callbacks[job, position] = self.observer.on_trial_start(trial, position, total)
         elif kind == "call":
             position, method, args = payload
-            callback = callbacks.get((job, position))
-            if callback is not None:
+            if (callback := self.callbacks.get((job, position))) is not None:
                 getattr(callback, method)(*args)
         elif kind == "stage":
-            observer.on_trial_stage(*payload)
+            self.observer.on_trial_stage(*payload)
         elif kind == "end":
             position, report, total = payload
-            training.pop(job, None)
-            if show_end(report):
-                observer.on_trial_end(report, position, total)
+            self.training.pop(job, None)
+            if self.show_end(position, report):
+                self.observer.on_trial_end(report, position, total)
         elif kind == "hook":
             name, args = payload
-            getattr(observer, name)(*args)
-        elif kind == "figures" and on_figures is not None:
-            on_figures(*payload)
+            getattr(self.observer, name)(*args)
+        elif kind == "figures" and self.on_figures is not None:
+            self.on_figures(*payload)
         elif kind == "log":
-            (record,) = payload
-            logging.getLogger(record.name).handle(record)
+            logging.getLogger(payload[0].name).handle(payload[0])
         elif kind == "done":
-            results[job] = payload[0]
+            self.done[job] = payload[0]
         elif kind == "failed":
-            errors[job] = payload[0] or KeyboardInterrupt()
+            self.errors[job] = payload[0] or KeyboardInterrupt()
 
-    def receive(job: int, timeout: float = 0.0) -> bool:
+    def receive(self, job: int, timeout: float = 0.0) -> bool:
         """Handle one message of ``job`` (waiting up to ``timeout``); False: none (or its
         queue ended: the job exited, or died mid-message)."""
-        events = queues.get(job)
+        events = self.queues.get(job)
         if events is None:
             return False
         try:
@@ -336,124 +318,69 @@ def run_jobs(
         except queue_module.Empty:
             return False
         except (EOFError, OSError, pickle.UnpicklingError):
-            readers.pop(events._reader, None)  # type: ignore[attr-defined]
-            del queues[job]
+            self.readers.pop(events._reader, None)  # type: ignore[attr-defined]
+            del self.queues[job]
             return False
-        handle(*message)
+        self.handle(*message)
         return True
 
-    def drain(job: int) -> None:
-        while receive(job, 0.05):
-            pass
+    def ended(self, job: int) -> bool:
+        return job in self.done or job in self.errors
 
-    def look() -> None:
-        nonlocal restarts
-        for job, process in list(processes.items()):
-            if job in results or job in errors or process.is_alive():  # is_alive() reaps
+    def look(self) -> None:
+        """Reap the jobs; a dead one without a result is replaced (or counts as failed)."""
+        for job, process in list(self.processes.items()):
+            if self.ended(job) or process.is_alive():  # is_alive() reaps
                 continue
-            drain(job)  # what it sent before it ended comes first
-            if job in results or job in errors:
+            while self.receive(job, 0.05):  # what it sent before it ended comes first
+                pass
+            if self.ended(job):
                 continue
             how = _death(process.exitcode)
-            trial = training.pop(job, None)
+            trial = self.training.pop(job, None)
             during = f" while training trial {trial}" if trial else ""
-            if job in queues:  # a dead job's queue is done with (its last message may be torn)
-                readers.pop(queues.pop(job)._reader, None)  # type: ignore[attr-defined]
-            if on_lost is not None and on_lost(job, how) and restarts < jobs:
-                restarts += 1
+            if job in self.queues:  # a dead job's queue is done with (its last message may be torn)
+                self.readers.pop(self.queues.pop(job)._reader, None)  # type: ignore[attr-defined]
+            if self.restarts < self.jobs:
+                self.restarts += 1
+                if self.on_lost is not None:
+                    self.on_lost(job, how)
                 _log.warning(
-                    "job %d (pid %s) died (%s)%s; its run is marked KILLED and a new job "
-                    "takes over",
-                    job + 1,
-                    process.pid,
-                    how,
-                    during,
-                )
-                processes[job] = start(job)
+                    "job %d (pid %s) died (%s)%s; a new job takes over its trial",
+                    job + 1, process.pid, how, during,
+                )  # fmt: skip
+                self.processes[job] = self.start(job)
                 continue
-            errors[job] = TrialError(
+            self.errors[job] = TrialError(
                 f"job {job + 1} (pid {process.pid}) died ({how}){during}; "
                 f"run the same command again to resume"
             )
 
-    try:
+    def run(self) -> None:
         next_look = time.monotonic() + _LOOK_S
-        while len(results) + len(errors) < jobs:
-            for reader in wait(list(readers), timeout=_LOOK_S):
-                if reader in readers and not receive(readers[reader]):
+        while len(self.done) + len(self.errors) < self.jobs:
+            for reader in wait(list(self.readers), timeout=_LOOK_S):
+                if reader in self.readers and not self.receive(self.readers[reader]):
                     next_look = 0.0  # its queue ended: look at that job now
             if time.monotonic() >= next_look:
-                look()
+                self.look()
                 next_look = time.monotonic() + _LOOK_S
-    except BaseException:
-        # The parent failed or was interrupted alone: let each live job end its trial KILLED
-        # through its own KeyboardInterrupt path before anything is terminated.
-        for process in processes.values():
+
+    def interrupt(self) -> None:
+        """The parent failed or was interrupted alone: let each live job end its trial KILLED
+        through its own KeyboardInterrupt path before anything is terminated."""
+        for process in self.processes.values():
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGINT)
-        raise
-    finally:
-        for process in processes.values():
-            process.join(timeout=30 if not errors else 5)
+
+    def join(self) -> None:
+        for process in self.processes.values():
+            process.join(timeout=30 if not self.errors else 5)
             if process.is_alive():
                 process.terminate()
-    if errors:
-        found = list(errors.values())
-        raise next((e for e in found if not isinstance(e, KeyboardInterrupt)), found[0])
-    return [results[job] for job in sorted(results)]
 
-
-def train_in_processes(
-    plan: SweepPlan,
-    pending: Sequence[tuple[int, Trial]],
-    jobs: int,
-    observer: SweepObserver,
-    *,
-    figures: bool = True,
-) -> dict[int, TrialReport]:
-    """Train the pending trials of a sweep in ``jobs`` processes (position -> report).
-
-    A job that dies mid-trial (SIGKILL, the OOM killer) has its run closed KILLED here and a
-    new job in its place: the trial is trained again, by that job or by a sibling that was
-    waiting for it, so the sweep still ends with every trial trained once.
-    """
-    from ferablate.runner._figures import FigureDrawer
-    from ferablate.runner._sweep import open_tracker
-
-    tracker = open_tracker(plan)  # stale runs closed once here, not by every job at once
-
-    def on_lost(job: int, how: str) -> bool:
-        tracker.close_stale_runs()  # the dead job's pid is reaped: its run is stale now
-        return True
-
-    shown: dict[int, TrialReport] = {}  # what the observer heard, a dead job's trials too
-
-    def show_end(report: TrialReport) -> bool:
-        # A trial one job waited for and saw end in its sibling is reported once, by the sibling.
-        if report.elsewhere:
-            return False
-        shown[_position_of(report, pending)] = report
-        return True
-
-    with FigureDrawer(plan.tracking_uri, observer, enabled=figures) as drawer:
-        per_job = run_jobs(
-            jobs,
-            _SweepWork(plan, pending, figures=figures),
-            observer,
-            drawer.submit,
-            show_end=show_end,
-            on_lost=on_lost,
-        )
-    reports = dict(shown)
-    for job_reports in per_job:
-        for position, report in job_reports.items():
-            if position not in reports or reports[position].elsewhere:
-                reports[position] = report
-    for position, report in sorted(reports.items()):
-        if report.elsewhere:  # ended in a process outside this command: not reported yet
-            observer.on_trial_end(report, position, plan.total)
-    return reports
-
-
-def _position_of(report: TrialReport, pending: Sequence[tuple[int, Trial]]) -> int:
-    return next((p for p, t in pending if t.config_hash == report.trial.config_hash), 0)
+    def results(self) -> list[dict[int, TrialReport]]:
+        if self.errors:
+            found = list(self.errors.values())
+            raise next((e for e in found if not isinstance(e, KeyboardInterrupt)), found[0])
+        return [self.done[job] for job in sorted(self.done)]

@@ -1,93 +1,58 @@
-"""Sweeps and searches on a shared Optuna storage: open the study, queue, work until done.
+"""Sweeps and searches on a shared Optuna study: open it, fill it, work its queue until done.
 
 ``ferablate run --storage``, ``ferablate optuna`` and ``ferablate worker`` are these three
-functions; any number of processes on any machines may work on one study at once. Progress
-goes to a :class:`StudyObserver` (a :class:`SweepObserver` with two more hooks).
+functions, each the runner loop over a ``search.StudyQueue``; any number of processes on any
+machines may work on one study at once. Progress goes to a :class:`StudyObserver`. Optuna
+itself is named only in ``ferablate.search``: this module hands its study objects on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ferablate._errors import ConfigError
 from ferablate._logging import get_logger
-from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, resolve_trial
-from ferablate.engine import TrialCallback
-from ferablate.runner._sweep import (
-    DataCache,
-    QuietObserver,
-    SweepObserver,
-    TrialReport,
-    check_devices,
-    execute_trial,
-    with_figures,
-)
+from ferablate.runner._loop import DataCache, Trainer, work_queue
+from ferablate.runner._observer import QuietObserver, StudyObserver, StudyReady
+from ferablate.runner._options import RunOptions, SearchOptions
+from ferablate.runner._sweep import check_devices
 from ferablate.search import (
     ATTR,
-    DEFAULT_MAX_PARAMETERS,
     DEFAULT_STORAGE,
-    PrunerKind,
-    SamplerKind,
     StaleTrialHandler,
     StudySpec,
-    WorkedTrial,
     best_trial,
-    counted_trials,
     enqueue_base_trial,
     enqueue_trials,
     open_storage,
     open_study,
     set_target_trials,
     set_total_trials,
-    work,
+    study_totals,
+    trials_left,
 )
-from ferablate.tracking import TAG, RunStore, TrialTracker, finished_hashes, identify_trials
+from ferablate.tracking import RunStore, TrialReport, finished_hashes, identify_trials
 
 if TYPE_CHECKING:
-    import optuna
+    from ferablate.runner._figures import FigureSink
+    from ferablate.runner._jobs import JobObserver
+    from ferablate.tracking import TrialTracker
 
-__all__ = [
-    "BestTrial",
-    "StudyObserver",
-    "StudyReady",
-    "StudyReport",
-    "WorkerOptions",
-    "run_search",
-    "run_sweep_on_storage",
-    "work_on_study",
-]
-
+__all__ = ["BestTrial", "StudyReport", "run_search", "run_sweep_on_storage", "work_on_study"]
 
 _log = get_logger(__name__)
 
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How this process works on a study: where its trials are logged, how they stay alive."""
-
-    tracking_uri: str | None = None  # MLflow store (None: $MLFLOW_TRACKING_URI or the default)
-    heartbeat: int = 10  # seconds between a running trial's heartbeats
-    grace: int | None = None  # seconds without heartbeat before re-queueing (None: 3x heartbeat)
-    figures: bool = True  # grid trials log the report's figures; search trials never do
-    jobs: int = 1  # processes on this machine working on the study
-
-
-@dataclass(frozen=True)
-class StudyReady:
-    """A study opened (and filled) before this process starts working on it."""
-
-    study: str
-    queued: tuple[str, ...] | None = None  # grid: sweep trials queued now (None: no sweep queued)
-    skipped: tuple[str, ...] = ()  # grid: sweep trials already finished, queued or running
-    base_queued: bool = False  # search: the base config is queued as trial 0
+Prepare = Callable[[Any, StudySpec], StudyReady]  # (the optuna.Study, its spec): fill it first
 
 
 @dataclass(frozen=True)
 class BestTrial:
+    """The study's best trial as a report names it (one rule: ``search.best_trial``)."""
+
     number: int
     name: str
     value: float  # mean val accuracy over folds
@@ -98,276 +63,199 @@ class StudyReport:
     """What this process did on a study, and where the study stands now."""
 
     study: str
-    worked: list[WorkedTrial]  # the trials this process ran, in order
+    worked: list[TrialReport]  # the trials this process ran, in order
     seconds: float
     totals: dict[str, int] = field(default_factory=dict)  # Optuna state -> trials, whole study
-    best: BestTrial | None = None  # the study's best trial (one rule: search.best_trial)
-
-
-class StudyObserver(SweepObserver, Protocol):
-    """Progress hooks for study work: a sweep observer that also hears about the study."""
-
-    def on_study_ready(self, ready: StudyReady) -> None:
-        """Called once the study is open and filled, before the first trial."""
-
-    def on_worked(self, worked: WorkedTrial) -> None:
-        """Called after each trial this process ran, with what Optuna was told."""
+    best: BestTrial | None = None
 
 
 def work_on_study(
-    storage_url: str,
-    study_name: str,
-    *,
-    spec: StudySpec | None = None,
-    prepare: Callable[[optuna.Study, StudySpec], StudyReady] | None = None,
-    options: WorkerOptions | None = None,
-    max_trials: int | None = None,
-    timeout: float | None = None,
-    seed: int | None = None,
+    options: RunOptions,
     observer: StudyObserver | None = None,
+    spec: StudySpec | None = None,
+    prepare: Prepare | None = None,
 ) -> StudyReport:
-    """Open (or create, with ``spec``) the study, run ``prepare``, then work until done.
+    """Open (or create, with ``spec``) study ``options.study`` on ``options.storage``, run
+    ``prepare``, then work on its queue until done.
 
     Trials of grid studies log the report's figures like ``ferablate run`` (unless not
     ``options.figures``); search trials do not (figures of 50 samples are rarely looked at).
-    With ``options.jobs`` > 1, that many processes here work on the study
-    (``runner/_jobs.py``), sharing ``max_trials``; each samples with its own seed
-    (``seed + job``).
+    With ``options.jobs`` > 1, that many processes here work on the study, sharing
+    ``max_trials``; each samples with its own seed (``seed + job``).
     """
-    import optuna
+    from ferablate.runner._figures import FigureDrawer
+    from ferablate.runner._jobs import cap_jobs, run_jobs
 
-    options = options or WorkerOptions()
+    if not options.storage or not options.study:
+        raise ValueError("work_on_study: options.storage and options.study are required")
     observer = observer or QuietObserver()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the observer reports each trial
     started = time.monotonic()
+    storage, study, held = _open(options, spec)
+    observer.on_study_ready(prepare(study, held) if prepare else StudyReady(options.study))
+    jobs = cap_jobs(options.jobs, trials_left(study, options.max_trials)) if options.jobs > 1 else 1
+    figures = options.figures and held.kind == "grid"
+    with FigureDrawer(options.tracking_uri, observer, enabled=figures) as drawer:
+        if jobs > 1:
+            per_job = run_jobs(
+                jobs, _StudyJob(replace(options, jobs=jobs)), observer, drawer.submit
+            )
+            worked = [report for done in per_job for report in done.values()]
+        else:
+            work = _work_here(storage, study, held, options, observer, drawer.submit)
+            worked = list(work.values())
+    return _study_report(study, worked, time.monotonic() - started)
+
+
+def _open(options: RunOptions, spec: StudySpec | None) -> tuple[Any, Any, StudySpec]:
+    """The storage, the study and its spec (created with ``spec``; else it must exist)."""
+    assert options.storage is not None and options.study is not None
     storage = open_storage(
-        storage_url,
+        options.storage,
         heartbeat_interval=options.heartbeat,
         grace_period=options.grace,
         stale_handler=StaleTrialHandler(options.tracking_uri),
         create=spec is not None,  # a worker joins a study: its storage must exist
     )
-    study, held = open_study(storage, study_name, spec, seed=seed)
-    observer.on_study_ready(prepare(study, held) if prepare is not None else StudyReady(study_name))
-    if options.jobs > 1:
-        from ferablate.runner._jobs import cap_jobs
+    study, held = open_study(storage, options.study, spec, seed=options.seed)
+    return storage, study, held
 
-        options = replace(options, jobs=cap_jobs(options.jobs, _work_left(study, max_trials)))
-    if options.jobs > 1:
-        from ferablate.runner._jobs import run_jobs
 
-        work_here = _StudyJob(
-            storage_url,
-            study_name,
-            options.jobs,
-            dict(
-                options=replace(options, jobs=1), max_trials=max_trials, timeout=timeout, seed=seed
-            ),
+def _work_here(
+    storage: Any,
+    study: Any,
+    spec: StudySpec,
+    options: RunOptions,
+    observer: StudyObserver,
+    figures: FigureSink | None,
+) -> dict[int, TrialReport]:
+    """The runner loop in this process over the study's queue."""
+    from ferablate.search import StudyQueue
+    from ferablate.tracking import TrialTracker
+
+    tracker = TrialTracker(spec.experiment, options.tracking_uri)
+    stored = _stored_result(tracker, spec.experiment)
+    queue = StudyQueue(study, storage, spec, stored, options.max_trials, options.timeout)
+    trainer = Trainer(tracker, DataCache(), observer)
+    return work_queue(queue, trainer, observer, figures, options.poll)
+
+
+def _stored_result(tracker: TrialTracker, experiment: str) -> Callable[[Trial], TrialReport | None]:
+    """A sampled config that already FINISHED in the store: its result, not a rerun."""
+
+    def stored(trial: Trial) -> TrialReport | None:
+        run = RunStore(client=tracker.client).newest_finished(
+            experiment, config_hash=trial.config_hash
         )
-        reports: list[StudyReport] = run_jobs(options.jobs, work_here, observer)
-        worked_here = [trial for report in reports for trial in report.worked]
-        return _study_report(study, worked_here, time.monotonic() - started)
-    tracker = TrialTracker(held.experiment, options.tracking_uri)
-    data = DataCache()
-    on_result = with_figures() if options.figures and held.kind == "grid" else None
-    position = 0
-
-    def execute(
-        trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]
-    ) -> TrialReport:
-        nonlocal position
-        position += 1
-        total = max(position, len(study.get_trials(deepcopy=False)))
-        reused = _reused(trial) if held.kind == "search" else None
-        if reused is not None:  # a sampled config that already FINISHED: its result, not a rerun
-            observer.on_trial_end(reused, position, total)
-            return reused
-        bar = observer.on_trial_start(trial, position, total)
-        report = execute_trial(
-            trial,
-            tracker,
-            data,
-            [*callbacks, *([bar] if bar else [])],
-            extra_tags={TAG.SWEEP: held.experiment, **extra_tags},
-            on_result=on_result,
-            observer=observer,
-        )
-        observer.on_trial_end(report, position, total)
-        return report
-
-    def _reused(trial: Trial) -> TrialReport | None:
-        stored = RunStore(client=tracker.client).newest_finished(
-            held.experiment, config_hash=trial.config_hash
-        )
-        if stored is None or "val_accuracy_mean" not in stored.metrics:
+        if run is None or "val_accuracy_mean" not in run.metrics:
             return None
-        return TrialReport(
-            trial,
-            TrialOutcome.SKIPPED,
-            summary={k: v for k, v in stored.metrics.items() if k.endswith(("_mean", "_std"))},
-            run_id=stored.run_id,
-            message=f"config {trial.config_hash} already FINISHED as run {stored.run_id}; result reused",
-        )
+        message = f"config {trial.config_hash} already FINISHED as run {run.run_id}; result reused"
+        return TrialReport.from_stored(trial, run, message)
 
-    worked = work(
-        study,
-        storage,
-        held,
-        execute,
-        max_trials=max_trials,
-        timeout=timeout,
-        on_trial=observer.on_worked,
-    )
-    return _study_report(study, worked, time.monotonic() - started)
-
-
-def _work_left(study: optuna.Study, max_trials: int | None) -> int | None:
-    """The most trials this process may still run on ``study`` (None: no bound known)."""
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    left = sum(1 for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING))
-    target = study.user_attrs.get(ATTR.TARGET)
-    if target is not None:  # a search samples new trials up to its target
-        left += max(0, int(target) - counted_trials(trials))
-    return left if max_trials is None else min(left, max_trials)
-
-
-def _study_report(study: optuna.Study, worked: list[WorkedTrial], seconds: float) -> StudyReport:
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    states = [trial.state for trial in trials]
-    totals = {state.name: states.count(state) for state in TrialState if state in states}
-    top = best_trial(trials)
-    best = None
-    if top is not None and top.value is not None:
-        best = BestTrial(top.number, str(top.user_attrs.get(ATTR.TRIAL, "")), top.value)
-    return StudyReport(study.study_name, worked, seconds, totals, best)
+    return stored
 
 
 class _StudyJob:
-    """What one of ``jobs`` processes does on a study (picklable): work with its share of
-    ``max_trials`` and its own sampler seed."""
+    """What one of ``options.jobs`` processes does on a study (picklable): work with its share
+    of ``max_trials`` and its own sampler seed."""
 
-    def __init__(
-        self, storage_url: str, study_name: str, jobs: int, options: dict[str, Any]
-    ) -> None:
-        self.storage_url = storage_url
-        self.study_name = study_name
-        self.jobs = jobs
+    def __init__(self, options: RunOptions) -> None:
         self.options = options
 
-    def __call__(self, observer: Any) -> StudyReport:
-        job = observer.events.job
-        options = dict(self.options)
-        if options["max_trials"] is not None:
-            share = options["max_trials"] // self.jobs + (job < options["max_trials"] % self.jobs)
+    def __call__(self, job: int, observer: JobObserver) -> dict[int, TrialReport]:
+        from ferablate.runner._jobs import JobFigures
+        from ferablate.tracking import resolve_tracking_uri
+
+        options, jobs = self.options, self.options.jobs
+        if options.max_trials is not None:
+            share = options.max_trials // jobs + (job < options.max_trials % jobs)
             if share == 0:
-                return StudyReport(self.study_name, [], 0.0)
-            options["max_trials"] = share
-        if options["seed"] is not None:
-            options["seed"] += job
-        return work_on_study(self.storage_url, self.study_name, observer=observer, **options)
+                return {}
+            options = replace(options, max_trials=share)
+        if options.seed is not None:
+            options = replace(options, seed=options.seed + job)
+        storage, study, held = _open(options, None)
+        figures = None
+        if options.figures and held.kind == "grid":
+            figures = JobFigures(observer, resolve_tracking_uri(options.tracking_uri))
+        return _work_here(storage, study, held, options, observer, figures)
+
+
+def _study_report(study: Any, worked: list[TrialReport], seconds: float) -> StudyReport:
+    top = best_trial(study.get_trials(deepcopy=False))
+    best = None
+    if top is not None and top.value is not None:
+        best = BestTrial(top.number, str(top.user_attrs.get(ATTR.TRIAL, "")), top.value)
+    return StudyReport(study.study_name, worked, seconds, study_totals(study), best)
 
 
 def run_sweep_on_storage(
     sweep: Sweep,
     overrides: Mapping[str, Any] | None,
-    storage_url: str,
-    study_name: str | None = None,
-    *,
-    rerun: bool = False,
-    tracking_uri: str | None = None,
-    heartbeat: int = 10,
-    grace: int | None = None,
-    figures: bool = True,
+    options: RunOptions,
     observer: StudyObserver | None = None,
-    jobs: int = 1,
 ) -> StudyReport:
-    """Queue the sweep's trials in a grid study (skipping finished ones), then work on them;
-    any ``ferablate worker`` on the same study helps."""
+    """Queue the sweep's trials in a grid study on ``options.storage`` (skipping finished
+    ones), then work on them; any ``ferablate worker`` on the same study helps."""
     trials = expand_sweep(sweep, overrides)
     check_devices(trial.config for trial in trials)  # before the study or any store is opened
     trials = identify_trials(trials)
 
-    def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        finished = set() if rerun else set(finished_hashes(held.experiment, tracking_uri))
+    def prepare(study: Any, held: StudySpec) -> StudyReady:
+        rerun = options.rerun
+        finished = set() if rerun else set(finished_hashes(held.experiment, options.tracking_uri))
         queued, skipped = enqueue_trials(study, trials, finished, rerun=rerun)
         return StudyReady(study.study_name, tuple(queued), tuple(skipped))
 
-    return work_on_study(
-        storage_url,
-        study_name or sweep.name,
-        spec=StudySpec(kind="grid", experiment=experiment_name(sweep, overrides)),
-        prepare=prepare,
-        options=WorkerOptions(tracking_uri, heartbeat, grace, figures, jobs),
-        observer=observer,
-    )
+    spec = StudySpec(kind="grid", experiment=experiment_name(sweep, overrides))
+    options = replace(options, study=options.study or sweep.name)
+    return work_on_study(options, observer, spec, prepare)
 
 
 def run_search(
     sweep: Sweep,
     overrides: Mapping[str, Any] | None = None,
-    *,
-    trials: int | None = None,
-    more: int | None = None,
-    storage_url: str | None = None,
-    study_name: str | None = None,
-    sampler: SamplerKind = SamplerKind.tpe,
-    pruner: PrunerKind = PrunerKind.median,
-    max_parameters: int = DEFAULT_MAX_PARAMETERS,
-    timeout: float | None = None,
-    seed: int | None = None,
-    tracking_uri: str | None = None,
-    heartbeat: int = 10,
-    grace: int | None = None,
+    search: SearchOptions | None = None,
+    options: RunOptions | None = None,
     observer: StudyObserver | None = None,
 ) -> StudyReport:
-    """Run the study's Optuna trials over the sweep's ``search:`` space up to ``trials`` in
-    all (the base config first in a new study); ``more`` instead raises the target by that
-    many. Resumable: the same call after a kill ends with the same number; workers may join."""
-    if (trials is None) == (more is None):
+    """Run the study's Optuna trials over the sweep's ``search:`` space up to
+    ``search.trials`` in all (the base config first in a new study); ``search.more`` instead
+    raises the target by that many. Resumable: the same call after a kill ends with the same
+    number; workers may join."""
+    search = search or SearchOptions(trials=20)
+    if (search.trials is None) == (search.more is None):
         raise ConfigError("give --trials N (the study's total) or --more N (added), not both")
-    name = study_name or sweep.name
     if not sweep.search:
         raise ConfigError(
             f"{sweep.source}: no 'search:' mapping; add dotted keys with {{low, high}} or {{choices}}"
         )
     base = resolve_trial(sweep.base, [("--set", dict(overrides))] if overrides else [])
     check_devices([base])  # before the study or any store is opened
+    options = options or RunOptions()
+    name = options.study or sweep.name
     spec = StudySpec(
         kind="search",
         experiment=name,
         base=base.model_dump(mode="json"),
         dims=sweep.search,
-        sampler=sampler,
-        pruner=pruner,
-        max_parameters=max_parameters,
+        sampler=search.sampler,
+        pruner=search.pruner,
+        max_parameters=search.max_parameters,
     )
 
-    def prepare(study: optuna.Study, held: StudySpec) -> StudyReady:
-        if more is not None:
-            set_target_trials(study, more)
-        elif trials is not None and set_total_trials(study, trials) == 0:
+    def prepare(study: Any, held: StudySpec) -> StudyReady:
+        if search.more is not None:
+            set_target_trials(study, search.more)
+        elif search.trials is not None and set_total_trials(study, search.trials) == 0:
             _log.warning(
                 "study '%s' already holds its %d trial(s) (--trials is the study's total); "
                 "ask for more with --more N",
                 study.study_name,
-                trials,
+                search.trials,
             )
-        base_queued = enqueue_base_trial(
-            study, held
-        )  # one of the `trials`: the target is set first
+        base_queued = enqueue_base_trial(study, held)  # one of the trials: the target is set first
         return StudyReady(study.study_name, base_queued=base_queued)
 
-    return work_on_study(
-        storage_url or DEFAULT_STORAGE,
-        name,
-        spec=spec,
-        prepare=prepare,
-        options=WorkerOptions(tracking_uri, heartbeat, grace),
-        timeout=timeout,
-        seed=seed,
-        observer=observer,
-    )
+    storage = options.storage or DEFAULT_STORAGE
+    options = replace(options, storage=storage, study=name, figures=False, jobs=1)
+    return work_on_study(options, observer, spec, prepare)

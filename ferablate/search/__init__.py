@@ -33,39 +33,31 @@ from ferablate.search._study import (
     sampler_seed,
     set_target_trials,
     set_total_trials,
+    study_totals,
     trial_config,
+    trials_left,
 )
 
 if TYPE_CHECKING:
-    from ferablate.search._worker import (
-        ExecutedTrial,
-        PruningCallback,
-        TrialExecutor,
-        TrialLeaseLost,
-        WorkedTrial,
-        optuna_state,
-        work,
-    )
+    from ferablate.search._queue import PruningCallback, StudyQueue, TrialLeaseLost, optuna_state
 else:  # the worker imports the engine (torch); reading a study does not
     from ferablate._lazy import lazy_exports
 
-    __getattr__ = lazy_exports(__name__, {"_worker": (
-        "ExecutedTrial", "PruningCallback", "TrialExecutor", "TrialLeaseLost", "WorkedTrial", "optuna_state", "work",
+    __getattr__ = lazy_exports(__name__, {"_queue": (
+        "PruningCallback", "StudyQueue", "TrialLeaseLost", "optuna_state",
     )})  # fmt: skip
 
 __all__ = [
     "ATTR",
     "DEFAULT_MAX_PARAMETERS",
     "DEFAULT_STORAGE",
-    "ExecutedTrial",
     "PrunerKind",
     "PruningCallback",
     "SamplerKind",
     "StaleTrialHandler",
+    "StudyQueue",
     "StudySpec",
-    "TrialExecutor",
     "TrialLeaseLost",
-    "WorkedTrial",
     "base_params",
     "best_study_sweep",
     "best_trial",
@@ -85,7 +77,8 @@ __all__ = [
     "sampler_seed",
     "set_target_trials",
     "set_total_trials",
+    "study_totals",
     "suggest_patch",
     "trial_config",
-    "work",
+    "trials_left",
 ]

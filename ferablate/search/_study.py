@@ -48,7 +48,9 @@ __all__ = [
     "sampler_seed",
     "set_target_trials",
     "set_total_trials",
+    "study_totals",
     "trial_config",
+    "trials_left",
 ]
 
 _log = get_logger(__name__)
@@ -211,6 +213,7 @@ def open_storage(
     """
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # ferablate reports each trial itself
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme not in ("sqlite", "postgresql", "mysql"):
         raise SearchError(
@@ -339,6 +342,26 @@ def counted_trials(trials: Iterable[FrozenTrial]) -> int:
         for t in trials
         if t.state in counting or (t.state == TrialState.FAIL and ATTR.FAILURE in t.user_attrs)
     )
+
+
+def trials_left(study: optuna.Study, max_trials: int | None = None) -> int | None:
+    """The most trials one process may still run on ``study`` (None: no bound known)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    left = sum(1 for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING))
+    target = study.user_attrs.get(ATTR.TARGET)
+    if target is not None:  # a search samples new trials up to its target
+        left += max(0, int(target) - counted_trials(trials))
+    return left if max_trials is None else min(left, max_trials)
+
+
+def study_totals(study: optuna.Study) -> dict[str, int]:
+    """Optuna state name -> trials of the whole study (the states it holds)."""
+    from optuna.trial import TrialState
+
+    states = [trial.state for trial in study.get_trials(deepcopy=False)]
+    return {state.name: states.count(state) for state in TrialState if state in states}
 
 
 def set_total_trials(study: optuna.Study, total: int) -> int:

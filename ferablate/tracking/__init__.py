@@ -27,6 +27,7 @@ from ferablate.tracking._identity import (
     run_identity,
 )
 from ferablate.tracking._lookup import SweepRuns, match_sweep
+from ferablate.tracking._queue import WAIT, Claim, StoreQueue, TrialQueue, TrialReport
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -61,13 +62,18 @@ __all__ = [
     "FIGURES_DIR",
     "FINAL_WEIGHTS",
     "TAG",
+    "WAIT",
+    "Claim",
     "RunArtifacts",
     "RunStore",
     "RunsView",
+    "StoreQueue",
     "StoredPredictions",
     "StoredRun",
     "StoredTrial",
     "SweepRuns",
+    "TrialQueue",
+    "TrialReport",
     "TrialRun",
     "TrialTracker",
     "UiServerCommand",

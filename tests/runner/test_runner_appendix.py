@@ -16,7 +16,7 @@ from ferablate._errors import ConfigError
 from ferablate.cli import app
 from ferablate.config import Sweep, expand_sweep, parse_sweep
 from ferablate.data import data_fingerprint
-from ferablate.runner import run_sweep, write_appendix
+from ferablate.runner import RunOptions, run_sweep, write_appendix
 from ferablate.tracking import TrialTracker
 
 TINY: dict[str, Any] = {
@@ -50,8 +50,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FERABLATE_CACHE", str(folder / "cache"))
-        run_sweep(GRID_A, tracking_uri=uri, figures=False)
-        run_sweep(GRID_B, tracking_uri=uri, figures=True)
+        run_sweep(GRID_A, options=RunOptions(tracking_uri=uri, figures=False))
+        run_sweep(GRID_B, options=RunOptions(tracking_uri=uri, figures=True))
         yield uri
 
 

@@ -14,7 +14,7 @@ import pytest
 import ferablate._machine as machine
 from ferablate._errors import ConfigError
 from ferablate.config import legacy_config_hash, parse_sweep
-from ferablate.runner import run_sweep, sweep_status
+from ferablate.runner import RunOptions, run_sweep, sweep_status
 from ferablate.tables import sweep_rows
 from ferablate.tables._sweepcompare import compare_sweep, sweep_scores
 from ferablate.tracking import TAG, StoredRun, TrialTracker
@@ -59,24 +59,28 @@ def test_data_content_is_identity_the_path_and_speed_settings_are_not(
 ) -> None:
     csv = write_csv(tmp_path / "faces.csv", seed=1)
     sweep = _sweep({"source": "fer2013", "path": str(csv)})
-    assert _statuses(run_sweep(sweep, figures=False)) == ["finished"]
+    assert _statuses(run_sweep(sweep, options=RunOptions(figures=False))) == ["finished"]
 
     moved = tmp_path / "moved" / "same-faces.csv"
     moved.parent.mkdir()
     shutil.move(csv, moved)
     same = {"data.path": str(moved)}
-    assert _statuses(run_sweep(sweep, same, figures=False)) == ["skipped"]  # moved: same trial
+    assert _statuses(run_sweep(sweep, same, options=RunOptions(figures=False))) == [
+        "skipped"
+    ]  # moved: same trial
     unchanged = {**same, "train.pack_folds": False, "train.eval_batch_size": 7}
-    assert _statuses(run_sweep(sweep, unchanged, figures=False)) == ["skipped"]
+    assert _statuses(run_sweep(sweep, unchanged, options=RunOptions(figures=False))) == ["skipped"]
     explicit = {**same, "train.precision": "bf16"}  # what auto resolved to here
-    assert _statuses(run_sweep(sweep, explicit, figures=False)) == ["skipped"]
+    assert _statuses(run_sweep(sweep, explicit, options=RunOptions(figures=False))) == ["skipped"]
     fp32 = {**same, "train.precision": "fp32"}
-    assert _statuses(run_sweep(sweep, fp32, figures=False)) == ["finished"]
+    assert _statuses(run_sweep(sweep, fp32, options=RunOptions(figures=False))) == ["finished"]
 
     other = write_csv(tmp_path / "other.csv", seed=2)  # other faces: another trial
-    assert _statuses(run_sweep(sweep, {"data.path": str(other)}, figures=False)) == ["finished"]
+    assert _statuses(
+        run_sweep(sweep, {"data.path": str(other)}, options=RunOptions(figures=False))
+    ) == ["finished"]
     write_csv(moved, seed=3)  # the file replaced at the same path: another trial again
-    replaced = run_sweep(sweep, same, figures=False)
+    replaced = run_sweep(sweep, same, options=RunOptions(figures=False))
     assert _statuses(replaced) == ["finished"]
 
     moved.unlink()  # tables read where the data is not: the data hash comes from the store
@@ -90,7 +94,7 @@ def test_a_store_written_with_the_old_hashing_is_recognised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sweep = _sweep({"source": "synthetic", "synthetic_size": 140}, name="old-store", variants=2)
-    first = run_sweep(sweep, figures=False)
+    first = run_sweep(sweep, options=RunOptions(figures=False))
     assert _statuses(first) == ["finished", "finished"]
     tracker = TrialTracker("old-store")
     for run in tracker.search(f"tags.`{TAG.ROLE}` = 'trial'"):  # as today's release wrote them
@@ -100,7 +104,7 @@ def test_a_store_written_with_the_old_hashing_is_recognised(
     assert all(TAG.IDENTITY not in r.data.tags for r in tracker.search(""))
 
     with caplog.at_level(logging.WARNING, logger="ferablate"):
-        again = run_sweep(sweep, figures=False)
+        again = run_sweep(sweep, options=RunOptions(figures=False))
     assert _statuses(again) == ["skipped", "skipped"]  # no retraining
     assert [r.run_id for r in again] == [r.run_id for r in first]
     assert "2 finished trial(s) of 'old-store' were stored before trial identity v2" in caplog.text
@@ -113,7 +117,10 @@ def test_table_compare_and_status_agree_on_runs_under_other_settings(
 ) -> None:
     sweep = _sweep({"source": "synthetic", "synthetic_size": 140}, name="agree", variants=2)
     ran = {"train.epochs": 1}
-    assert _statuses(run_sweep(sweep, ran, figures=False)) == ["finished", "finished"]
+    assert _statuses(run_sweep(sweep, ran, options=RunOptions(figures=False))) == [
+        "finished",
+        "finished",
+    ]
 
     with caplog.at_level(logging.WARNING, logger="ferablate"):  # the file's epochs: 2
         rows = sweep_rows(sweep)

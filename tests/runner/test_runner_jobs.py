@@ -3,6 +3,7 @@ fully finished sweep answers without importing torch."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ferablate.config import parse_sweep
-from ferablate.runner import run_sweep
+from ferablate.runner import RunOptions, run_sweep
 from ferablate.tracking import TAG, RunStore, TrialTracker
 
 TINY = {
@@ -46,7 +47,7 @@ def _fold_metrics(uri: str) -> dict[str, dict[str, dict[str, float]]]:
 
 def test_two_jobs_train_every_trial_once_with_the_metrics_of_one_job(tmp_path: Path) -> None:
     one, two = (f"sqlite:///{tmp_path / name / 'mlflow.db'}" for name in ("one", "two"))
-    reports = run_sweep(FOUR, tracking_uri=two, figures=False, jobs=2, poll=0.2)
+    reports = run_sweep(FOUR, options=RunOptions(tracking_uri=two, figures=False, jobs=2, poll=0.2))
     assert [r.status for r in reports] == ["finished"] * 4
     assert [r.trial.name for r in reports] == ["a", "b", "c", "d"]
     parents = TrialTracker("four", two).search(f"tags.`{TAG.ROLE}` = 'trial'")
@@ -67,7 +68,7 @@ def test_two_jobs_train_every_trial_once_with_the_metrics_of_one_job(tmp_path: P
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, len(core_share(0, 2)) or (os.cpu_count() or 2) // 2))
     try:
-        run_sweep(FOUR, tracking_uri=one, figures=False)
+        run_sweep(FOUR, options=RunOptions(tracking_uri=one, figures=False))
     finally:
         torch.set_num_threads(threads)
     single, jobs = _fold_metrics(one), _fold_metrics(two)
@@ -118,27 +119,48 @@ def test_a_finished_sweep_answers_without_importing_torch(tmp_path: Path) -> Non
 def test_a_job_hands_on_figures_while_it_trains_and_draws_its_final_trials_itself(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The loop holds a finished trial's figures until its next claim says whether more
+    # follows; a job hands held figures to the parent and draws its final trial's itself.
     import queue
 
+    from ferablate import TrialOutcome
     from ferablate.config import expand_sweep
-    from ferablate.runner import _figures, _jobs
+    from ferablate.runner import _figures, _jobs, work_queue
+    from ferablate.tracking import Claim, TrialReport
 
     drawn: list[str] = []
     monkeypatch.setattr(
         _figures, "draw_stored_figures", lambda uri, run_id, background: drawn.append(run_id)
     )
     events: queue.Queue[tuple[object, ...]] = queue.Queue()
-    job = _jobs._JobFigures(_jobs._Events(events, 1), "sqlite:///unused.db")  # type: ignore[arg-type]
+    observer = _jobs.JobObserver(_jobs._Events(events, 1))  # type: ignore[arg-type]
+    figures = _jobs.JobFigures(observer, "sqlite:///unused.db")
     first, second, *_ = expand_sweep(FOUR)
-    job(first, 1, "run-a")  # held: the job may have nothing left to train
-    assert events.empty()
-    job.on_trial_start(second, 2, 4)  # it trains on: the parent's background process draws a
-    assert events.get_nowait() == ("figures", 1, first, 1, "run-a")
-    assert events.get_nowait()[:2] == ("start", 1)
-    job(second, 2, "run-b")
-    job.draw_held()  # nothing left to train: drawn in the job, on its own cores
-    assert drawn == ["run-b"]
-    kind, _, trial, stage = events.get_nowait()
-    assert (kind, trial, stage) == ("stage", second, "figures") and events.empty()
-    job.draw_held()  # nothing held any more
-    assert drawn == ["run-b"]
+    claims = [Claim(first, 1, 4), Claim(second, 2, 4)]
+
+    class TwoTrials:
+        total = 4
+
+        def claim(self) -> Claim | None:
+            return claims.pop(0) if claims else None
+
+        def heartbeat(self, claim: Claim) -> contextlib.nullcontext[None]:
+            return contextlib.nullcontext()
+
+        def finish(self, claim: Claim, report: TrialReport) -> TrialReport:
+            return report
+
+        def release(self, claim: Claim, exc: BaseException) -> None:
+            return None
+
+    def train(claim: Claim, callbacks: object) -> TrialReport:
+        if claim.trial is second:  # it trains on: the parent's background process draws a's
+            assert ("figures", 1, first, 1, "run-a") in list(events.queue)
+        return TrialReport(
+            claim.trial, TrialOutcome.FINISHED, run_id=f"run-{'ab'[claim.position - 1]}"
+        )
+
+    work_queue(TwoTrials(), train, observer, figures)
+    assert drawn == ["run-b"]  # nothing left to train: drawn in the job, on its own cores
+    sent = [message for message in list(events.queue) if message[0] in ("figures", "stage")]
+    assert sent == [("figures", 1, first, 1, "run-a"), ("stage", 1, second, "figures")]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ferablate.runner import RunOptions
 from ferablate.runner._jobs import cap_jobs
 from ferablate.tracking._claims import _pid_alive
 
@@ -194,8 +195,8 @@ def test_jobs_100000_on_a_one_trial_sweep_trains_it_here(
     def no_processes(*args: object, **kwargs: object) -> None:
         raise AssertionError("a process per job was started for one trial")
 
-    monkeypatch.setattr(_jobs, "train_in_processes", no_processes)
+    monkeypatch.setattr(_jobs, "run_jobs", no_processes)
     path = tmp_path / "one.yaml"
     path.write_text(SWEEP.replace("EPOCHS", "1").replace(", {name: b, set: {train.seed: 2}}", ""))
-    reports = run_sweep(load_sweep(path), figures=False, jobs=100_000)
+    reports = run_sweep(load_sweep(path), options=RunOptions(figures=False, jobs=100_000))
     assert [r.status for r in reports] == ["finished"]

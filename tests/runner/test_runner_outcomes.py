@@ -10,7 +10,7 @@ import pytest
 from ferablate import DivergedError, TrialOutcome
 from ferablate.config import parse_sweep
 from ferablate.engine import TrialCallback, TrialInfo
-from ferablate.runner import run_final, run_sweep, run_sweep_on_storage
+from ferablate.runner import RunOptions, run_final, run_sweep, run_sweep_on_storage
 from ferablate.tracking import TAG, RunStore, TrialTracker
 
 TINY: dict[str, Any] = {
@@ -40,7 +40,7 @@ def test_a_diverged_trial_ends_failed_tagged_diverged_and_the_sweep_goes_on(
             "variants": [{"name": "bad", "set": {"train.lr": 0.5}}, {"name": "fine"}],
         }
     )
-    bad, fine = run_sweep(sweep, figures=False)
+    bad, fine = run_sweep(sweep, options=RunOptions(figures=False))
     assert (bad.status, fine.status) == (TrialOutcome.DIVERGED, TrialOutcome.FINISHED)
     assert bad.run_id is not None
     stored = RunStore().get_run(bad.run_id)
@@ -50,14 +50,18 @@ def test_a_diverged_trial_ends_failed_tagged_diverged_and_the_sweep_goes_on(
         TrialOutcome.DIVERGED,
     )
     assert "fold f1" in stored.failure_reason and "epoch 2" in stored.failure_reason
-    again = run_sweep(sweep, figures=False)  # a diverged trial is no result to skip
+    again = run_sweep(
+        sweep, options=RunOptions(figures=False)
+    )  # a diverged trial is no result to skip
     assert [o.status for o in again] == ["diverged", "skipped"]
 
 
 def test_a_loss_above_train_diverge_loss_is_stored_diverged_not_finished() -> None:
     # a real tiny trial: its first epoch's loss (~ ln 7) is above a threshold of 0.01
     low = {**TINY, "train": {**TINY["train"], "diverge_loss": 0.01}}
-    (report,) = run_sweep(parse_sweep({"name": "explode", "base": low}), figures=False)
+    (report,) = run_sweep(
+        parse_sweep({"name": "explode", "base": low}), options=RunOptions(figures=False)
+    )
     assert report.status == TrialOutcome.DIVERGED and report.run_id is not None
     stored = RunStore().get_run(report.run_id)
     assert (stored.status, stored.failure) == ("FAILED", "diverged")
@@ -88,12 +92,14 @@ def test_a_storage_backed_sweep_runs_from_the_library(tmp_path: Path) -> None:
         }
     )
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    report = run_sweep_on_storage(sweep, None, storage, figures=False)
-    assert sorted(w.name for w in report.worked) == ["a", "b"]
-    assert [w.outcome for w in report.worked] == [TrialOutcome.FINISHED] * 2
+    report = run_sweep_on_storage(sweep, None, options=RunOptions(storage=storage, figures=False))
+    assert sorted(w.trial.name for w in report.worked) == ["a", "b"]
+    assert [w.status for w in report.worked] == [TrialOutcome.FINISHED] * 2
     assert report.totals == {"COMPLETE": 2}
     assert report.best is not None and report.best.value == max(
         w.value or 0.0 for w in report.worked
     )
-    again = run_sweep_on_storage(sweep, None, storage, figures=False)  # all finished: nothing to do
+    again = run_sweep_on_storage(
+        sweep, None, options=RunOptions(storage=storage, figures=False)
+    )  # all finished: nothing to do
     assert again.worked == [] and again.totals == {"COMPLETE": 2}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ferablate.config import parse_sweep
-from ferablate.runner import run_sweep
+from ferablate.runner import RunOptions, run_sweep
 from ferablate.tracking import TAG, TrialTracker
 
 TINY = {
@@ -29,7 +29,7 @@ def _sweep(variants: list[dict[str, object]], name: str = "tiny") -> object:
 
 def test_trial_logs_parent_and_fold_runs_then_skips_on_rerun() -> None:
     sweep = _sweep([{"name": "a"}, {"name": "b", "set": {"model.activation": "relu"}}])
-    first = run_sweep(sweep, figures=False)
+    first = run_sweep(sweep, options=RunOptions(figures=False))
     assert [o.status for o in first] == ["finished", "finished"]
 
     tracker = TrialTracker("tiny")
@@ -60,12 +60,12 @@ def test_trial_logs_parent_and_fold_runs_then_skips_on_rerun() -> None:
     state = torch.load(local, weights_only=True)
     assert state["features.0.weight"].shape[0] == 4
 
-    again = run_sweep(sweep, figures=False)
+    again = run_sweep(sweep, options=RunOptions(figures=False))
     assert [o.status for o in again] == ["skipped", "skipped"]
     assert again[0].run_id == first[0].run_id
     assert len(tracker.search(f"tags.`{TAG.ROLE}` = 'trial'")) == 2  # nothing new was logged
 
-    forced = run_sweep(sweep, rerun=True, figures=False)
+    forced = run_sweep(sweep, options=RunOptions(rerun=True, figures=False))
     assert [o.status for o in forced] == ["finished", "finished"]
 
 
@@ -92,7 +92,7 @@ def test_failing_trial_is_logged_failed_and_the_sweep_goes_on(
         ],
         name="failures",
     )
-    outcomes = run_sweep(sweep, figures=False)
+    outcomes = run_sweep(sweep, options=RunOptions(figures=False))
     assert [o.status for o in outcomes] == ["failed", "failed", "finished"]
     tracker = TrialTracker("failures")
     runs = {r.data.tags[TAG.VARIANT]: r for r in tracker.search(f"tags.`{TAG.ROLE}` = 'trial'")}
@@ -130,7 +130,7 @@ def test_learns_well_above_chance_on_synthetic_faces() -> None:
             },
         }
     )
-    (outcome,) = run_sweep(sweep, figures=False)
+    (outcome,) = run_sweep(sweep, options=RunOptions(figures=False))
     assert outcome.status == "finished"
     # chance is 1/7 = 0.14 (0.25 for always predicting the majority class)
     assert outcome.summary["val_accuracy_mean"] > 0.45, json.dumps(outcome.summary)

@@ -12,8 +12,9 @@ import pytest
 from ferablate import TrialOutcome
 from ferablate.config import Trial, expand_sweep, parse_sweep
 from ferablate.engine import TrialCallback
-from ferablate.runner import TrialReport
-from ferablate.search import ATTR, StudySpec, enqueue_trials, open_storage, open_study, work
+from ferablate.runner import QuietObserver, TrialReport, work_queue
+from ferablate.search import ATTR, StudyQueue, StudySpec, enqueue_trials, open_storage, open_study
+from ferablate.tracking import Claim
 
 TINY: dict[str, Any] = {"data": {"source": "synthetic"}, "model": {"preset": "baseline-model1"}}
 
@@ -40,14 +41,21 @@ def test_diverged_is_told_fail_pruned_pruned_and_ctrl_c_fails_and_stops(tmp_path
             raise KeyboardInterrupt
         return TrialReport(trial, TrialOutcome.FINISHED, summary={"val_accuracy_mean": 0.5})
 
-    worked = work(study, storage, spec, execute, max_trials=3)
-    assert [w.outcome for w in worked] == [
+    def train(claim: Claim, callbacks: Sequence[TrialCallback]) -> TrialReport:
+        return execute(claim.trial, callbacks, claim.tags)
+
+    def work(max_trials: int | None = None) -> list[TrialReport]:
+        queue = StudyQueue(study, storage, spec, max_trials=max_trials)
+        return list(work_queue(queue, train, QuietObserver()).values())
+
+    worked = work(max_trials=3)
+    assert [w.status for w in worked] == [
         TrialOutcome.DIVERGED,
         TrialOutcome.PRUNED,
         TrialOutcome.FINISHED,
     ]
     with pytest.raises(KeyboardInterrupt):
-        work(study, storage, spec, execute)
+        work()
     trials = study.get_trials()
     state = optuna.trial.TrialState
     assert [t.state for t in trials] == [state.FAIL, state.PRUNED, state.COMPLETE, state.FAIL]

@@ -17,7 +17,7 @@ from ferablate.cli import app
 from ferablate.config import DataConfig, Sweep, Trial, expand_sweep, parse_sweep, trial_identity
 from ferablate.data import FaceData
 from ferablate.data._subset import stratified_limit
-from ferablate.runner import DataCache, run_sweep
+from ferablate.runner import DataCache, RunOptions, run_sweep
 from ferablate.tables import (
     COLLAPSED_MARK,
     compare_sweep,
@@ -81,7 +81,9 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sweep, str]:
     uri = f"sqlite:///{tmp_path_factory.mktemp('compare') / 'mlflow.db'}"
     sweep = parse_sweep(SWEEP)
     ran = parse_sweep({**SWEEP, "variants": SWEEP["variants"][:4]})
-    outcomes = run_sweep(ran, tracking_uri=uri, data=DataCache(_loader), figures=False)
+    outcomes = run_sweep(
+        ran, options=RunOptions(tracking_uri=uri, figures=False), data=DataCache(_loader)
+    )
     assert [o.status for o in outcomes] == ["finished"] * 4
     return sweep, uri
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ferablate import TrialOutcome
 from ferablate.config import expand_sweep, parse_sweep
+from ferablate.runner import RunOptions
 from ferablate.tracking import TAG, StoredRun, TrialRun, TrialTracker, identify_trials
 from ferablate.tracking._claims import owner_alive, read_claims, wins_claim
 
@@ -119,7 +120,7 @@ def test_the_fast_sqlite_read_matches_the_mlflow_read() -> None:
             "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.003}}],
         }
     )
-    run_sweep(sweep, figures=False)
+    run_sweep(sweep, options=RunOptions(figures=False))
     uri = resolve_tracking_uri()
     fast = finished_trials_sqlite(Path(uri.removeprefix("sqlite:///")), "fast")
     assert fast is not None and len(fast) == 2

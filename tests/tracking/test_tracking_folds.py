@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ferablate.config import parse_sweep
-from ferablate.runner import run_sweep
+from ferablate.runner import RunOptions, run_sweep
 from ferablate.stats import fold_grid
 from ferablate.tracking import TAG, RunStore, TrialTracker
 
@@ -24,7 +24,9 @@ TINY: dict[str, Any] = {
 
 def _run(name: str, **train: Any) -> str:
     base = {**TINY, "train": {**TINY["train"], **train}}
-    (outcome,) = run_sweep(parse_sweep({"name": name, "base": base}), figures=False)
+    (outcome,) = run_sweep(
+        parse_sweep({"name": name, "base": base}), options=RunOptions(figures=False)
+    )
     assert outcome.status == "finished", outcome.message
     assert outcome.run_id is not None
     return outcome.run_id

@@ -8,7 +8,7 @@ import pytest
 
 from ferablate import TrialOutcome
 from ferablate.config import parse_sweep
-from ferablate.runner import run_sweep
+from ferablate.runner import RunOptions, run_sweep
 from ferablate.tracking import RunStore
 
 TINY: dict[str, Any] = {
@@ -27,7 +27,7 @@ def test_load_trial_gives_identity_and_each_folds_last_epoch_metrics() -> None:
             "variants": [{"name": "a"}, {"name": "b", "set": {"train.lr": 0.01}}],
         }
     )
-    first, second = run_sweep(sweep, figures=False)
+    first, second = run_sweep(sweep, options=RunOptions(figures=False))
     assert first.result is not None and first.run_id is not None and second.run_id is not None
     store = RunStore()
 

@@ -14,8 +14,8 @@ from mlflow import MlflowClient
 from ferablate import StoreFullError
 from ferablate.cli._app import run_cli
 from ferablate.config import parse_sweep
-from ferablate.runner import run_sweep
-from ferablate.runner._sweep import QuietObserver
+from ferablate.runner import RunOptions, run_sweep
+from ferablate.runner import QuietObserver
 from ferablate.tracking import TAG, TrialTracker
 from ferablate.tracking._store import store_full_error
 
@@ -69,7 +69,11 @@ def test_a_full_disk_stops_the_sweep_marks_the_trial_and_the_next_run_resumes(
     sweep = parse_sweep(SWEEP)
     log_batch = MlflowClient.log_batch
     with pytest.raises(StoreFullError, match=r"the sweep stopped after 1 of 3 trials"):
-        run_sweep(sweep, figures=False, observer=_FillsDiskAtTrial(monkeypatch, position=2))
+        run_sweep(
+            sweep,
+            options=RunOptions(figures=False),
+            observer=_FillsDiskAtTrial(monkeypatch, position=2),
+        )
     tracker = TrialTracker("full")
     runs = tracker.search(f"tags.`{TAG.ROLE}` = 'trial'")
     assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]  # never left RUNNING
@@ -79,7 +83,7 @@ def test_a_full_disk_stops_the_sweep_marks_the_trial_and_the_next_run_resumes(
     assert folds and {f.info.status for f in folds} == {"KILLED"}
 
     monkeypatch.setattr(MlflowClient, "log_batch", log_batch)  # space freed: the sweep resumes
-    again = run_sweep(sweep, figures=False)
+    again = run_sweep(sweep, options=RunOptions(figures=False))
     assert [o.status for o in again] == ["skipped", "finished", "finished"]
 
 

@@ -1,21 +1,21 @@
-"""A worker on a shared study: claim a WAITING trial (or sample a new one), run it, tell Optuna.
+"""An Optuna study as the trial queue: claim a WAITING trial (or sample a new one), tell Optuna.
 
 Optuna's storage is the distributed engine: claiming is Optuna's atomic WAITING -> RUNNING
 transition, liveness is its heartbeat table, and a dead worker's trial is failed and re-queued
 by :func:`optuna.storages.fail_stale_trials` (see :class:`StaleTrialHandler`). ``ask``/``tell``
 is used instead of ``optimize`` so that a grid study never samples a trial of its own; the
-heartbeat thread ``optimize`` would run is therefore run here.
+heartbeat thread ``optimize`` would run is therefore run here. ``runner.work_queue`` drives it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from ferablate._errors import ConfigError
 from ferablate._logging import get_logger
@@ -24,54 +24,20 @@ from ferablate.config import Trial, TrialConfig, resolve_trial
 from ferablate.engine import EpochMetrics, TrialCallback
 from ferablate.search._space import parameter_count, suggest_patch
 from ferablate.search._study import ATTR, StudySpec, counted_trials
+from ferablate.tracking import TAG, WAIT, Claim, TrialReport, identify_trials
 
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
     from optuna.trial import TrialState
 
-__all__ = [
-    "ExecutedTrial",
-    "PruningCallback",
-    "TrialExecutor",
-    "TrialLeaseLost",
-    "WorkedTrial",
-    "optuna_state",
-    "work",
-]
+__all__ = ["PruningCallback", "StudyQueue", "TrialLeaseLost", "optuna_state"]
 
 _log = get_logger(__name__)
 
 
-class ExecutedTrial(Protocol):
-    """What the runner reports for one trial (``ferablate.runner.TrialReport``)."""
-
-    status: TrialOutcome  # finished | skipped (a stored result reused) | failed | oom | diverged
-    summary: dict[str, float]
-    message: str
-    run_id: str | None
-
-
-class TrialExecutor(Protocol):
-    def __call__(
-        self, trial: Trial, callbacks: Sequence[TrialCallback], extra_tags: Mapping[str, str]
-    ) -> ExecutedTrial: ...
-
-
 class TrialLeaseLost(BaseException):  # a stop signal like KeyboardInterrupt, not an error
     """This worker's trial was failed as stale and re-queued: stop training it now."""
-
-
-@dataclass(frozen=True)
-class WorkedTrial:
-    """One trial this worker ran."""
-
-    number: int
-    name: str
-    outcome: TrialOutcome  # finished | skipped (reused) | pruned | rejected | failed | oom | diverged | killed | lost
-    value: float | None  # mean val accuracy (finished trials)
-    seconds: float
-    message: str = ""
 
 
 def optuna_state(outcome: TrialOutcome) -> TrialState | None:
@@ -226,126 +192,146 @@ def _grid_trial(trial: optuna.Trial) -> Trial:
     )
 
 
-def _identified(trial: Trial) -> Trial:
-    """``trial`` with its identity on this worker's data and machine."""
-    from ferablate.tracking import identify_trials
+class StudyQueue:
+    """The trials of an Optuna study, claimed through its RDB storage (``tracking.TrialQueue``).
 
-    return identify_trials([trial])[0]
-
-
-def _run_one(
-    study: optuna.Study,
-    storage: RDBStorage,
-    study_id: int,
-    trial: optuna.Trial,
-    spec: StudySpec,
-    execute: TrialExecutor,
-    heartbeat_interval: float,
-) -> WorkedTrial:
-    import optuna
-
-    from ferablate.tracking import TAG
-
-    started = time.monotonic()
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-    name = f"optuna-{trial.number}"
-
-    def done(outcome: TrialOutcome, message: str = "", value: float | None = None) -> WorkedTrial:
-        """Tell Optuna how the trial ended (unless lost) and record it."""
-        state = optuna_state(outcome)
-        scored = outcome in (TrialOutcome.FINISHED, TrialOutcome.SKIPPED)
-        if not scored and outcome not in (TrialOutcome.PRUNED, TrialOutcome.LOST):
-            trial.set_user_attr(ATTR.FAILURE, outcome.value)  # oom is a result: "no fit in memory"
-            trial.set_user_attr(ATTR.FAILURE_REASON, message[:2000])
-        if state is not None:
-            study.tell(trial, value if scored else None, state=state)
-        return WorkedTrial(trial.number, name, outcome, value, time.monotonic() - started, message)
-
-    with _Heartbeat(storage, trial_id, heartbeat_interval):
-        try:
-            planned = _grid_trial(trial) if spec.kind == "grid" else _search_trial(trial, spec)
-        except ConfigError as exc:  # rejected before training
-            return done(TrialOutcome.REJECTED, str(exc))
-        name = planned.name
-        try:
-            planned = _identified(planned)  # fingerprints the data: missing data ends here
-        except BaseException as exc:
-            study.tell(trial, state=optuna_state(outcome_of(exc).outcome), skip_if_finished=True)
-            raise
-        if spec.kind == "search":
-            trial.set_user_attr(ATTR.TRIAL, name)
-            trial.set_user_attr(ATTR.CONFIG, planned.config.model_dump_json())
-            trial.set_user_attr(ATTR.CONFIG_HASH, planned.config_hash)
-        callbacks: list[TrialCallback] = [_LeaseCheck(storage, trial_id)]
-        if spec.kind == "search":
-            callbacks.append(PruningCallback(trial))
-        tags = {TAG.STUDY: study.study_name, TAG.OPTUNA_TRIAL: str(trial.number)}
-        try:
-            try:
-                executed = execute(planned, callbacks, tags)
-            except TrialLeaseLost as exc:
-                _log.warning("trial %s: %s", name, exc)
-                return done(TrialOutcome.LOST, str(exc))
-            except BaseException as exc:
-                ending = outcome_of(exc)
-                if ending.outcome is TrialOutcome.PRUNED:
-                    return done(TrialOutcome.PRUNED, str(exc))
-                study.tell(trial, state=optuna_state(ending.outcome), skip_if_finished=True)
-                raise
-            if executed.run_id:
-                trial.set_user_attr(ATTR.RUN_ID, executed.run_id)
-            value = executed.summary.get("val_accuracy_mean")
-            valid = value is not None and not math.isnan(value)
-            if executed.status is TrialOutcome.SKIPPED and valid:  # the hash already FINISHED
-                trial.set_user_attr(ATTR.ORIGIN, "reused")
-                return done(TrialOutcome.SKIPPED, executed.message, value=value)
-            if executed.status is TrialOutcome.FINISHED and valid:
-                return done(TrialOutcome.FINISHED, value=value)
-            outcome = (
-                TrialOutcome.FAILED if executed.status is TrialOutcome.FINISHED else executed.status
-            )
-            return done(outcome, executed.message or "no mean val accuracy")
-        except optuna.exceptions.UpdateFinishedTrialError:  # re-queued while we trained
-            _log.warning("trial %s ended after it was re-queued as stale; its retry counts", name)
-            return done(TrialOutcome.LOST, "ended after the trial was re-queued")
-
-
-def work(
-    study: optuna.Study,
-    storage: RDBStorage,
-    spec: StudySpec,
-    execute: TrialExecutor,
-    *,
-    max_trials: int | None = None,
-    timeout: float | None = None,
-    on_trial: Callable[[WorkedTrial], None] | None = None,
-) -> list[WorkedTrial]:
-    """Run the study's trials until none remain (nothing WAITING or RUNNING, target reached).
-
-    While other workers' trials are RUNNING this worker waits: one of them may die, and its
-    trial then comes back WAITING after the grace period.
+    ``claim`` first re-queues the trials of dead workers (``fail_stale_trials``), then takes a
+    WAITING trial or, in a search below its target, samples a new one; while other workers'
+    trials run it answers ``WAIT`` (one may die and come back WAITING). ``stored(trial)``: a
+    search trial whose config already FINISHED in the store (its result is reused, not rerun).
     """
-    from optuna.exceptions import ExperimentalWarning
-    from optuna.storages import fail_stale_trials
 
-    interval = float(storage.heartbeat_interval or 10)
-    study_id = storage.get_study_id_from_name(study.study_name)
-    started = time.monotonic()
-    worked: list[WorkedTrial] = []
-    while max_trials is None or len(worked) < max_trials:
-        if timeout is not None and time.monotonic() - started > timeout:
-            break
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage: RDBStorage,
+        spec: StudySpec,
+        stored: Callable[[Trial], TrialReport | None] | None = None,
+        max_trials: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.study, self.storage, self.spec = study, storage, spec
+        self._stored = stored
+        self._max_trials, self._timeout = max_trials, timeout
+        self._study_id = storage.get_study_id_from_name(study.study_name)
+        self._interval = float(storage.heartbeat_interval or 10)
+        self._started = time.monotonic()
+        self._claimed = 0
+        self.total = 0
+
+    def claim(self) -> Claim | Literal["wait"] | None:
+        from optuna.exceptions import ExperimentalWarning
+        from optuna.storages import fail_stale_trials
+
+        if self._max_trials is not None and self._claimed >= self._max_trials:
+            return None
+        if self._timeout is not None and time.monotonic() - self._started > self._timeout:
+            return None
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
             warnings.simplefilter("ignore", ExperimentalWarning)
-            fail_stale_trials(study)  # re-queues trials of dead workers (StaleTrialHandler)
-        trial = _claim(study, storage, study_id, spec)
+            fail_stale_trials(self.study)  # re-queues trials of dead workers (StaleTrialHandler)
+        trial = _claim(self.study, self.storage, self._study_id, self.spec)
         if trial is None:
-            if not _running(storage, study_id):
-                break
-            time.sleep(min(interval, 2.0))
-            continue
-        result = _run_one(study, storage, study_id, trial, spec, execute, interval)
-        worked.append(result)
-        if on_trial is not None:
-            on_trial(result)
-    return worked
+            return WAIT if _running(self.storage, self._study_id) else None
+        self._claimed += 1
+        self.total = max(self._claimed, len(self.study.get_trials(deepcopy=False)))
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+            self._study_id, trial.number
+        )
+        return self._planned(trial, (trial, trial_id, time.monotonic()))
+
+    def _planned(self, trial: optuna.Trial, handle: tuple[optuna.Trial, int, float]) -> Claim:
+        """The claimed Optuna trial as a ferablate trial: its config, identity, callbacks."""
+        try:
+            grid = self.spec.kind == "grid"
+            planned = _grid_trial(trial) if grid else _search_trial(trial, self.spec)
+        except ConfigError as exc:  # rejected before training: it never becomes a trial
+            name = f"optuna-{trial.number}"
+            base = TrialConfig.model_validate(self.spec.base or {})
+            never = Trial(name=name, variant=name, config=base, patch={}, index=trial.number)
+            rejected = TrialReport(never, TrialOutcome.REJECTED, message=str(exc))
+            return Claim(never, self._claimed, self.total, ended=rejected, handle=handle)
+        try:
+            planned = identify_trials([planned])[0]  # fingerprints the data: missing data ends here
+        except BaseException as exc:
+            self.study.tell(
+                trial, state=optuna_state(outcome_of(exc).outcome), skip_if_finished=True
+            )
+            raise
+        callbacks: list[TrialCallback] = [_LeaseCheck(self.storage, handle[1])]
+        if not grid:
+            trial.set_user_attr(ATTR.TRIAL, planned.name)
+            trial.set_user_attr(ATTR.CONFIG, planned.config.model_dump_json())
+            trial.set_user_attr(ATTR.CONFIG_HASH, planned.config_hash)
+            callbacks.append(PruningCallback(trial))
+        tags = {
+            TAG.SWEEP: self.spec.experiment,
+            TAG.STUDY: self.study.study_name,
+            TAG.OPTUNA_TRIAL: str(trial.number),
+        }
+        reused = self._stored(planned) if self._stored is not None and not grid else None
+        return Claim(
+            planned,
+            self._claimed,
+            self.total,
+            callbacks=callbacks,
+            tags=tags,
+            ended=reused,
+            handle=handle,
+        )
+
+    def heartbeat(self, claim: Claim) -> _Heartbeat:
+        _, trial_id, _ = claim.handle
+        return _Heartbeat(self.storage, trial_id, self._interval)
+
+    def finish(self, claim: Claim, report: TrialReport) -> TrialReport:
+        """Tell Optuna the trial's value (finished, or a stored result reused) or its failure."""
+        trial, _, _ = claim.handle
+        if report.run_id:
+            trial.set_user_attr(ATTR.RUN_ID, report.run_id)
+        value = report.value
+        valid = value is not None and not math.isnan(value)
+        if report.status is TrialOutcome.SKIPPED and valid:  # the identity already FINISHED
+            trial.set_user_attr(ATTR.ORIGIN, "reused")
+            return self._tell(claim, report, TrialOutcome.SKIPPED)
+        if report.status is TrialOutcome.FINISHED and valid:
+            return self._tell(claim, report, TrialOutcome.FINISHED)
+        failed = TrialOutcome.FAILED if report.status is TrialOutcome.FINISHED else report.status
+        message = report.message or "no mean val accuracy"
+        return self._tell(claim, dataclasses.replace(report, message=message), failed)
+
+    def release(self, claim: Claim, exc: BaseException) -> TrialReport | None:
+        """A pruned or lost trial ends here; any other stop fails it in Optuna and propagates."""
+        trial, _, _ = claim.handle
+        if isinstance(exc, TrialLeaseLost):
+            _log.warning("trial %s: %s", claim.trial.name, exc)
+            return self._tell(claim, TrialReport(claim.trial, TrialOutcome.LOST), TrialOutcome.LOST)
+        ending = outcome_of(exc)
+        if ending.outcome is TrialOutcome.PRUNED:
+            pruned = TrialReport(claim.trial, TrialOutcome.PRUNED, message=str(exc))
+            return self._tell(claim, pruned, TrialOutcome.PRUNED)
+        self.study.tell(trial, state=optuna_state(ending.outcome), skip_if_finished=True)
+        return None
+
+    def _tell(self, claim: Claim, report: TrialReport, outcome: TrialOutcome) -> TrialReport:
+        """Tell Optuna how the trial ended (unless lost); the report as told."""
+        import optuna
+
+        trial, _, started = claim.handle
+        scored = outcome in (TrialOutcome.FINISHED, TrialOutcome.SKIPPED)
+        message = report.message
+        try:
+            if not scored and outcome not in (TrialOutcome.PRUNED, TrialOutcome.LOST):
+                trial.set_user_attr(ATTR.FAILURE, outcome.value)  # oom: "no fit in memory"
+                trial.set_user_attr(ATTR.FAILURE_REASON, message[:2000])
+            if (state := optuna_state(outcome)) is not None:
+                self.study.tell(trial, report.value if scored else None, state=state)
+        except optuna.exceptions.UpdateFinishedTrialError:  # re-queued while we trained
+            _log.warning(
+                "trial %s ended after it was re-queued as stale; its retry counts", claim.trial.name
+            )
+            outcome, message = TrialOutcome.LOST, "ended after the trial was re-queued"
+        seconds = report.seconds or time.monotonic() - started
+        return dataclasses.replace(
+            report, status=outcome, message=message, number=trial.number, seconds=seconds
+        )
