@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         FINAL_EXPERIMENT,
         FinalOutcome,
         check_final,
+        final_trial,
         run_final,
         score_splits,
         test_usages,
@@ -47,8 +48,8 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
 
     __getattr__ = lazy_exports(__name__, {
         "_appendix": ("Appendix", "write_appendix"),
-        "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "check_final", "run_final", "score_splits",
-                   "test_usages"),
+        "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "check_final", "final_trial", "run_final",
+                   "score_splits", "test_usages"),
         "_study": ("BestTrial", "StudyObserver", "StudyReady", "StudyReport", "WorkerOptions",
                    "run_search", "run_sweep_on_storage", "work_on_study"),
         "_sweep": ("DataCache", "QuietObserver", "SweepObserver", "TrialReport", "execute_trial",
@@ -75,6 +76,7 @@ __all__ = [
     "WorkerOptions",
     "check_final",
     "execute_trial",
+    "final_trial",
     "plan_ui",
     "run_final",
     "run_search",
