@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ferablate.search._inspect import StudyTrialState, export_best_trial, study_trial_states
 from ferablate.search._space import (
     DEFAULT_MAX_PARAMETERS,
     base_params,
@@ -63,6 +64,7 @@ __all__ = [
     "SamplerKind",
     "StaleTrialHandler",
     "StudySpec",
+    "StudyTrialState",
     "TrialExecutor",
     "TrialLeaseLost",
     "WorkedTrial",
@@ -77,6 +79,7 @@ __all__ = [
     "dims_to_json",
     "enqueue_base_trial",
     "enqueue_trials",
+    "export_best_trial",
     "open_storage",
     "open_study",
     "optuna_state",
@@ -85,6 +88,7 @@ __all__ = [
     "sampler_seed",
     "set_target_trials",
     "set_total_trials",
+    "study_trial_states",
     "suggest_patch",
     "trial_config",
     "work",
