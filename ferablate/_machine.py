@@ -5,7 +5,8 @@ The engine trains with these answers and a trial's identity hashes them (a trial
 costs seconds: a machine without an NVIDIA or AMD GPU device node is answered from ``/proc``
 alone, and a GPU machine's answer (CUDA available, bf16 supported) is asked of torch once per
 boot and kept under ``$FERABLATE_CACHE``, so that the skip check of a finished sweep and the
-read-only commands stay fast and torch-free.
+read-only commands stay fast and torch-free. Whether a process of this machine lives is asked
+here too, by claims (a run's owner) and the UI (its server's process group) alike.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "Precision",
     "cpu_has_fast_bf16",
     "cuda_available",
+    "process_alive",
     "resolved_device",
     "resolved_precision",
 ]
@@ -114,3 +116,27 @@ def resolved_precision(requested: str, device: str, *, cpu_bf16: bool | None = N
         return "bf16" if _cuda_facts()[1] else "fp32"
     has_bf16 = cpu_has_fast_bf16() if cpu_bf16 is None else cpu_bf16
     return "bf16" if has_bf16 else "fp32"
+
+
+def process_alive(pid: int, *, group: bool = False) -> bool:
+    """Whether process ``pid`` of this host lives (with ``group``: any process of group ``pid``).
+
+    A zombie (dead, not yet reaped by its parent) does not live, though ``kill(pid, 0)`` still
+    finds it; a process another user owns (``PermissionError``) does."""
+    if pid <= 0:
+        return False
+    try:
+        (os.killpg if group else os.kill)(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return group or not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:  # Linux: the state is the field after the parenthesised command name
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False  # no /proc (not Linux) or the process just ended: kill() decided
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,16 @@ def test_explicit_precision_wins_and_auto_follows_the_cpu(
     assert machine.resolved_precision("auto", "cpu", cpu_bf16=False) == "fp32"
     assert machine.resolved_precision("bf16", "cpu", cpu_bf16=False) == "bf16"
     assert machine.resolved_precision("fp32", "cuda") == "fp32"
+
+
+def test_process_alive_of_a_process_and_of_a_process_group() -> None:
+    assert machine.process_alive(os.getpid())
+    assert machine.process_alive(os.getpgid(0), group=True)
+    assert not machine.process_alive(0) and not machine.process_alive(-1, group=True)
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while machine.process_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not machine.process_alive(child.pid)  # a zombie until reaped: not alive
+    child.wait()
+    assert not machine.process_alive(child.pid) and not machine.process_alive(child.pid, group=True)

@@ -94,7 +94,10 @@ def optuna_command(
     study_name = study or loaded.name
     storage_url = storage or DEFAULT_STORAGE
     if best or export is not None:
-        _export_best(storage_url, study_name, export)
+        from ferablate.search import export_best_trial
+
+        path, description = export_best_trial(storage_url, study_name, export)
+        console.print(f"wrote {path} ({description})")
         return
 
     from ferablate.cli._progress import sweep_progress
@@ -125,16 +128,3 @@ def _print_study(report: StudyReport) -> None:
             f"best: trial {report.best.number} ({report.best.name}) mean val accuracy {report.best.value:.4f}; "
             f"write it with 'ferablate optuna SWEEP --best'"
         )
-
-
-def _export_best(storage_url: str, study_name: str, export: Path | None) -> None:
-    import yaml
-
-    from ferablate.search import best_study_sweep
-
-    sweep = best_study_sweep(storage_url, study_name)
-    path = export or Path("sweeps") / f"{study_name}-best.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# {sweep['description']}\n# Train it on all of Training and score the test splits: ferablate final {path}\n"
-    path.write_text(header + yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
-    console.print(f"wrote {path} ({sweep['description']})")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ferablate.cli._app import app
 from ferablate.cli._console import console, err_console
 from ferablate.cli._options import TrackingUriOpt, VariantOpt
-
-if TYPE_CHECKING:
-    from ferablate.tracking import RunStore
 
 __all__ = ["viz"]
 
@@ -52,21 +49,15 @@ def viz(
 ) -> None:
     """Draw the report's figures of a FINISHED trial (or final) run from its stored weights and metrics."""
     from ferablate._errors import ConfigError
-    from ferablate.tracking import TAG, RunStore
+    from ferablate.tracking import TAG, RunStore, trial_run_id
     from ferablate.viz import FIGURE_DESCRIPTIONS, draw_run_figures, parse_figure_names
 
     names = parse_figure_names(figures)  # fail on a typo before anything is loaded
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: a file, not a folder; give a folder for the PNGs")
     store = RunStore(tracking_uri)
-    run_id = _resolve_run_id(store, target, variant)
+    run_id = trial_run_id(store, target, variant)
     run = store.get_run(run_id)
-    if run.role == "fold":
-        parent = run.tags.get(TAG.PARENT, "")
-        raise ConfigError(
-            f"run {run_id} is a fold run of trial run {parent or '?'}; figures are drawn per "
-            f"trial: ferablate viz {parent or 'TRIAL_RUN_ID'}"
-        )
     folder = out or Path("figures") / run_id
     with err_console.status(f"drawing {len(names)} figure(s) of run {run_id}"):
         paths = draw_run_figures(
@@ -87,34 +78,3 @@ def viz(
         console.print(
             f"also logged under figures/ of run {run_id} (replacing those there)", soft_wrap=True
         )
-
-
-def _resolve_run_id(store: RunStore, target: str, variant: str | None) -> str:
-    """A run id as given, or the newest FINISHED trial run of ``variant`` in a sweep file's experiment."""
-    from ferablate._errors import ConfigError, TrackingError
-
-    is_sweep = target.endswith((".yaml", ".yml")) or Path(target).is_file()
-    if not is_sweep:
-        if variant is not None:
-            raise ConfigError("--variant goes with a sweep file, not a run id")
-        return target
-    from ferablate.cli._resolve import sweep_trial
-    from ferablate.config import experiment_name
-
-    sweep, trial = sweep_trial(target, variant)
-    experiment = experiment_name(sweep)
-    if store.experiment_id(experiment) is None:
-        raise TrackingError(
-            f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first"
-        )
-    from ferablate.tracking import match_sweep
-
-    matched = match_sweep([trial], store.trial_runs(experiment))
-    found = store.newest_finished(experiment, config_hash=matched.trials[0].config_hash)
-    if found is None:
-        advice = matched.note or f"run `ferablate run {target}` first"
-        raise TrackingError(
-            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment "
-            f"'{experiment}' under these settings; {advice}"
-        )
-    return found.run_id

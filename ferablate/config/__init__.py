@@ -27,10 +27,12 @@ from ferablate.config._sweep import (
     parent_trials,
     parse_overrides,
     parse_sweep,
+    preset_trial,
     resolve_preset,
     resolve_trial,
     search_space_problems,
     select_trial,
+    sweep_target,
 )
 from ferablate.config._types import (
     IMAGE_SIZE,
@@ -86,10 +88,12 @@ __all__ = [
     "parse_overrides",
     "parse_sweep",
     "preset_model_dict",
+    "preset_trial",
     "resolve_preset",
     "resolve_trial",
     "search_space_problems",
     "select_trial",
+    "sweep_target",
     "trial_identity",
     "validate_trial",
 ]

@@ -61,9 +61,11 @@ __all__ = [
     "parent_trials",
     "parse_overrides",
     "parse_sweep",
+    "preset_trial",
     "resolve_trial",
     "search_space_problems",
     "select_trial",
+    "sweep_target",
 ]
 
 _SWEEP_KEYS = ("name", "description", "base", "variants", "grid", "search", "claims")
@@ -448,6 +450,34 @@ def select_trial(
         names = ", ".join(dict.fromkeys(t.variant for t in trials))
         raise ConfigError(f"{sweep.source}: no variant '{variant}' (variants: {names})")
     return found
+
+
+def sweep_target(
+    target: str,
+    variant: str | None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    otherwise: str = "a preset name",
+) -> tuple[Sweep, Trial] | None:
+    """The sweep file ``target`` and its trial ``variant`` (default: the first), ``overrides``
+    applied; None when ``target`` is no path (``otherwise``: what it names then, for the
+    message when ``--variant`` comes with it)."""
+    # a folder or a path with a slash is no preset or run id: load_sweep names what is wrong
+    path = Path(target)
+    if target.endswith((".yaml", ".yml")) or path.is_file() or path.is_dir() or "/" in target:
+        sweep = load_sweep(path)
+        return sweep, select_trial(sweep, variant, overrides)
+    if variant is not None:
+        raise ConfigError(f"--variant goes with a sweep file, not {otherwise}")
+    return None
+
+
+def preset_trial(name: str, overrides: Mapping[str, Any] | None = None) -> Trial:
+    """A trial named ``name``: preset ``name``'s model with the default data and train sections,
+    ``overrides`` applied last."""
+    base = resolve_preset({"model": {"preset": name}}, f"preset '{name}'")
+    config = resolve_trial(base, [("--set", overrides)] if overrides else [])
+    return Trial(name=name, variant=name, config=config, patch=dict(overrides or {}), index=0)
 
 
 def parent_trials(sweep: Sweep, trials: Sequence[Trial]) -> dict[str, str]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         FINAL_EXPERIMENT,
         FinalOutcome,
         check_final,
+        final_trial,
         run_final,
         score_splits,
         test_usages,
@@ -40,8 +41,8 @@ else:  # training imports the engine (torch); ``sweep_status`` does not
 
     __getattr__ = lazy_exports(__name__, {
         "_appendix": ("Appendix", "write_appendix"),
-        "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "check_final", "run_final", "score_splits",
-                   "test_usages"),
+        "_final": ("FINAL_EXPERIMENT", "FinalOutcome", "check_final", "final_trial", "run_final",
+                   "score_splits", "test_usages"),
         "_loop": ("DataCache", "Trainer", "work_queue", "with_figures"),
         "_observer": ("QuietObserver", "StudyObserver", "StudyReady", "SweepObserver"),
         "_options": ("RunOptions", "SearchOptions"),
@@ -70,6 +71,7 @@ __all__ = [
     "UiPlan",
     "UiServer",
     "check_final",
+    "final_trial",
     "plan_ui",
     "run_final",
     "run_search",

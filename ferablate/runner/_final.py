@@ -18,7 +18,7 @@ import numpy as np
 from ferablate._errors import DataError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialOutcome
-from ferablate.config import CLASS_NAMES, Trial, TrialConfig
+from ferablate.config import CLASS_NAMES, Trial, TrialConfig, preset_trial, sweep_target
 from ferablate.data import ALL_USAGES, FaceData
 from ferablate.engine import (
     EpochMetrics,
@@ -37,6 +37,7 @@ __all__ = [
     "FINAL_EXPERIMENT",
     "FinalOutcome",
     "check_final",
+    "final_trial",
     "run_final",
     "score_splits",
     "test_usages",
@@ -57,6 +58,17 @@ class FinalOutcome:
     splits: tuple[str, ...]  # the test splits scored, e.g. ("PublicTest", "PrivateTest")
     result: TrialResult
     confusions: dict[str, np.ndarray] = field(default_factory=dict)  # "test" / split key -> (7, 7)
+
+
+def final_trial(
+    target: str, variant: str | None, overrides: Mapping[str, object]
+) -> tuple[Trial, str]:
+    """The trial to train and its experiment: a sweep file's variant (the sweep's experiment)
+    or a preset name (experiment :data:`FINAL_EXPERIMENT`); ``overrides`` apply last."""
+    found = sweep_target(target, variant, overrides)
+    if found is None:
+        return preset_trial(target, overrides), FINAL_EXPERIMENT
+    return found[1], found[0].name
 
 
 def test_usages(faces: FaceData) -> tuple[str, ...]:

@@ -13,13 +13,13 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ferablate._errors import SearchError, TrackingError
+from ferablate._errors import TrackingError
 from ferablate.config import Sweep, Trial, expand_sweep, experiment_name
 
 if TYPE_CHECKING:
+    from ferablate.search import StudyTrialState
     from ferablate.tracking import RunStore, StoredRun
 
 __all__ = ["SweepStatus", "TrialState", "TrialStatus", "sweep_status"]
@@ -80,12 +80,13 @@ def sweep_status(
 ) -> SweepStatus:
     """Read the state of every trial of ``sweep`` from MLflow (and the Optuna study on
     ``storage_url``, default study name: the sweep's). Never writes."""
+    from ferablate.search import study_trial_states
     from ferablate.tracking import RunStore, resolve_tracking_uri
 
     store = RunStore(resolve_tracking_uri(tracking_uri, create=False))
     experiment = experiment_name(sweep, overrides)
     trials = expand_sweep(sweep, overrides)
-    study = _study_trials(storage_url, study_name or sweep.name) if storage_url else None
+    study = study_trial_states(storage_url, study_name or sweep.name) if storage_url else None
     if store.experiment_id(experiment) is None and not study:
         raise TrackingError(
             f"no MLflow experiment '{experiment}' in {store.uri}; start the sweep with "
@@ -141,7 +142,7 @@ def _trial_status(
     runs: Sequence[StoredRun],
     store: RunStore,
     active: set[tuple[str, str]],
-    study: Mapping[str, _StudyTrial] | None,
+    study: Mapping[str, StudyTrialState] | None,
 ) -> TrialStatus:
     now = time.time()
     epochs = trial.config.train.epochs
@@ -235,69 +236,6 @@ def _timing(
 
 # -- Optuna -----------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class _StudyTrial:
-    number: int
-    name: str
-    config_hash: str
-    state: str  # WAITING | RUNNING | COMPLETE | PRUNED | FAIL
-    value: float | None
-    reason: str
-
-
-def _study_trials(storage_url: str, study_name: str) -> dict[str, _StudyTrial]:
-    """config hash (else ``#<number>``) -> the study's newest trial of it; read-only."""
-    import optuna
-
-    from ferablate.search import ATTR
-
-    _existing_tables(storage_url)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage_url)
-    except KeyError:
-        raise SearchError(
-            f"no study '{study_name}' in --storage {storage_url}; check --study"
-        ) from None
-    found: dict[str, _StudyTrial] = {}
-    for trial in study.get_trials(deepcopy=False):  # in number order: the newest retry wins
-        attrs = trial.user_attrs
-        key = str(attrs.get(ATTR.CONFIG_HASH) or f"#{trial.number}")
-        found[key] = _StudyTrial(
-            number=trial.number,
-            name=str(attrs.get(ATTR.TRIAL) or f"optuna-{trial.number}"),
-            config_hash=key,
-            state=trial.state.name,
-            value=trial.value if trial.state.name == "COMPLETE" else None,
-            reason=str(attrs.get(ATTR.FAILURE_REASON, "")),
-        )
-    return found
-
-
-def _existing_tables(storage_url: str) -> None:
-    """Refuse a storage without Optuna's tables: opening it would create them."""
-    import sqlalchemy
-
-    if (
-        storage_url.startswith("sqlite:///")
-        and not Path(storage_url.removeprefix("sqlite:///")).is_file()
-    ):
-        raise SearchError(f"no Optuna storage at {storage_url}; check --storage")
-    try:
-        engine = sqlalchemy.create_engine(storage_url)
-        try:
-            present = sqlalchemy.inspect(engine).has_table("studies")
-        finally:
-            engine.dispose()
-    except Exception as exc:
-        raise SearchError(
-            f"--storage {storage_url}: cannot open it: {str(exc).splitlines()[0]}"
-        ) from exc
-    if not present:
-        raise SearchError(f"--storage {storage_url} holds no Optuna study; check the URL")
-
-
 _STUDY_STATES: dict[str, TrialState] = {
     "WAITING": "waiting",
     "RUNNING": "running",
@@ -307,7 +245,7 @@ _STUDY_STATES: dict[str, TrialState] = {
 }
 
 
-def _search_trial(entry: _StudyTrial) -> TrialStatus:
+def _search_trial(entry: StudyTrialState) -> TrialStatus:
     """A sampled search trial, as the study sees it."""
     return TrialStatus(
         name=entry.name,

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from ferablate._errors import TrackingError
+from ferablate._machine import process_alive
 from ferablate.tracking import (
     UiServerCommand,
     experiment_name_for,
@@ -115,18 +116,8 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float = 10.0) ->
             os.killpg(process.pid, sig)
         with suppress(subprocess.TimeoutExpired):
             process.wait(wait)
-        if not _group_alive(process.pid):
+        if not process_alive(process.pid, group=True):
             return
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

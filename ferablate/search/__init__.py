@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ferablate.search._inspect import StudyTrialState, export_best_trial, study_trial_states
 from ferablate.search._space import (
     DEFAULT_MAX_PARAMETERS,
     base_params,
@@ -57,6 +58,7 @@ __all__ = [
     "StaleTrialHandler",
     "StudyQueue",
     "StudySpec",
+    "StudyTrialState",
     "TrialLeaseLost",
     "base_params",
     "best_study_sweep",
@@ -69,6 +71,7 @@ __all__ = [
     "dims_to_json",
     "enqueue_base_trial",
     "enqueue_trials",
+    "export_best_trial",
     "open_storage",
     "open_study",
     "optuna_state",
@@ -78,6 +81,7 @@ __all__ = [
     "set_target_trials",
     "set_total_trials",
     "study_totals",
+    "study_trial_states",
     "suggest_patch",
     "trial_config",
     "trials_left",

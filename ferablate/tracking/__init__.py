@@ -26,7 +26,7 @@ from ferablate.tracking._identity import (
     machine_precision,
     run_identity,
 )
-from ferablate.tracking._lookup import SweepRuns, match_sweep
+from ferablate.tracking._lookup import SweepRuns, match_sweep, trial_run_id
 from ferablate.tracking._queue import WAIT, Claim, StoreQueue, TrialQueue, TrialReport
 from ferablate.tracking._runs import RunStore, StoredRun, StoredTrial, config_from_run
 from ferablate.tracking._store import (
@@ -97,5 +97,6 @@ __all__ = [
     "run_identity",
     "runs_page_url",
     "save_runs_view",
+    "trial_run_id",
     "ui_server_command",
 ]

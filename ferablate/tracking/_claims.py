@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferablate._logging import get_logger
+from ferablate._machine import process_alive as _pid_alive  # tests import it by this name
 from ferablate.tracking._runs import RunStore, StoredRun
 from ferablate.tracking._sqlite_read import finished_trials_sqlite
 from ferablate.tracking._store import (
@@ -119,28 +120,6 @@ def owner_alive(run: StoredRun, now: float | None = None, host: str | None = Non
         return pid == os.getpid() or _pid_alive(pid)
     beat = float(tags.get(TAG.HEARTBEAT, "") or run.start_time / 1000)
     return (now if now is not None else time.time()) - beat < STALE_AFTER_S
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host lives; a zombie (dead, not yet reaped by its
-    parent) does not, though ``kill(pid, 0)`` still finds it."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:  # Linux: the state is the field after the parenthesised command name
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False  # no /proc (not Linux) or the process just ended: kill() decided
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferablate._errors import DataError
+from ferablate._errors import DataError, TrackingError
 from ferablate._logging import get_logger
 from ferablate.config import (
     DataConfig,
     Trial,
+    experiment_name,
     flatten_config,
     identity_differences,
     identity_fields,
+    sweep_target,
 )
 from ferablate.tracking._identity import (
     Fingerprint,
@@ -32,9 +34,9 @@ from ferablate.tracking._identity import (
     machine_precision,
     run_identity_fields,
 )
-from ferablate.tracking._runs import StoredRun
+from ferablate.tracking._runs import RunStore, StoredRun
 
-__all__ = ["SweepRuns", "match_sweep"]
+__all__ = ["SweepRuns", "match_sweep", "trial_run_id"]
 
 _log = get_logger(__name__)
 
@@ -79,6 +81,29 @@ def match_sweep(
     return SweepRuns(
         identified, {key: value for key, value in by_identity.items() if key in known}, note, notes
     )
+
+
+def trial_run_id(store: RunStore, target: str, variant: str | None) -> str:
+    """A run id as given, or the newest FINISHED trial run of ``variant`` (default: the first)
+    in a sweep file's experiment, found by the lookup rule of :func:`match_sweep`."""
+    found = sweep_target(target, variant, otherwise="a run id")
+    if found is None:
+        return target
+    sweep, trial = found
+    experiment = experiment_name(sweep)
+    if store.experiment_id(experiment) is None:
+        raise TrackingError(
+            f"{target}: no MLflow experiment '{experiment}' in this store; run `ferablate run {target}` first"
+        )
+    matched = match_sweep([trial], store.trial_runs(experiment))
+    newest = store.newest_finished(experiment, config_hash=matched.trials[0].config_hash)
+    if newest is None:
+        advice = matched.note or f"run `ferablate run {target}` first"
+        raise TrackingError(
+            f"{target}: no FINISHED trial of variant '{trial.variant}' in experiment "
+            f"'{experiment}' under these settings; {advice}"
+        )
+    return newest.run_id
 
 
 class _StoreFingerprint:

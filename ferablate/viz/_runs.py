@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ferablate._errors import ConfigError
 from ferablate.config import DataConfig
-from ferablate.tracking import RunArtifacts, RunStore
+from ferablate.tracking import TAG, RunArtifacts, RunStore
 from ferablate.viz._trial import TrialFigureInputs, trial_figures, write_figures
 
 if TYPE_CHECKING:
@@ -38,7 +39,14 @@ def inputs_from_run(
     ``store``: a :class:`~ferablate.tracking.RunStore`, a tracking URI or an ``MlflowClient``.
     """
     runs = RunStore.of(store)
-    config = runs.get_run(run_id).config
+    run = runs.get_run(run_id)
+    if run.role == "fold":
+        parent = run.tags.get(TAG.PARENT, "")
+        raise ConfigError(
+            f"run {run_id} is a fold run of trial run {parent or '?'}; figures are drawn per "
+            f"trial: ferablate viz {parent or 'TRIAL_RUN_ID'}"
+        )
+    config = run.config
     stored = runs.artifacts(run_id)
     faces = load_faces(config.data)
     if stored.role == "final":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ferablate import ConfigError
 from ferablate.config import (
     TrialConfig,
     diff_configs,
@@ -16,6 +17,8 @@ from ferablate.config import (
     load_sweep,
     parse_overrides,
     parse_sweep,
+    preset_trial,
+    sweep_target,
     trial_identity,
 )
 
@@ -415,3 +418,22 @@ def test_problems_are_blamed_on_the_grid_or_set_that_made_them() -> None:
         parse_sweep(
             {"name": "s", "base": BASE, "variants": [{"name": "b", "set": {"train.lr": 2}}]}
         )
+
+
+def test_a_target_is_a_sweep_file_else_what_the_command_names(tmp_path: Path) -> None:
+    found = sweep_target(str(REPO / "sweeps" / "model1_grid.yaml"), "more-dense")
+    assert found is not None
+    sweep, trial = found
+    assert sweep.name == "report-model1-grid" and trial.config.model.dense == (32, 16)
+    assert sweep_target("report-model1", None) is None
+    with pytest.raises(ConfigError, match="--variant goes with a sweep file, not a run id"):
+        sweep_target("0123456789abcdef", "a", otherwise="a run id")
+    for path in (str(tmp_path), "sub/nope"):  # a folder or a slash: never a preset or run id
+        with pytest.raises(ConfigError, match=r"a folder, not a sweep file|no such sweep file"):
+            sweep_target(path, None)
+    trial = preset_trial("report-model2", {"train.epochs": 3})
+    assert (trial.name, trial.config.train.epochs, trial.patch) == (
+        "report-model2",
+        3,
+        {"train.epochs": 3},
+    )

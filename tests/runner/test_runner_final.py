@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 
 from ferablate._errors import ConfigError
 from ferablate.cli import app
-from ferablate.cli._final import final_trial
 from ferablate.config import CLASS_NAMES, expand_sweep, parse_sweep
 from ferablate.models import create_model
-from ferablate.runner import FINAL_EXPERIMENT, run_final, score_splits
+from ferablate.runner import FINAL_EXPERIMENT, final_trial, run_final, score_splits
 from ferablate.tracking import TAG, TrialTracker
 
 TINY: dict[str, Any] = {

@@ -14,8 +14,7 @@ from mlflow import MlflowClient
 from ferablate import StoreFullError
 from ferablate.cli._app import run_cli
 from ferablate.config import parse_sweep
-from ferablate.runner import RunOptions, run_sweep
-from ferablate.runner import QuietObserver
+from ferablate.runner import QuietObserver, RunOptions, run_sweep
 from ferablate.tracking import TAG, TrialTracker
 from ferablate.tracking._store import store_full_error
 
