@@ -26,7 +26,7 @@ __all__ = ["claims"]
 @app.command()
 def claims(
     sweep: SweepArg,
-    test: StatTestOpt = StatTest.corrected_t,
+    test: StatTestOpt = StatTest("corrected-t"),
     rope: RopeOpt = 0.01,
     adjust: AdjustOpt = Adjust.holm,
     fmt: FormatOpt = TableFormat.text,
@@ -37,6 +37,7 @@ def claims(
 ) -> None:
     """Test each claim of SWEEP (its 'claims:') on the runs: supported, contradicted or not shown."""
     from ferablate.cli._table import emit_sweep_result
+    from ferablate.stats import StatOptions
     from ferablate.tables import check_sweep_claims, render_claims
 
     emit_sweep_result(
@@ -44,9 +45,7 @@ def claims(
         overrides,
         partial(
             check_sweep_claims,
-            test=test.value,
-            rope=rope,
-            adjust=adjust.value,
+            options=StatOptions(test.value, rope, adjust=adjust.value),
             tracking_uri=tracking_uri,
         ),
         render_claims,

@@ -40,7 +40,7 @@ def compare(
         ),
     ] = None,
     metric: MetricOpt = Metric.val_accuracy,
-    test: StatTestOpt = StatTest.corrected_t,
+    test: StatTestOpt = StatTest("corrected-t"),
     rope: RopeOpt = 0.01,
     adjust: AdjustOpt = Adjust.holm,
     fmt: FormatOpt = TableFormat.text,
@@ -51,6 +51,7 @@ def compare(
 ) -> None:
     """Compare every variant of SWEEP with its parent (or a baseline) on per-fold scores (paired where the folds are shared)."""
     from ferablate.cli._table import emit_sweep_result
+    from ferablate.stats import StatOptions
     from ferablate.tables import compare_sweep, render_sweep_comparison
 
     emit_sweep_result(
@@ -60,9 +61,7 @@ def compare(
             compare_sweep,
             baseline=baseline,
             metric=metric.value,
-            test=test.value,
-            rope=rope,
-            adjust=adjust.value,
+            options=StatOptions(test.value, rope, adjust=adjust.value),
             tracking_uri=tracking_uri,
         ),
         render_sweep_comparison,

@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ferablate.stats._stattests import STAT_TESTS
+from ferablate.tables._render import TableFormat
+
 __all__ = [
     "Adjust",
     "AdjustOpt",
@@ -69,18 +72,9 @@ VariantOpt = Annotated[
 ]
 
 
-class TableFormat(StrEnum):
-    """How ``table`` and ``summary`` write a table."""
-
-    text = "text"
-    latex = "latex"
-    markdown = "markdown"
-    csv = "csv"
-
-
 FormatOpt = Annotated[
     TableFormat,
-    typer.Option("--format", "-f", help="Output format: text (terminal), latex, markdown or csv."),
+    typer.Option("--format", "-f", help="Output format (text: a table on the terminal)."),
 ]
 OutOpt = Annotated[
     Path | None,
@@ -107,18 +101,13 @@ MetricOpt = Annotated[
 ]
 
 
-class StatTest(StrEnum):
-    """The test of ``compare`` and ``claims``."""
-
-    corrected_t = "corrected-t"
-    bayes = "bayes"
-
-
+# the --test choices: the names in stats.STAT_TESTS (a test registered there is offered here)
+StatTest = StrEnum("StatTest", {name: name for name in STAT_TESTS})  # type: ignore[misc]
 StatTestOpt = Annotated[
     StatTest,
     typer.Option(
         "--test",
-        help="corrected-t: Nadeau & Bengio's corrected resampled t-test; bayes: Bayesian correlated t-test.",
+        help="; ".join(f"{test.name}: {test.help}" for test in STAT_TESTS.values()) + ".",
     ),
 ]
 RopeOpt = Annotated[

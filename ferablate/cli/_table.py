@@ -60,7 +60,7 @@ def emit_sweep_result(
     from ferablate.config import load_sweep, parse_overrides
 
     result = tabulate(load_sweep(sweep), parse_overrides(overrides or []))
-    emit(render(result, fmt.value, standalone=standalone), out)
+    emit(render(result, fmt, standalone=standalone), out)
 
 
 def print_frame(
@@ -126,13 +126,7 @@ def table(
         raise ConfigError(
             "ferablate table: give a sweep file or --experiment NAME (one of the two)"
         )
-    from ferablate.tables import (
-        experiment_tables,
-        render_csv,
-        render_latex,
-        render_markdown,
-        sweep_tables,
-    )
+    from ferablate.tables import experiment_tables, render_ablation, sweep_tables
 
     if sweep is not None:
         from ferablate.config import load_sweep, parse_overrides
@@ -154,10 +148,6 @@ def table(
         for entry in tables:
             print_frame(entry.frame, entry.caption, ("acc.", "prec.", "recall"), entry.footer)
         return
-    if fmt is TableFormat.latex:
-        text = render_latex(tables, standalone=standalone)
-    elif fmt is TableFormat.csv:
-        text = render_csv(tables)
-    else:  # markdown, and text written to a file
-        text = render_markdown(tables)
-    emit(text, out)
+    if fmt is TableFormat.text:  # written to a file: Markdown (the terminal's table is rich's)
+        fmt = TableFormat.markdown
+    emit(render_ablation(tables, fmt, standalone=standalone), out)

@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ferablate._errors import ConfigError, FerablateError
 from ferablate._logging import get_logger
 from ferablate.config import Sweep, expand_sweep, experiment_name
+from ferablate.tables import TableFormat
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +146,7 @@ def _stats_table(
     piece: str,
     label: str,
     make: Callable[[], _Result],
-    render: Callable[[_Result, Literal["latex", "markdown"]], str],
+    render: Callable[[_Result, TableFormat], str],
 ) -> None:
     """A table ``make`` reads from the runs (claims, comparison), rendered as LaTeX and
     Markdown; when it cannot be made, a "not run" row and one line in ``missing``."""
@@ -155,7 +156,7 @@ def _stats_table(
         missing.append(f"sweep {sweep.name}: no {piece} table ({exc})")
         section.add(stem, *_not_run(piece, str(exc), label))
     else:
-        section.add(stem, render(result, "latex"), render(result, "markdown"))
+        section.add(stem, render(result, TableFormat.latex), render(result, TableFormat.markdown))
 
 
 def _best_row(rows: Sequence[TableRow]) -> TableRow | None:
@@ -180,12 +181,11 @@ def _layer_section(sweep: Sweep, best: TableRow | None, section: _Section) -> No
     footer = (
         f"1×48×48 grayscale input, 7 classes; run {best.run_id}, {code_sentence(best.git_commit)}."
     )
-    for fmt in ("latex", "markdown"):
-        text = render_layer_table(table, fmt, caption=caption, label=label, footer=footer)
-        if fmt == "latex":
-            section.inputs.append(("layers", text))
-        else:
-            section.markdown.append(text)
+    latex, markdown = (
+        render_layer_table(table, fmt, caption=caption, label=label, footer=footer)
+        for fmt in (TableFormat.latex, TableFormat.markdown)
+    )
+    section.add("layers", latex, markdown)
 
 
 def _figure_latex(path: str, caption: str, label: str) -> str:

@@ -4,6 +4,8 @@ Input: one :class:`TrialScores` per trial (per-fold last-epoch metrics and the k
 split they were scored on, :func:`split_key`). Output: one :class:`Comparison` per variant
 against a baseline (:func:`compare`, :func:`compare_all`), Δ = variant − baseline.
 
+The tests are the entries of :data:`STAT_TESTS` (``_stattests``; ``register_stat_test`` adds one):
+
 - ``corrected-t`` (default): the corrected resampled t-test of Nadeau & Bengio (2003), variance
   of the per-fold differences inflated by n_val/n_train, df = n − 1; over all R·k differences
   for repeated k-fold (Bouckaert & Frank 2004). Verdict ``better``/``worse`` when p < alpha.
@@ -43,6 +45,7 @@ from ferablate.stats._power import (
     repeats_needed,
 )
 from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid, split_key
+from ferablate.stats._stattests import STAT_TESTS, StatOptions, StatTest, register_stat_test
 
 __all__ = [
     "ADJUST_WORDS",
@@ -50,11 +53,14 @@ __all__ = [
     "COMPARISON_COLUMNS",
     "MORE_DATA",
     "POWER",
+    "STAT_TESTS",
     "Adjustment",
     "Comparison",
     "DifferenceSummary",
     "FoldGrid",
     "RepeatsNeeded",
+    "StatOptions",
+    "StatTest",
     "TestName",
     "TrialScores",
     "Verdict",
@@ -65,6 +71,7 @@ __all__ = [
     "fold_grid",
     "minimum_detectable_effect",
     "paired_summary",
+    "register_stat_test",
     "repeats_needed",
     "split_key",
     "unpaired_summary",

@@ -12,19 +12,14 @@ import difflib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 from ferablate._errors import ConfigError
 from ferablate.stats._adjust import Adjustment, adjust_p_values, check_adjustment
-from ferablate.stats._inference import (
-    DifferenceSummary,
-    bayes_test,
-    corrected_t_test,
-    paired_summary,
-    unpaired_summary,
-)
+from ferablate.stats._inference import DifferenceSummary, paired_summary, unpaired_summary
 from ferablate.stats._power import RepeatsNeeded, minimum_detectable_effect, repeats_needed
 from ferablate.stats._scores import FoldGrid, TrialScores, fold_grid
+from ferablate.stats._stattests import STAT_TESTS, StatResult
 
 __all__ = [
     "BAYES_DECISION",
@@ -37,7 +32,7 @@ __all__ = [
     "compare_all",
 ]
 
-TestName = Literal["corrected-t", "bayes"]
+TestName = str  # a name in STAT_TESTS
 Verdict = Literal["better", "worse", "equivalent", "no evidence"]
 
 COMPARISON_COLUMNS = (
@@ -101,8 +96,8 @@ class Comparison:
 
 
 def _check_options(test: str, rope: float, alpha: float) -> None:
-    if test not in get_args(TestName):
-        raise ConfigError(f"unknown test {test!r}; choose one of: {', '.join(get_args(TestName))}")
+    if test not in STAT_TESTS:
+        raise ConfigError(f"unknown test {test!r}; choose one of: {', '.join(STAT_TESTS)}")
     if not rope >= 0:
         raise ConfigError(f"rope must be >= 0 (a width in metric units, e.g. 0.01), got {rope}")
     if not 0 < alpha < 1:
@@ -212,7 +207,7 @@ def compare(
         metric=metric,
         test=test,
         level=level,
-        rope=rope if test == "bayes" else None,
+        rope=rope if STAT_TESTS[test].posterior else None,
     )
     if isinstance(other, str):
         note = "; ".join(filter(None, [other, collapsed]))
@@ -223,45 +218,36 @@ def compare(
         notes.append(
             "identical scores" if summary.mean == 0.0 else "zero variance: constant difference"
         )
-    p_value: float | None = None
-    probabilities: tuple[float | None, float | None, float | None] = (None, None, None)
-    if test == "bayes":
-        bayes = bayes_test(summary, rope, level)
-        interval = (bayes.ci_low, bayes.ci_high)
-        probabilities = (bayes.p_better, bayes.p_equivalent, bayes.p_worse)
-        verdict = _bayes_verdict(bayes.p_better, bayes.p_equivalent, bayes.p_worse)
-    else:
-        result = corrected_t_test(summary, level)
-        interval, p_value = (result.ci_low, result.ci_high), result.p_value
-        verdict = "no evidence"
-        if result.p_value < alpha and summary.mean != 0.0:
-            verdict = "better" if summary.mean > 0 else "worse"
+    result = STAT_TESTS[test].run(summary, rope, level)
     return row(
         n=summary.n,
         delta=summary.mean,
-        ci_low=interval[0],
-        ci_high=interval[1],
-        p_value=p_value,
-        p_better=probabilities[0],
-        p_equivalent=probabilities[1],
-        p_worse=probabilities[2],
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        p_value=result.p_value,
+        p_better=result.p_better,
+        p_equivalent=result.p_equivalent,
+        p_worse=result.p_worse,
         paired=summary.paired,
-        verdict=verdict,
+        verdict=_verdict(result, summary.mean, alpha),
         note="; ".join(filter(None, notes)),
         mde=minimum_detectable_effect(summary, alpha),
         repeats_needed=repeats_needed(summary, ratio, summary.mean, alpha),
-        p_adjusted=p_value,
+        p_adjusted=result.p_value,
     )
 
 
-def _bayes_verdict(p_better: float, p_equivalent: float, p_worse: float) -> Verdict:
-    if p_better >= BAYES_DECISION:
-        return "better"
-    if p_worse >= BAYES_DECISION:
-        return "worse"
-    if p_equivalent >= BAYES_DECISION:
-        return "equivalent"
-    return "no evidence"
+def _verdict(result: StatResult, mean: float, alpha: float) -> Verdict:
+    """better / worse when p < alpha (a p-value test), else when a posterior probability
+    reaches :data:`BAYES_DECISION` (equivalent too)."""
+    if result.p_value is not None:
+        if result.p_value < alpha and mean != 0.0:
+            return "better" if mean > 0 else "worse"
+        return "no evidence"
+    chances: tuple[tuple[Verdict, float | None], ...] = (
+        ("better", result.p_better), ("worse", result.p_worse), ("equivalent", result.p_equivalent),
+    )  # fmt: skip
+    return next((name for name, p in chances if (p or 0.0) >= BAYES_DECISION), "no evidence")
 
 
 def adjust_family(
@@ -273,7 +259,7 @@ def adjust_family(
     adjusted = adjust_p_values([row.p_value for row in comparisons], adjust)
     rows = []
     for row, p_adjusted in zip(comparisons, adjusted, strict=True):
-        if row.test != "corrected-t" or row.p_value is None or p_adjusted is None:
+        if row.p_value is None or p_adjusted is None:  # a posterior test's row: per row
             rows.append(row)
             continue
         verdict: Verdict = "no evidence"
@@ -334,7 +320,7 @@ def compare_all(
                 Comparison(
                     variant=trial.variant, baseline=reference, metric=metric, n=0, paired=False,
                     verdict="no evidence", note=f"parent {reference!r}: {problem}", test=test,
-                    level=1.0 - alpha, rope=rope if test == "bayes" else None,
+                    level=1.0 - alpha, rope=rope if STAT_TESTS[test].posterior else None,
                 )
             )  # fmt: skip
             continue

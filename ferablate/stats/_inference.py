@@ -1,4 +1,4 @@
-"""The two tests behind ``compare``: a summary of the difference, then scipy or baycomp on it.
+"""The summary of a difference both tests of ``compare`` start from (the tests: ``_stattests``).
 
 Both tests start from the same summary of "variant minus baseline": a mean, a variance of that
 mean corrected for the overlap of cross-validation training sets (Nadeau & Bengio 2003), and
@@ -25,24 +25,15 @@ interval [d̄, d̄] (as scipy's and baycomp's own t-tests do), and the row says 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy loads when a summary is made: the CLI reads stats.STAT_TESTS at start
     from collections.abc import Sequence
 
-__all__ = [
-    "BayesResult",
-    "DifferenceSummary",
-    "TTestResult",
-    "bayes_test",
-    "corrected_t_test",
-    "paired_summary",
-    "unpaired_summary",
-]
+    import numpy as np
+
+__all__ = ["DifferenceSummary", "paired_summary", "unpaired_summary"]
 
 _TIE = 1e-12  # differences closer than this are equal: scores are fractions of a few faces
 
@@ -61,24 +52,10 @@ class DifferenceSummary:
     repeats: int  # R of the R x k grid (paired only; 1 otherwise)
 
 
-@dataclass(frozen=True)
-class TTestResult:
-    p_value: float
-    ci_low: float
-    ci_high: float
-
-
-@dataclass(frozen=True)
-class BayesResult:
-    p_worse: float
-    p_equivalent: float
-    p_better: float
-    ci_low: float
-    ci_high: float
-
-
 def _corrected_mean_variance(scores: np.ndarray, ratio: float) -> float:
     """Nadeau–Bengio: (1/n + n_val/n_train)·s², the variance of a cross-validated mean."""
+    import numpy as np
+
     if np.ptp(scores) <= _TIE:
         return 0.0
     return (1.0 / len(scores) + ratio) * float(np.var(scores, ddof=1))
@@ -88,6 +65,8 @@ def paired_summary(
     baseline: Sequence[float], variant: Sequence[float], ratio: float, repeats: int = 1
 ) -> DifferenceSummary:
     """Summary of the per-fold differences (``baseline[i]`` and ``variant[i]`` share a fold)."""
+    import numpy as np
+
     base, var_scores = np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float)
     differences = var_scores - base
     mean = float(np.mean(differences))
@@ -112,6 +91,8 @@ def unpaired_summary(
     variant_ratio: float,
 ) -> DifferenceSummary:
     """Welch-style summary of two trials scored on different folds (see the module docstring)."""
+    import numpy as np
+
     base, var_scores = np.asarray(baseline, dtype=float), np.asarray(variant, dtype=float)
     var_base = _corrected_mean_variance(base, baseline_ratio)
     var_variant = _corrected_mean_variance(var_scores, variant_ratio)
@@ -130,65 +111,4 @@ def unpaired_summary(
         baseline=base,
         variant=var_scores,
         repeats=1,
-    )
-
-
-def corrected_t_test(summary: DifferenceSummary, level: float) -> TTestResult:
-    """Two-sided p and the ``level`` confidence interval of the mean difference (scipy's t)."""
-    from scipy import stats  # deferred: scipy.stats takes ~1 s to import
-
-    if summary.var == 0.0:
-        low = high = summary.mean
-        return TTestResult(p_value=1.0 if summary.mean == 0.0 else 0.0, ci_low=low, ci_high=high)
-    scale = math.sqrt(summary.var)
-    t = summary.mean / scale
-    p_value = float(2.0 * stats.t.sf(abs(t), summary.df))
-    low, high = stats.t.interval(level, summary.df, loc=summary.mean, scale=scale)
-    return TTestResult(p_value=p_value, ci_low=float(low), ci_high=float(high))
-
-
-def _posterior(summary: DifferenceSummary, rope: float) -> Any:
-    """baycomp's posterior of the mean difference (variant − baseline)."""
-    import baycomp  # deferred with scipy
-    from baycomp.single import Posterior
-
-    if summary.paired:
-        # baycomp takes differences as y − x: x = baseline, y = variant makes "right" = better.
-        return baycomp.CorrelatedTTest(
-            summary.baseline, summary.variant, rope=rope, runs=summary.repeats
-        )
-    # No pairing: baycomp's posterior object built on the Welch-style summary.
-    return Posterior(
-        summary.mean,
-        summary.var,
-        summary.df,
-        rope,
-        float(np.mean(summary.baseline)),
-        float(np.mean(summary.variant)),
-    )
-
-
-def bayes_test(summary: DifferenceSummary, rope: float, level: float) -> BayesResult:
-    """P(worse), P(equivalent), P(better) for ``rope`` and the ``level`` credible interval."""
-    from scipy import stats
-
-    posterior = _posterior(summary, rope)
-    probabilities = posterior.probs()
-    if rope > 0:
-        p_worse, p_equivalent, p_better = (float(p) for p in probabilities)
-    else:  # baycomp returns (left, right) without a rope
-        p_worse, p_better = (float(p) for p in probabilities)
-        p_equivalent = 0.0
-    if posterior.var <= _TIE**2:
-        low = high = float(posterior.mean)
-    else:
-        low, high = stats.t.interval(
-            level, posterior.df, loc=posterior.mean, scale=math.sqrt(posterior.var)
-        )
-    return BayesResult(
-        p_worse=p_worse,
-        p_equivalent=p_equivalent,
-        p_better=p_better,
-        ci_low=float(low),
-        ci_high=float(high),
     )

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # numpy: on first use (the CLI reads stats.STAT_TESTS at start)
+    import numpy as np
 
-if TYPE_CHECKING:
     from ferablate.stats._inference import DifferenceSummary
 
 __all__ = ["MORE_DATA", "POWER", "RepeatsNeeded", "minimum_detectable_effect", "repeats_needed"]
@@ -63,6 +63,7 @@ def repeats_needed(
     """
     if not summary.paired or summary.var == 0.0 or summary.n < 2:
         return None
+    import numpy as np
     from scipy import stats
 
     effect = abs(effect)

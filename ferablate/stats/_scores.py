@@ -11,9 +11,12 @@ import re
 from collections.abc import Hashable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ferablate._errors import ConfigError
-from ferablate.config import TrialConfig
+
+if TYPE_CHECKING:  # pydantic: not when the CLI reads stats.STAT_TESTS at start
+    from ferablate.config import TrialConfig
 
 __all__ = ["FoldGrid", "TrialScores", "fold_grid", "split_key"]
 

@@ -7,11 +7,13 @@ model family, in the order given.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ferablate._outcome import TrialOutcome
 from ferablate.config import TrialConfig, flatten_config
 from ferablate.tables._cells import ArchitectureCells, architecture_cells
 from ferablate.tables._provenance import (
@@ -22,9 +24,12 @@ from ferablate.tables._provenance import (
     provenance_notes,
     provenance_sentences,
 )
+from ferablate.tables._render import TableDoc, render_tables
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ferablate.tracking import StoredRun
 
 __all__ = [
     "COLLAPSED_MARK",
@@ -33,8 +38,12 @@ __all__ = [
     "RowStatus",
     "TableRow",
     "build_tables",
+    "choose_run",
     "metric_cells",
     "reference_config",
+    "render_ablation",
+    "render_latex",
+    "render_markdown",
 ]
 
 RowStatus = Literal[
@@ -86,6 +95,58 @@ class AblationTable:
     # notes under it in footnote size (data hash, commit, marks, what a mixed cell means)
     latex_caption: str = ""
     notes: tuple[str, ...] = ()
+
+    def doc(self) -> TableDoc:
+        """The table as every format renders it (csv: ``trial``, the columns, ``status``)."""
+        records = self.frame.copy()
+        records.insert(0, "trial", list(self.names))
+        records["status"] = list(self.statuses)
+        metrics = sum(1 for column in self.frame.columns if column in METRIC_COLUMNS)
+        footers = (self.footer,) * bool(self.footer)
+        return TableDoc(
+            frame=self.frame, caption=self.caption, label=self.label, records=records,
+            right=METRIC_COLUMNS, after=footers, latex_caption=self.latex_caption,
+            notes=self.notes if self.latex_caption else footers,
+            column_format="l" * (len(self.frame.columns) - metrics) + "r" * metrics,
+        )  # fmt: skip
+
+
+def render_ablation(tables: Sequence[AblationTable], fmt: str, standalone: bool = False) -> str:
+    """The tables as ``fmt`` (``tables.TableFormat``): caption, table, provenance; csv: one CSV
+    of all rows, machine-readable; ``standalone``: LaTeX as a complete document."""
+    return render_tables([table.doc() for table in tables], fmt, standalone=standalone)
+
+
+render_latex = functools.partial(render_ablation, fmt="latex")  # (tables, standalone=False)
+render_markdown = functools.partial(render_ablation, fmt="markdown")  # (tables)
+
+
+# how a run ended -> row status (any other ending: "failed")
+_ENDED: dict[TrialOutcome, RowStatus] = {
+    TrialOutcome.OOM: "oom",
+    TrialOutcome.DIVERGED: "diverged",
+    TrialOutcome.PRUNED: "pruned",
+    TrialOutcome.KILLED: "interrupted",
+}
+
+
+Run = TypeVar("Run", bound="StoredRun")
+
+
+def choose_run(runs: Sequence[Run]) -> tuple[Run | None, RowStatus]:
+    """The run a trial's row shows (newest first in ``runs``) and the row's status.
+
+    The newest FINISHED run; without one, the newest run: RUNNING reads ``running``, an ending
+    tagged ``oom`` / ``diverged`` / ``pruned`` / ``killed`` reads ``oom`` / ``diverged`` /
+    ``pruned`` / ``interrupted``, any other ``failed``. No run at all: ``missing``.
+    """
+    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
+    if finished is not None:
+        return finished, "finished"
+    if not runs:
+        return None, "missing"
+    newest = runs[0]
+    return newest, "running" if newest.outcome is None else _ENDED.get(newest.outcome, "failed")
 
 
 def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:

@@ -37,8 +37,10 @@ from ferablate.stats import (
     ADJUST_WORDS,
     BAYES_DECISION,
     MORE_DATA,
+    STAT_TESTS,
     Adjustment,
     Comparison,
+    StatOptions,
     TestName,
     TrialScores,
     adjust_family,
@@ -46,14 +48,16 @@ from ferablate.stats import (
 )
 from ferablate.tables._build import _slug
 from ferablate.tables._compare import (
+    _NUMBER_COLUMNS,
     _unsigned,
     effect_cells,
     family_sentence,
     mde_sentence,
-    render_display_frame,
+    posterior_rows,
+    records_frame,
 )
-from ferablate.tables._provenance import sweep_footer, with_footer
-from ferablate.tables._render import render_frame_csv
+from ferablate.tables._provenance import sweep_footer
+from ferablate.tables._render import TableDoc, render_tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +75,6 @@ __all__ = [
 ]
 
 ClaimVerdict = Literal["supported", "contradicted", "not shown"]
-ClaimFormat = Literal["text", "markdown", "latex", "csv"]
 # The claim's comparison (stats.Comparison) gives these columns, as they are named there.
 _COMPARISON_FIELDS = ("n", "delta", "ci_low", "ci_high", "p_value", "p_adjusted", "mde")
 CLAIM_COLUMNS = (
@@ -84,7 +87,6 @@ CLAIM_COLUMNS = (
     "verdict",
     "reason",
 )
-_NUMBER_COLUMNS = ("n", "Δ", "interval", "p", "p adj.", "P(worse)", "P(equiv.)", "P(better)", "MDE")
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def _significant(row: Comparison, alpha: float) -> int:
     """+1 / −1 when the row is significantly better / worse, else 0."""
     if row.delta is None or row.delta == 0.0:
         return 0
-    if row.test == "bayes":
+    if STAT_TESTS[row.test].posterior:
         if row.p_better is not None and row.p_better >= BAYES_DECISION:
             return 1
         if row.p_worse is not None and row.p_worse >= BAYES_DECISION:
@@ -150,7 +152,7 @@ def _not_shown(row: Comparison, effect: float, interval_words: str, alpha: float
     if row.mde is not None and row.mde > effect:
         return f"too few folds to see it (MDE {row.mde:.3f}{_power_words(row)})"
     if (
-        row.test == "corrected-t"
+        not STAT_TESTS[row.test].posterior
         and row.excludes_zero
         and interval_words == "interval includes zero"
     ):
@@ -167,7 +169,7 @@ def _verdict(claim: Claim, row: Comparison, rope: float, alpha: float) -> tuple[
     if row.n == 0 or row.delta is None or row.ci_low is None or row.ci_high is None:
         return "not shown", row.note or "no results"
     sign = _significant(row, alpha)
-    bayes = row.test == "bayes"
+    bayes = STAT_TESTS[row.test].posterior  # read the posterior probabilities
     if claim.expect in ("better", "worse"):
         wanted = 1 if claim.expect == "better" else -1
         if sign == wanted:
@@ -253,16 +255,14 @@ def check_sweep_claims(
     sweep: Sweep,
     overrides: Mapping[str, Any] | None = None,
     *,
-    test: TestName = "corrected-t",
-    rope: float = 0.01,
-    alpha: float = 0.05,
-    adjust: Adjustment = "holm",
+    options: StatOptions | None = None,
     tracking_uri: str | None = None,
     announce: bool = True,
 ) -> SweepClaims:
-    """The claims of ``sweep`` tested on its stored runs (under ``overrides``: give the ones the
-    runs had; with ``announce`` one warning line names the ``--set`` pairs its variants ran
-    with otherwise). A sweep without claims is a :class:`ConfigError`."""
+    """The claims of ``sweep`` tested on its stored runs by ``options`` (default
+    ``StatOptions()``) under ``overrides`` (give the ones the runs had; with ``announce`` one
+    warning line names the ``--set`` pairs its variants ran with otherwise). A sweep without
+    claims is a :class:`ConfigError`."""
     from ferablate.tables._sweepcompare import sweep_scores
 
     if not sweep.claims:
@@ -281,11 +281,15 @@ def check_sweep_claims(
             )
     scores, origins = sweep_scores(sweep, overrides, tracking_uri=tracking_uri, announce=announce)
     by_variant = {trial.variant: score for trial, score in zip(trials, scores, strict=True)}
-    rows = check_claims(sweep.claims, by_variant, test=test, rope=rope, alpha=alpha, adjust=adjust)
+    options = options or StatOptions()
+    rows = check_claims(
+        sweep.claims, by_variant, test=options.test, rope=options.rope, alpha=options.alpha,
+        adjust=options.adjust,
+    )  # fmt: skip
     return SweepClaims(
         name=sweep.name,
         rows=rows,
-        caption=f"{sweep.name}: {claims_caption(rows, rope)}",
+        caption=f"{sweep.name}: {claims_caption(rows, options.rope)}",
         footer=sweep_footer(sweep, origins),
     )
 
@@ -299,14 +303,9 @@ def claims_caption(rows: Sequence[ClaimRow], rope: float = 0.01) -> str:
         return "No claims"
     comparisons = [row.comparison for row in rows]
     first = comparisons[0]
-    test = (
-        "corrected resampled t-test (Nadeau & Bengio 2003)"
-        if first.test == "corrected-t"
-        else "Bayesian correlated t-test (Benavoli et al. 2017)"
-    )
     return (
         f"the report's claims tested on its rows: Δ = variant − versus, {first.level:.0%} "
-        f"interval of the {test}, paired where the two rows share folds; "
+        f"interval of the {STAT_TESTS[first.test].title}, paired where the two rows share folds; "
         f"{family_sentence(comparisons)}; {mde_sentence(comparisons)}; equivalent and "
         f"not-better are read against the region of practical equivalence ±{rope:g}; "
         "not shown: this study cannot tell"
@@ -316,7 +315,7 @@ def claims_caption(rows: Sequence[ClaimRow], rope: float = 0.01) -> str:
 def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     import pandas as pd
 
-    bayes = any(row.comparison.test == "bayes" for row in rows)
+    posterior = posterior_rows([row.comparison for row in rows])
     records = []
     for entry in rows:
         row = entry.comparison
@@ -325,7 +324,7 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
             "variant": entry.claim.variant,
             "versus": entry.claim.versus,
             "expect": entry.claim.expect,
-            **effect_cells(row, bayes),
+            **effect_cells(row, posterior),
         }
         notes = [entry.reason] + ([] if row.paired or row.n == 0 else [row.note])
         record |= {
@@ -348,31 +347,24 @@ def claims_frame(result: SweepClaims | Sequence[ClaimRow]) -> pd.DataFrame:
 
 def render_claims(
     result: SweepClaims,
-    fmt: ClaimFormat = "text",
+    fmt: str = "text",
     *,
     standalone: bool = False,
     label: str | None = None,
 ) -> str:
-    """``result`` as ``text`` or ``markdown`` (caption above, provenance below), ``latex``
-    (booktabs; caption above, provenance in a footnote-size table note, as the ablation and
-    compare tables; ``standalone`` wraps it in a document) or ``csv`` (exactly
+    """``result`` as ``fmt`` (``TableFormat``): text or Markdown (caption above, provenance
+    below), LaTeX (booktabs; caption above, provenance in a footnote-size table note, as the
+    ablation and compare tables; ``standalone`` wraps it in a document) or CSV (exactly
     :data:`CLAIM_COLUMNS`)."""
-    if fmt == "csv":
-        frame = claims_frame(result)
-        return render_frame_csv(frame.astype(object).where(frame.notna(), ""))
     frame = _display_frame(result.rows)
-    right = [column for column in frame.columns if column in _NUMBER_COLUMNS]
-    # LaTeX: the sentence, the reason and the trial names break into lines (names at their
-    # hyphens) in a table as wide as the text block; the rest stays on one line.
-    body = render_display_frame(
-        frame,
-        fmt,
-        kind="claims",
-        caption=result.caption,
-        label=label or f"tab:claims-{_slug(result.name)}",
-        right=right,
+    footers = [result.footer] if result.footer else []
+    doc = TableDoc(
+        frame=frame, caption=result.caption, label=label or f"tab:claims-{_slug(result.name)}",
+        records=records_frame([row.record() for row in result.rows], CLAIM_COLUMNS),
+        right=[column for column in frame.columns if column in _NUMBER_COLUMNS],
+        after=footers, notes=footers,
+        # LaTeX: the sentence, the reason and the trial names break into lines (names at their
+        # hyphens) in a table as wide as the text block; the rest stays on one line.
         wrap={"claim": 2.0, "variant": 1.0, "versus": 1.0, "reason": 1.6},
-        notes=[result.footer] if result.footer else [],  # LaTeX: provenance as a table note
-        standalone=standalone,
-    )
-    return with_footer(body, result.footer) if fmt != "latex" else body
+    )  # fmt: skip
+    return render_tables([doc], fmt, standalone=standalone, kind="claims")

@@ -8,18 +8,19 @@ Pure rendering of :class:`ferablate.stats.Comparison` rows: plain text, Markdown
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ferablate.stats import ADJUST_WORDS, COMPARISON_COLUMNS, MORE_DATA, POWER, Comparison
-from ferablate.tables._build import AblationTable
-from ferablate.tables._render import (
-    LATEX_NEEDS,
-    latex_document,
-    render_frame_csv,
-    render_frame_latex,
-    render_frame_markdown,
+from ferablate.stats import (
+    ADJUST_WORDS,
+    COMPARISON_COLUMNS,
+    MORE_DATA,
+    POWER,
+    STAT_TESTS,
+    Comparison,
 )
+from ferablate.tables._build import AblationTable
+from ferablate.tables._render import TableDoc, render_tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,29 +29,24 @@ __all__ = [
     "EXCLUDES_ZERO_MARK",
     "add_delta_column",
     "comparison_caption",
+    "comparison_doc",
     "comparison_frame",
     "delta_caption",
     "effect_cells",
     "family_sentence",
     "mde_sentence",
+    "posterior_rows",
     "power_note",
+    "records_frame",
     "render_comparisons",
-    "render_comparisons_csv",
-    "render_display_frame",
-    "render_frame_text",
 ]
 
-CompareFormat = Literal["text", "markdown", "latex", "csv"]
 EXCLUDES_ZERO_MARK = "†"  # on a Δ whose interval lies entirely on one side of zero
 _UNPAIRED_MARK = " (u)"
 _METRIC_WORDS = {
     "val_accuracy": "validation accuracy",
     "val_precision": "validation precision (macro)",
     "val_recall": "validation recall (macro)",
-}
-_TEST_WORDS = {
-    "corrected-t": "interval from the corrected resampled t-test (Nadeau & Bengio 2003)",
-    "bayes": "credible interval of the Bayesian correlated t-test (Benavoli et al. 2017)",
 }
 _NUMBER_COLUMNS = (
     "n", "Δ", "interval", "p", "p adj.", "P(worse)", "P(equiv.)", "P(better)", "MDE",
@@ -89,11 +85,16 @@ def power_note(row: Comparison) -> str:
     return f"repeats needed: {row.repeats_needed}"
 
 
-def effect_cells(row: Comparison, bayes: bool) -> dict[str, str]:
-    """A comparison row's n, Δ, interval and p (adjusted too) or the three Bayesian
+def posterior_rows(comparisons: Sequence[Comparison]) -> bool:
+    """Whether the rows' test gives posterior probabilities (columns P(…)) instead of p."""
+    return any(STAT_TESTS[row.test].posterior for row in comparisons)
+
+
+def effect_cells(row: Comparison, posterior: bool) -> dict[str, str]:
+    """A comparison row's n, Δ, interval and p (adjusted too) or the three posterior
     probabilities, as display cells: the shared middle of the compare and claims tables."""
     cells = {"n": str(row.n), "Δ": _signed(row.delta), "interval": _interval(row)}
-    if bayes:
+    if posterior:
         return cells | {
             "P(worse)": _probability(row.p_worse),
             "P(equiv.)": _probability(row.p_equivalent),
@@ -107,14 +108,14 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     per the test; the MDE; the row's reference when the rows do not share one."""
     import pandas as pd  # deferred: the CLI imports this module on demand only
 
-    bayes = any(row.test == "bayes" for row in comparisons)
+    posterior = posterior_rows(comparisons)
     lineage = len({row.baseline for row in comparisons}) > 1
     records = []
     for row in comparisons:
         record = {"variant": row.variant}
         if lineage:
             record["vs"] = row.baseline
-        record |= effect_cells(row, bayes)
+        record |= effect_cells(row, posterior)
         note = "; ".join(filter(None, [row.note, power_note(row)]))
         record.update(
             {
@@ -126,7 +127,7 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
         )
         records.append(record)
     columns = ["variant", *(["vs"] if lineage else []), "n", "Δ", "interval"]
-    columns += ["P(worse)", "P(equiv.)", "P(better)"] if bayes else ["p", "p adj."]
+    columns += ["P(worse)", "P(equiv.)", "P(better)"] if posterior else ["p", "p adj."]
     return pd.DataFrame.from_records(
         records, columns=[*columns, "MDE", "paired", "verdict", "note"]
     )
@@ -139,7 +140,7 @@ def _metric_words(metric: str) -> str:
 def _how_tested(comparisons: Sequence[Comparison]) -> str:
     """Interval level, test and paired folds: "95% interval from the … over 5 paired folds"."""
     first = comparisons[0]
-    how = f"{first.level:.0%} {_TEST_WORDS[first.test]}"
+    how = f"{first.level:.0%} {STAT_TESTS[first.test].interval}"
     counts = sorted({row.n for row in comparisons if row.paired})
     if not counts:
         return how
@@ -155,10 +156,10 @@ def _reference_words(comparisons: Sequence[Comparison]) -> str:
 
 
 def family_sentence(comparisons: Sequence[Comparison]) -> str:
-    """How the rows' p-values were adjusted as a family, or that bayes rows are per row."""
+    """How the rows' p-values were adjusted as a family, or that posterior rows are per row."""
     if not comparisons:
         return ""
-    if comparisons[0].test == "bayes":
+    if STAT_TESTS[comparisons[0].test].posterior:
         return "probabilities are per row, not adjusted for the family"
     counted = [row for row in comparisons if row.p_value is not None]
     adjust = next((row.adjust for row in counted), "none")
@@ -184,102 +185,56 @@ def comparison_caption(comparisons: Sequence[Comparison]) -> str:
     first = comparisons[0]
     what = f"{_metric_words(first.metric)}: Δ = variant − {_reference_words(comparisons)}"
     caption = f"{what}, {_how_tested(comparisons)}"
-    if first.test == "bayes":
+    if STAT_TESTS[first.test].posterior:
         caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
     return f"{caption}; {family_sentence(comparisons)}; {mde_sentence(comparisons)}"
 
 
-def render_frame_text(frame: pd.DataFrame, right: Sequence[str] = ()) -> str:
-    """Plain aligned text (no markup): a header, a rule, one line per row."""
-    columns = [str(column) for column in frame.columns]
-    rows = [[str(value) for value in values] for values in frame.itertuples(index=False)]
-    widths = [
-        max([len(name), *(len(row[index]) for row in rows)]) for index, name in enumerate(columns)
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(width) if name in right else cell.ljust(width)
-            for name, cell, width in zip(columns, cells, widths, strict=True)
-        ).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(columns), rule, *(line(row) for row in rows)]) + "\n"
-
-
-def render_comparisons_csv(comparisons: Sequence[Comparison]) -> str:
-    """CSV with exactly :data:`COMPARISON_COLUMNS`; an empty cell where a value is ``None``."""
+def records_frame(records: Sequence[dict[str, object]], columns: Sequence[str]) -> pd.DataFrame:
+    """The CSV frame of ``records`` with exactly ``columns``; an empty cell where a value is
+    ``None``."""
     import pandas as pd
 
-    frame = pd.DataFrame.from_records(
-        [row.record() for row in comparisons], columns=list(COMPARISON_COLUMNS)
-    )
-    return render_frame_csv(frame.astype(object).where(frame.notna(), ""))
+    frame = pd.DataFrame.from_records(records, columns=list(columns))
+    return frame.astype(object).where(frame.notna(), "")
+
+
+def comparison_doc(
+    comparisons: Sequence[Comparison],
+    *,
+    caption: str | None = None,
+    label: str = "tab:compare",
+    notes: Sequence[str] = (),
+    after: Sequence[str] = (),
+) -> TableDoc:
+    """``comparisons`` as every format renders them: ``caption`` (default
+    :func:`comparison_caption`) above, ``notes`` under the LaTeX table, ``after`` under the
+    text and Markdown ones; csv: exactly :data:`COMPARISON_COLUMNS`."""
+    frame = comparison_frame(comparisons)
+    return TableDoc(
+        frame=frame, caption=caption if caption is not None else comparison_caption(comparisons),
+        label=label, right=[column for column in frame.columns if column in _NUMBER_COLUMNS],
+        records=records_frame([row.record() for row in comparisons], COMPARISON_COLUMNS),
+        notes=notes, after=after, wrap=_WRAP,
+    )  # fmt: skip
 
 
 def render_comparisons(
     comparisons: Sequence[Comparison],
-    fmt: CompareFormat = "text",
+    fmt: str = "text",
     *,
     caption: str | None = None,
     label: str = "tab:compare",
     standalone: bool = False,
     notes: Sequence[str] = (),
 ) -> str:
-    """``comparisons`` as ``text``, ``markdown``, ``latex`` (booktabs) or ``csv``.
+    """``comparisons`` as ``fmt`` (``TableFormat``: text, markdown, latex, csv).
 
     ``caption`` defaults to :func:`comparison_caption`; ``notes`` go under the LaTeX table
     (footnote size); ``standalone`` wraps the LaTeX table in a minimal document.
     """
-    if fmt == "csv":
-        return render_comparisons_csv(comparisons)
-    frame = comparison_frame(comparisons)
-    return render_display_frame(
-        frame,
-        fmt,
-        kind="comparison",
-        caption=caption if caption is not None else comparison_caption(comparisons),
-        label=label,
-        right=[column for column in frame.columns if column in _NUMBER_COLUMNS],
-        notes=notes,
-        standalone=standalone,
-        wrap=_WRAP,
-    )
-
-
-def render_display_frame(
-    frame: pd.DataFrame,
-    fmt: str,
-    *,
-    kind: str,
-    caption: str,
-    label: str,
-    right: Sequence[str] = (),
-    column_format: str | None = None,
-    notes: Sequence[str] = (),
-    standalone: bool = False,
-    wrap: Mapping[str, float] | None = None,
-) -> str:
-    """A frame of str cells (a ``kind`` of table) as ``text`` or ``markdown`` (``caption``
-    above; ``notes`` are the caller's to print under it) or ``latex``: a booktabs float with
-    ``caption`` above and ``notes`` under it in footnote size (columns in ``right``
-    right-aligned unless ``column_format`` says otherwise; the columns in ``wrap`` break into
-    lines so the table fits ``\\linewidth``: see ``render_frame_latex``); ``standalone``
-    wraps it in a minimal document."""
-    if fmt == "text":
-        return f"{caption}\n\n" + render_frame_text(frame, right)
-    if fmt == "markdown":
-        return f"**{caption}**\n\n" + render_frame_markdown(frame, right)
-    if fmt != "latex":
-        raise ValueError(f"unknown {kind} format {fmt!r}")
-    if column_format is None:
-        column_format = "".join("r" if column in right else "l" for column in frame.columns)
-    body = render_frame_latex(
-        frame, caption=caption, label=label, column_format=column_format, notes=notes, wrap=wrap
-    )
-    if standalone:
-        return latex_document([r"\small", body])
-    return LATEX_NEEDS + body
+    doc = comparison_doc(comparisons, caption=caption, label=label, notes=notes)
+    return render_tables([doc], fmt, standalone=standalone, kind="comparison")
 
 
 def _delta_cell(row: Comparison) -> str:

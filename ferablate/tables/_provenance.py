@@ -29,7 +29,6 @@ __all__ = [
     "short_hash",
     "summary_footer",
     "sweep_footer",
-    "with_footer",
 ]
 
 OTHER_ORIGIN_MARK = "‡"  # on a row trained by other code or data than most rows
@@ -133,11 +132,6 @@ def sweep_footer(sweep: Sweep, origins: Sequence[RowOrigin]) -> str:
     """The provenance sentences of a table of ``sweep``'s rows as one footer (the shared
     overrides made against the sweep's own base config)."""
     return " ".join(provenance_sentences(origins, resolve_trial(sweep.base, [])))
-
-
-def with_footer(body: str, footer: str) -> str:
-    """A text or Markdown table ``body`` with ``footer`` (provenance) on a line under it."""
-    return f"{body}\n{footer}\n" if footer else body
 
 
 _BALANCE_WORDS = {

@@ -1,6 +1,8 @@
-"""Render tables as LaTeX (booktabs, compiles with pdflatex), Markdown or CSV.
+"""Render tables as text, LaTeX (booktabs, compiles with pdflatex), Markdown or CSV.
 
-LaTeX goes through pandas' ``Styler.to_latex`` (``hrules=True`` gives booktabs rules) on
+Every table (ablation, comparison, claims, layers) is handed over as :class:`TableDoc` s and
+rendered by the one renderer :data:`RENDERERS` holds for its :class:`TableFormat`: a new format
+is a member of the enum and a function registered with :func:`register_renderer`. LaTeX goes through pandas' ``Styler.to_latex`` (``hrules=True`` gives booktabs rules) on
 cells escaped here first, so every table and caption compiles untouched; ``standalone``
 wraps the tables in a minimal ``article`` document.
 """
@@ -10,12 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from ferablate.tables._build import AblationTable
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # light to import: the CLI reads TableFormat at start
     import pandas as pd
 
     from ferablate.models import LayerTable
@@ -23,17 +25,72 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEX_NEEDS",
     "LATEX_PREAMBLE",
+    "RENDERERS",
+    "TableDoc",
+    "TableFormat",
     "escape_latex",
     "latex_document",
     "layer_table_frame",
-    "render_csv",
+    "register_renderer",
     "render_frame_csv",
     "render_frame_latex",
     "render_frame_markdown",
-    "render_latex",
+    "render_frame_text",
     "render_layer_table",
-    "render_markdown",
+    "render_tables",
 ]
+
+
+class TableFormat(StrEnum):
+    """The output formats of every table (``--format`` of table, compare, claims, summary)."""
+
+    text = "text"
+    latex = "latex"
+    markdown = "markdown"
+    csv = "csv"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableDoc:
+    """One table as every format renders it: its cells, its words, its layout hints."""
+
+    frame: pd.DataFrame  # display cells (str)
+    caption: str  # above the table
+    label: str  # LaTeX label
+    records: pd.DataFrame | None = None  # csv: machine-readable cells (default: ``frame``)
+    right: Sequence[str] = ()  # right-aligned columns (numbers)
+    after: Sequence[str] = ()  # text, markdown: paragraphs under the table (provenance)
+    latex_caption: str = ""  # LaTeX: the caption, when not ``caption``
+    notes: Sequence[str] = ()  # LaTeX: footnote-size notes under the table
+    column_format: str | None = None  # LaTeX: one letter a column (default: from ``right``)
+    wrap: Mapping[str, float] | None = None  # LaTeX: columns that break into lines
+    longtable: bool = False  # LaTeX: across pages
+    small: bool = True  # a standalone LaTeX document in \small type (wide tables)
+
+
+Renderer = Callable[[Sequence["TableDoc"], bool], str]  # (tables, standalone) -> text
+RENDERERS: dict[TableFormat, Renderer] = {}
+
+
+def register_renderer(fmt: TableFormat) -> Callable[[Renderer], Renderer]:
+    """Make the decorated function the renderer of ``fmt`` in :data:`RENDERERS`."""
+
+    def register(render: Renderer) -> Renderer:
+        RENDERERS[fmt] = render
+        return render
+
+    return register
+
+
+def render_tables(
+    docs: Sequence[TableDoc], fmt: str, *, standalone: bool = False, kind: str = "table"
+) -> str:
+    """``docs`` (tables of one ``kind``) as ``fmt`` by its renderer in :data:`RENDERERS`;
+    ``standalone``: LaTeX as a complete document."""
+    if fmt not in RENDERERS:
+        raise ValueError(f"unknown {kind} format {fmt!r}; choose one of: {', '.join(RENDERERS)}")
+    return RENDERERS[TableFormat(fmt)](docs, standalone)
+
 
 # One pass over the text, so an escape is never escaped again.
 _LATEX_SPECIALS = {
@@ -188,29 +245,6 @@ def latex_document(bodies: Sequence[str], *, preamble: Sequence[str] = ()) -> st
     return "\n".join(lines)
 
 
-def _ablation_column_format(table: AblationTable) -> str:
-    metrics = sum(1 for column in table.frame.columns if column in ("acc.", "prec.", "recall"))
-    return "l" * (len(table.frame.columns) - metrics) + "r" * metrics
-
-
-def render_latex(tables: Sequence[AblationTable], standalone: bool = False) -> str:
-    """The tables as LaTeX ``table`` floats (booktabs); a full document with ``standalone``."""
-    bodies = [
-        render_frame_latex(
-            table.frame,
-            caption=table.latex_caption or table.caption,
-            label=table.label,
-            column_format=_ablation_column_format(table),
-            notes=table.notes if table.latex_caption else (table.footer,) * bool(table.footer),
-        )
-        for table in tables
-    ]
-    if standalone:
-        # The model-1 table is wide: a smaller font keeps it on an article page.
-        return latex_document([r"\small", *bodies])
-    return LATEX_NEEDS + "\n".join(bodies)
-
-
 def _markdown_cell(value: object) -> str:
     return str(value).replace("|", r"\|").replace("\n", " ")
 
@@ -225,36 +259,10 @@ def render_frame_markdown(frame: pd.DataFrame, right: Sequence[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(tables: Sequence[AblationTable]) -> str:
-    """Each table as a caption line and a pipe table."""
-    parts = []
-    for table in tables:
-        parts.append(
-            f"**{table.caption}**\n\n"
-            + render_frame_markdown(table.frame, ("acc.", "prec.", "recall"))
-            + (f"\n{table.footer}\n" if table.footer else "")
-        )
-    return "\n".join(parts)
-
-
 def render_frame_csv(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     return buffer.getvalue()
-
-
-def render_csv(tables: Sequence[AblationTable]) -> str:
-    """One CSV of all rows: ``trial``, the report's columns, ``status`` (machine-readable)."""
-    import pandas as pd
-
-    frames = []
-    for table in tables:
-        frame = table.frame.copy()
-        frame.insert(0, "trial", list(table.names))
-        frame["status"] = list(table.statuses)
-        frames.append(frame)
-    merged = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
-    return render_frame_csv(merged)
 
 
 def layer_table_frame(table: LayerTable) -> pd.DataFrame:
@@ -281,29 +289,87 @@ def render_layer_table(
     standalone: bool = False,
     footer: str = "",
 ) -> str:
-    """A model's layer table (Figure 7) as ``latex``, ``markdown`` or ``csv``; ``footer``
-    (provenance) goes under the table. LaTeX: a float kept on one page up to
-    :data:`LAYER_FLOAT_ROWS` rows, a longtable across pages beyond."""
+    """A model's layer table (Figure 7) as ``fmt`` (text, ``latex``, ``markdown`` or ``csv``);
+    the totals and ``footer`` (provenance) go under the table. LaTeX: a float kept on one page
+    up to :data:`LAYER_FLOAT_ROWS` rows, a longtable across pages beyond."""
     frame = layer_table_frame(table)
     totals = (
         f"Total params: {table.total_params:,}; trainable params: {table.trainable_params:,}; "
         f"non-trainable params: {table.total_params - table.trainable_params:,}"
     )
-    if fmt == "csv":
-        return render_frame_csv(frame)
-    if fmt == "markdown":
-        text = f"**{caption}**\n\n" + render_frame_markdown(frame, ("Param #",)) + f"\n{totals}\n"
-        return text + (f"\n{footer}\n" if footer else "")
-    if fmt != "latex":
-        raise ValueError(f"unknown layer-table format {fmt!r}")
-    body = render_frame_latex(
-        frame,
-        caption=caption,
-        label=label,
-        column_format="llr",
-        longtable=len(frame) > LAYER_FLOAT_ROWS,
-        notes=[f"{totals}.", *([footer] if footer else [])],
+    footers = [footer] if footer else []
+    doc = TableDoc(
+        frame=frame, caption=caption, label=label, right=("Param #",), after=[totals, *footers],
+        notes=[f"{totals}.", *footers], column_format="llr",
+        longtable=len(frame) > LAYER_FLOAT_ROWS, small=False,
+    )  # fmt: skip
+    return render_tables([doc], fmt, standalone=standalone, kind="layer-table")
+
+
+def render_frame_text(frame: pd.DataFrame, right: Sequence[str] = ()) -> str:
+    """Plain aligned text (no markup): a header, a rule, one line per row."""
+    columns = [str(column) for column in frame.columns]
+    rows = [[str(value) for value in values] for values in frame.itertuples(index=False)]
+    widths = [
+        max([len(name), *(len(row[index]) for row in rows)]) for index, name in enumerate(columns)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if name in right else cell.ljust(width)
+            for name, cell, width in zip(columns, cells, widths, strict=True)
+        ).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(columns), rule, *(line(row) for row in rows)]) + "\n"
+
+
+def _after(doc: TableDoc) -> str:
+    return "".join(f"\n{paragraph}\n" for paragraph in doc.after)
+
+
+@register_renderer(TableFormat.text)
+def _render_text(docs: Sequence[TableDoc], standalone: bool) -> str:
+    """Each table as its caption, plain aligned text and the paragraphs under it."""
+    return "\n".join(
+        f"{doc.caption}\n\n{render_frame_text(doc.frame, doc.right)}{_after(doc)}" for doc in docs
     )
+
+
+@register_renderer(TableFormat.markdown)
+def _render_markdown(docs: Sequence[TableDoc], standalone: bool) -> str:
+    """Each table as a bold caption line, a pipe table and the paragraphs under it."""
+    return "\n".join(
+        f"**{doc.caption}**\n\n{render_frame_markdown(doc.frame, doc.right)}{_after(doc)}"
+        for doc in docs
+    )
+
+
+def _latex_body(doc: TableDoc) -> str:
+    letters = "".join("r" if column in doc.right else "l" for column in doc.frame.columns)
+    return render_frame_latex(
+        doc.frame, caption=doc.latex_caption or doc.caption, label=doc.label,
+        column_format=doc.column_format or letters, longtable=doc.longtable, notes=doc.notes,
+        wrap=doc.wrap,
+    )  # fmt: skip
+
+
+@register_renderer(TableFormat.latex)
+def _render_latex(docs: Sequence[TableDoc], standalone: bool) -> str:
+    """Each table a booktabs float or longtable (:func:`render_frame_latex`); ``standalone``:
+    a complete document, in ``\\small`` type unless a table says otherwise."""
+    bodies = [_latex_body(doc) for doc in docs]
     if standalone:
-        return latex_document([body])
-    return LATEX_NEEDS + body
+        return latex_document([r"\small"] * all(doc.small for doc in docs) + bodies)
+    return LATEX_NEEDS + "\n".join(bodies)
+
+
+@register_renderer(TableFormat.csv)
+def _render_csv(docs: Sequence[TableDoc], standalone: bool) -> str:
+    """One CSV of every table's ``records`` (machine-readable), empty cells for missing values."""
+    import pandas as pd
+
+    frames = [doc.frame if doc.records is None else doc.records for doc in docs]
+    return render_frame_csv(
+        pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
+    )

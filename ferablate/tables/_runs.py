@@ -7,16 +7,16 @@ Reading never creates anything in the store: a sweep nobody ran yet gives a tabl
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
 from ferablate._errors import TrackingError
 from ferablate._logging import get_logger
-from ferablate._outcome import TrialOutcome
 from ferablate.config import Sweep, Trial, TrialConfig, expand_sweep, experiment_name, resolve_trial
-from ferablate.tables._build import AblationTable, RowStatus, TableRow, build_tables
+from ferablate.tables._build import AblationTable, TableRow, build_tables, choose_run
 from ferablate.tables._compare import add_delta_column
+from ferablate.tables._sweepcompare import compare_sweep
 from ferablate.tracking import TAG, RunStore, StoredRun, match_sweep
 
 __all__ = [
@@ -31,33 +31,6 @@ __all__ = [
 PARENT = "parent"  # ``table --vs parent``: each row's Δ against its declared parent
 
 _log = get_logger(__name__)
-
-# how a run ended -> row status (any other ending: "failed")
-_ENDED: dict[TrialOutcome, RowStatus] = {
-    TrialOutcome.OOM: "oom",
-    TrialOutcome.DIVERGED: "diverged",
-    TrialOutcome.PRUNED: "pruned",
-    TrialOutcome.KILLED: "interrupted",
-}
-
-
-Run = TypeVar("Run", bound=StoredRun)
-
-
-def choose_run(runs: Sequence[Run]) -> tuple[Run | None, RowStatus]:
-    """The run a trial's row shows (newest first in ``runs``) and the row's status.
-
-    The newest FINISHED run; without one, the newest run: RUNNING reads ``running``, an ending
-    tagged ``oom`` / ``diverged`` / ``pruned`` / ``killed`` reads ``oom`` / ``diverged`` /
-    ``pruned`` / ``interrupted``, any other ``failed``. No run at all: ``missing``.
-    """
-    finished = next((run for run in runs if run.outcome is TrialOutcome.FINISHED), None)
-    if finished is not None:
-        return finished, "finished"
-    if not runs:
-        return None, "missing"
-    newest = runs[0]
-    return newest, "running" if newest.outcome is None else _ENDED.get(newest.outcome, "failed")
 
 
 def row_from_runs(
@@ -177,8 +150,6 @@ def sweep_tables(
     tables = build_tables(rows, title=title, name=sweep.name, base=base, std=std)
     if vs is None:
         return tables
-    from ferablate.tables._sweepcompare import compare_sweep
-
     compared = compare_sweep(
         sweep,
         overrides,

@@ -24,11 +24,11 @@ from ferablate.config import (
     experiment_name,
     parent_trials,
 )
-from ferablate.stats import Adjustment, Comparison, TestName, TrialScores, compare_all, split_key
-from ferablate.tables._build import _slug
-from ferablate.tables._compare import CompareFormat, comparison_caption, render_comparisons
-from ferablate.tables._provenance import RowOrigin, sweep_footer, with_footer
-from ferablate.tables._runs import choose_run
+from ferablate.stats import Comparison, StatOptions, TrialScores, compare_all, split_key
+from ferablate.tables._build import _slug, choose_run
+from ferablate.tables._compare import comparison_caption, comparison_doc
+from ferablate.tables._provenance import RowOrigin, sweep_footer
+from ferablate.tables._render import render_tables
 from ferablate.tracking import TAG, RunStore, StoredTrial, match_sweep
 
 __all__ = [
@@ -142,16 +142,15 @@ def compare_sweep(
     *,
     baseline: str | None = None,
     metric: str = "val_accuracy",
-    test: TestName = "corrected-t",
-    rope: float = 0.01,
-    adjust: Adjustment = "holm",
+    options: StatOptions | None = None,
     tracking_uri: str | None = None,
     announce: bool = True,
 ) -> SweepComparison:
     """Every trial of ``sweep`` against ``baseline`` (a trial or variant name) on ``metric``;
     without one, each trial against its declared parent (``parent:`` in the sweep file; the
-    same grid point) and a trial without a parent against the first trial. The rows' p-values
-    are adjusted as one family (``adjust``); see ``stats.compare`` for the tests and ``rope``."""
+    same grid point) and a trial without a parent against the first trial, by the test, rope,
+    alpha and family adjustment of ``options`` (default ``StatOptions()``; see ``stats.compare``)."""
+    options = options or StatOptions()
     if metric not in _METRICS:
         raise ConfigError(f"unknown metric {metric!r}; choose one of: {', '.join(_METRICS)}")
     trials = expand_sweep(sweep, overrides)
@@ -171,9 +170,10 @@ def compare_sweep(
         chosen,
         parents=parent_trials(sweep, trials),
         metric=metric,
-        test=test,
-        rope=rope,
-        adjust=adjust,
+        test=options.test,
+        rope=options.rope,
+        alpha=options.alpha,
+        adjust=options.adjust,
     )
     return SweepComparison(
         name=sweep.name,
@@ -184,18 +184,13 @@ def compare_sweep(
 
 
 def render_sweep_comparison(
-    result: SweepComparison, fmt: CompareFormat = "text", *, standalone: bool = False
+    result: SweepComparison, fmt: str = "text", *, standalone: bool = False
 ) -> str:
-    """``result`` as text or Markdown (provenance as a footer), LaTeX (a table note) or CSV
-    (exactly ``stats.COMPARISON_COLUMNS``, nothing else)."""
-    if fmt == "csv":
-        return render_comparisons(result.comparisons, "csv")
-    if fmt == "latex":  # provenance as a footnote-size table note, not in the caption
-        return render_comparisons(
-            result.comparisons, "latex", caption=result.caption,
-            label=f"tab:compare-{_slug(result.name)}", standalone=standalone,
-            notes=[result.footer] if result.footer else [],
-        )  # fmt: skip
-    return with_footer(
-        render_comparisons(result.comparisons, fmt, caption=result.caption), result.footer
-    )
+    """``result`` as ``fmt`` (``TableFormat``): text or Markdown (provenance as a footer),
+    LaTeX (provenance as a table note) or CSV (exactly ``stats.COMPARISON_COLUMNS``)."""
+    footers = [result.footer] if result.footer else []
+    doc = comparison_doc(
+        result.comparisons, caption=result.caption, label=f"tab:compare-{_slug(result.name)}",
+        notes=footers, after=footers,
+    )  # fmt: skip
+    return render_tables([doc], fmt, standalone=standalone, kind="comparison")
