@@ -29,7 +29,7 @@ from ferablate.tracking import TAG, WAIT, Claim, TrialReport, identify_trials
 if TYPE_CHECKING:
     import optuna
     from optuna.storages import RDBStorage
-    from optuna.trial import TrialState
+    from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["PruningCallback", "StudyQueue", "TrialLeaseLost", "optuna_state"]
 
@@ -112,34 +112,6 @@ class _Heartbeat:
                 _log.warning("heartbeat of trial %d failed: %s", self._trial_id, exc)
 
 
-def _claim(
-    study: optuna.Study, storage: RDBStorage, study_id: int, spec: StudySpec
-) -> optuna.Trial | None:
-    """Atomically take a WAITING trial, else (search below target) create one; None if neither."""
-    import optuna
-    from optuna.trial import TrialState
-
-    for waiting in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, waiting.number)
-        try:
-            if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                continue  # another worker took it first
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        storage.record_heartbeat(trial_id)
-        return _trial(study, trial_id)
-    if spec.kind != "search":
-        return None
-    target = study.user_attrs.get(ATTR.TARGET)
-    if target is None or counted_trials(storage.get_all_trials(study_id, deepcopy=False)) >= int(
-        target
-    ):
-        return None
-    trial_id = storage.create_new_trial(study_id)
-    storage.record_heartbeat(trial_id)
-    return _trial(study, trial_id)
-
-
 def _trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
     """The ``optuna.Trial`` of a trial claimed or created through the raw storage.
 
@@ -152,12 +124,6 @@ def _trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
 
     study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     return optuna.Trial(study, trial_id)
-
-
-def _running(storage: RDBStorage, study_id: int) -> int:
-    from optuna.trial import TrialState
-
-    return len(storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _search_trial(trial: optuna.Trial, spec: StudySpec) -> Trial:
@@ -222,6 +188,7 @@ class StudyQueue:
     def claim(self) -> Claim | Literal["wait"] | None:
         from optuna.exceptions import ExperimentalWarning
         from optuna.storages import fail_stale_trials
+        from optuna.trial import TrialState
 
         if self._max_trials is not None and self._claimed >= self._max_trials:
             return None
@@ -230,15 +197,46 @@ class StudyQueue:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
             warnings.simplefilter("ignore", ExperimentalWarning)
             fail_stale_trials(self.study)  # re-queues trials of dead workers (StaleTrialHandler)
-        trial = _claim(self.study, self.storage, self._study_id, self.spec)
+        trial = self._take()
         if trial is None:
-            return WAIT if _running(self.storage, self._study_id) else None
+            running = self._trials(TrialState.RUNNING)
+            return WAIT if running else None
         self._claimed += 1
         self.total = max(self._claimed, len(self.study.get_trials(deepcopy=False)))
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(
             self._study_id, trial.number
         )
         return self._planned(trial, (trial, trial_id, time.monotonic()))
+
+    def _trials(self, *states: TrialState) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(self._study_id, deepcopy=False, states=states or None)
+
+    def _take(self) -> optuna.Trial | None:
+        """Atomically take a WAITING trial, else (search below target) create one; None if neither."""
+        import optuna
+        from optuna.trial import TrialState
+
+        for waiting in self._trials(TrialState.WAITING):
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                self._study_id, waiting.number
+            )
+            try:
+                if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                    continue  # another worker took it first
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            self.storage.record_heartbeat(trial_id)
+            return _trial(self.study, trial_id)
+        target = self.study.user_attrs.get(ATTR.TARGET)
+        if (
+            self.spec.kind != "search"
+            or target is None
+            or counted_trials(self._trials()) >= int(target)
+        ):
+            return None
+        trial_id = self.storage.create_new_trial(self._study_id)
+        self.storage.record_heartbeat(trial_id)
+        return _trial(self.study, trial_id)
 
     def _planned(self, trial: optuna.Trial, handle: tuple[optuna.Trial, int, float]) -> Claim:
         """The claimed Optuna trial as a ferablate trial: its config, identity, callbacks."""
