@@ -197,11 +197,11 @@ def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[st
     setup = time.perf_counter() - setup
     trial = Trial(name="bench", variant="bench", config=config, patch={}, index=0)
     tracked: dict[str, Any] = {"start": 0.0}
-    original_start = tracker.start_trial
+    original_start = tracker.start
 
-    def start_trial(**kwargs: Any) -> Any:  # time the tracker's own hooks inside the trial
+    def start(*args: Any, **kwargs: Any) -> Any:  # time the tracker's own hooks inside the trial
         began = time.perf_counter()
-        run = original_start(**kwargs)
+        run = original_start(*args, **kwargs)
         tracked["start"] = time.perf_counter() - began
         tracked["hooks"] = timed = _Timed(run)
         for name in ("on_trial_start", "on_step", "on_epoch_end"):
@@ -211,7 +211,7 @@ def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[st
     def on_result(run: Any, result: Any) -> None:
         tracked["trained_at"] = time.perf_counter()  # after this: run.finish (metrics, weights)
 
-    tracker.start_trial = start_trial  # type: ignore[method-assign]
+    tracker.start = start  # type: ignore[method-assign]
     started = time.perf_counter()
     train = Trainer(tracker, DataCache(lambda _cfg: faces), QuietObserver(), on_result)
     outcome = train(Claim(trial, 1, 1), [])

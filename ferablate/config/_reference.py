@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from ferablate.config import _types
 from ferablate.config._types import (
@@ -154,7 +153,5 @@ def _constraint_texts(constraints: list[Any]) -> Iterator[str]:
 def _value_text(value: object) -> str:
     if isinstance(value, BaseModel):
         return "see below"
-    if value is PydanticUndefined:
-        return "required"
     plain = list(value) if isinstance(value, tuple) else value
     return f"`{json.dumps(plain) if not isinstance(plain, str) else plain}`"

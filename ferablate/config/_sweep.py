@@ -191,10 +191,7 @@ def parse_sweep(raw: object, source: str = "<sweep>") -> Sweep:
         Variant(name=entry.name, patch=dict(entry.patch or {}), parent=entry.parent)
         for entry in shell.variants or ()
     )
-    claims = tuple(
-        Claim(says=c.says, variant=c.variant, versus=c.versus, expect=c.expect, metric=c.metric)
-        for c in shell.claims or ()
-    )
+    claims = tuple(Claim(**entry.model_dump()) for entry in shell.claims or ())
     sweep = Sweep(
         name=shell.name,
         base=base,
@@ -291,34 +288,24 @@ def resolve_preset(raw: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def apply_patch(raw: dict[str, Any], key: str, value: Any, where: str) -> None:
-    """Set dotted ``key`` (list items by index: ``model.convs.0.pool``) in ``raw`` in place."""
+    """Set dotted ``key`` (list items by index: ``model.convs.0.pool``) in ``raw`` in place;
+    a missing (or null) section on the way is created."""
     parts = key.split(".")
     node: Any = raw
-    for depth, part in enumerate(parts[:-1]):
-        node = _step(node, part, key, depth, where, create=True)
-    last = parts[-1]
-    if isinstance(node, list):
-        index = _list_index(node, last, key, where)
-        node[index] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ConfigError(
-            f"{where}: cannot set '{key}': '{'.'.join(parts[:-1])}' is a value, not a section"
-        )
-
-
-def _step(node: Any, part: str, key: str, depth: int, where: str, create: bool) -> Any:
-    if isinstance(node, list):
-        return node[_list_index(node, part, key, where)]
-    if isinstance(node, dict):
-        if part not in node or node[part] is None:
-            if not create:
-                raise ConfigError(f"{where}: no key '{part}' in '{key}'")
-            node[part] = {}
-        return node[part]
-    prefix = ".".join(key.split(".")[:depth])
-    raise ConfigError(f"{where}: cannot set '{key}': '{prefix}' is a value, not a section")
+    for depth, part in enumerate(parts):
+        if isinstance(node, list):
+            slot: int | str = _list_index(node, part, key, where)
+        elif isinstance(node, dict):
+            slot = part
+            if depth < len(parts) - 1 and node.get(part) is None:
+                node[part] = {}
+        else:
+            prefix = ".".join(parts[:depth])
+            raise ConfigError(f"{where}: cannot set '{key}': '{prefix}' is a value, not a section")
+        if depth == len(parts) - 1:
+            node[slot] = value
+        else:
+            node = node[slot]
 
 
 def _list_index(node: list[Any], part: str, key: str, where: str) -> int:
@@ -411,11 +398,8 @@ def expand_sweep(sweep: Sweep, overrides: Mapping[str, Any] | None = None) -> li
     for variant in sweep.variants:
         for point in points:
             grid_patch = dict(zip(grid_keys, point, strict=True))
-            name = variant.name
-            if grid_patch:
-                name += (
-                    "[" + ",".join(f"{k.split('.')[-1]}={v}" for k, v in grid_patch.items()) + "]"
-                )
+            label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in grid_patch.items())
+            name = f"{variant.name}[{label}]" if grid_patch else variant.name
             where = f"{sweep.source}: variant '{variant.name}'"
             patches = [(where, variant.patch)]
             if grid_patch:

@@ -24,8 +24,6 @@ from pydantic_core import ErrorDetails
 from ferablate.config._validate import Problem, did_you_mean, ordered_errors
 
 __all__ = [
-    "CLAIM_EXPECTATIONS",
-    "CLAIM_METRICS",
     "ClaimEntry",
     "SearchEntry",
     "SweepFile",
@@ -35,8 +33,6 @@ __all__ = [
 ]
 
 SECTIONS = ("data", "model", "train")
-CLAIM_EXPECTATIONS = ("better", "worse", "equivalent", "not-better")
-CLAIM_METRICS = ("val_accuracy", "val_precision", "val_recall")
 
 
 def dotted_key(key: object) -> str:

@@ -9,7 +9,6 @@ stands alone and whose further problems follow one per line.
 from __future__ import annotations
 
 import difflib
-import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -204,12 +203,7 @@ def model_classes(annotation: object) -> list[type[BaseModel]]:
     """The pydantic models inside an annotation (through Annotated, unions, tuples, dicts)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in typing.get_args(annotation):
-        found.extend(model_classes(arg))
-    if isinstance(annotation, types.UnionType):
-        for arg in annotation.__args__:
-            found.extend(model_classes(arg))
+    found = [cls for arg in typing.get_args(annotation) for cls in model_classes(arg)]
     return list(dict.fromkeys(found))
 
 

@@ -45,13 +45,9 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _stat_key(path: Path, stat: os.stat_result) -> str:
-    where = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
-    return hashlib.sha256(where.encode()).hexdigest()
-
-
 def _hash_entry(path: Path, stat: os.stat_result) -> Path:
-    return cache_dir() / "file-sha256" / _stat_key(path, stat)
+    where = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}"
+    return cache_dir() / "file-sha256" / hashlib.sha256(where.encode()).hexdigest()
 
 
 def cached_file_sha256(path: Path) -> str:

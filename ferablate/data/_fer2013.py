@@ -130,7 +130,6 @@ def parse_fer2013_csv(text: bytes, path: Path) -> tuple[np.ndarray, np.ndarray, 
     if data_lines.size == 0:
         raise DataError(f"{path}: has the FER2013 header but no data rows")
     starts, ends = line_starts[data_lines], line_ends[data_lines]
-    where = _RowLocator(path, data_lines + 1)
 
     # Each check finds its first bad row; the earliest of them is reported.
     problems: list[tuple[int, str]] = []
@@ -165,20 +164,9 @@ def parse_fer2013_csv(text: bytes, path: Path) -> tuple[np.ndarray, np.ndarray, 
             break
         images[rows] = values
     if problems:
-        row, problem = min(problems)
-        raise DataError(f"{where(row)}: {problem}")
+        row, problem = min(problems)  # named by data row and file line, both 1-based
+        raise DataError(f"{path}: row {row + 1} (line {int(data_lines[row]) + 1}): {problem}")
     return images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels, usage
-
-
-class _RowLocator:
-    """Names a data row for messages: '<file>: row N (line L)', N and L 1-based."""
-
-    def __init__(self, path: Path, line_numbers: np.ndarray) -> None:
-        self._path = path
-        self._line_numbers = line_numbers
-
-    def __call__(self, row: int) -> str:
-        return f"{self._path}: row {row + 1} (line {int(self._line_numbers[row])})"
 
 
 def _unquote(buf: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

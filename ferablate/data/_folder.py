@@ -137,13 +137,8 @@ def _decode_all(files: list[Path]) -> np.ndarray:
         path, original = converted[0]
         _log.warning(
             "converted %d of %d images to %dx%d grayscale (the FER2013 face format), e.g. %s (%s)",
-            len(converted),
-            len(files),
-            IMAGE_SIZE,
-            IMAGE_SIZE,
-            path,
-            original,
-        )
+            len(converted), len(files), IMAGE_SIZE, IMAGE_SIZE, path, original,
+        )  # fmt: skip
     return images
 
 

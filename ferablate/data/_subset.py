@@ -31,11 +31,8 @@ def stratified_limit(data: FaceData, limit: int, seed: int) -> FaceData:
             _warned.add((data.content_hash, limit))
             _log.warning(
                 "data.limit=%d is more than the %d Training faces of %s; using all %d",
-                limit,
-                training.size,
-                data.source,
-                training.size,
-            )
+                limit, training.size, data.source, training.size,
+            )  # fmt: skip
         return data
     labels = data.labels[training]
     classes, class_sizes = np.unique(labels, return_counts=True)

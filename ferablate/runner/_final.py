@@ -10,7 +10,7 @@ weights ``weights/final.pt`` (a plain state dict: ``torch.load(..., weights_only
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -221,12 +221,9 @@ def run_final(
     usage = faces.usage[evaluation_mask]  # the evaluation faces' splits, in split() order
     training, evaluation = faces.split("Training"), faces.split(list(splits))
     tracker = TrialTracker(experiment, tracking_uri)
-    run = tracker.start_trial(
-        name=f"final/{trial.name}",
-        config=config,
-        config_hash=None,  # from the faces loaded here and this machine
-        variant=trial.variant,
-        index=trial.index,
+    run = tracker.start(
+        # identity None: from the faces loaded here and this machine
+        replace(trial, name=f"final/{trial.name}", identity=None),
         data_hash=faces.content_hash,
         extra_tags={TAG.ROLE: "final", TAG.SWEEP: experiment},
     )

@@ -116,9 +116,8 @@ class StoredPredictions:
 
     labels: np.ndarray  # (N,) true class
     predictions: np.ndarray  # (N,) predicted class, last epoch
-    val_indices: np.ndarray | None = (
-        None  # trial: indices into the Training split (or balanced pool)
-    )
+    # trial: indices into the Training split (or the balanced pool)
+    val_indices: np.ndarray | None = None
     usage: np.ndarray | None = None  # final: each test face's split, in split() order
 
 
@@ -144,17 +143,11 @@ def read_run_artifacts(download: Callable[[str, str], str], run_id: str, role: s
         stored = _read_json(download, run_id, _PREDICTIONS, tmp)
         if role == "final":
             histories = [[EpochMetrics(**entry) for entry in history]]
-            predictions = [
-                StoredPredictions(
-                    labels=np.asarray(stored["labels"], dtype=np.int64),
-                    predictions=np.asarray(stored["predictions"], dtype=np.int64),
-                    usage=np.asarray(stored["usage"]),
-                )
-            ]
+            predictions = [_predictions(stored)]
             best, weights = 0, FINAL_WEIGHTS
         else:
             histories = [[EpochMetrics(**entry) for entry in fold] for fold in history]
-            predictions = [_fold_predictions(stored[_fold_key(i)]) for i in range(len(histories))]
+            predictions = [_predictions(stored[_fold_key(i)]) for i in range(len(histories))]
             best = int(np.argmax([fold[-1].val_accuracy for fold in histories]))
             weights = fold_weights(best)
         local = _download(download, run_id, weights, tmp)
@@ -162,11 +155,14 @@ def read_run_artifacts(download: Callable[[str, str], str], run_id: str, role: s
     return RunArtifacts(role, histories, predictions, best, state_dict)
 
 
-def _fold_predictions(entry: Mapping[str, Any]) -> StoredPredictions:
+def _predictions(entry: Mapping[str, Any]) -> StoredPredictions:
+    """A trial fold's entry (with ``val_indices``) or a final run's (with ``usage``)."""
+    indices, usage = entry.get("val_indices"), entry.get("usage")
     return StoredPredictions(
         labels=np.asarray(entry["labels"], dtype=np.int64),
         predictions=np.asarray(entry["predictions"], dtype=np.int64),
-        val_indices=np.asarray(entry["val_indices"], dtype=np.int64),
+        val_indices=None if indices is None else np.asarray(indices, dtype=np.int64),
+        usage=None if usage is None else np.asarray(usage),
     )
 
 

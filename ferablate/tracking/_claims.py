@@ -36,13 +36,9 @@ from typing import TYPE_CHECKING
 
 from ferablate._logging import get_logger
 from ferablate._machine import process_alive as _pid_alive  # tests import it by this name
-from ferablate.tracking._runs import RunStore, StoredRun
+from ferablate.tracking._runs import RunStore, StoredRun, newest_by_identity
 from ferablate.tracking._sqlite_read import finished_trials_sqlite
-from ferablate.tracking._store import (
-    TAG,
-    resolve_tracking_uri,
-    search_runs,
-)
+from ferablate.tracking._store import TAG, resolve_tracking_uri, search_runs
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -103,11 +99,7 @@ def finished_hashes(experiment: str, tracking_uri: str | None = None) -> dict[st
         return {}  # no store yet, or an empty file: nothing finished (and nothing written)
     fast = finished_trials_sqlite(path, experiment) if path is not None else None
     if fast is not None:
-        newest: dict[str, StoredRun] = {}
-        for run in fast:
-            newest.setdefault(run.identity, run)
-        newest.pop("", None)
-        return newest
+        return newest_by_identity(fast)
     with store_lock(uri, "init"):
         return RunStore(uri).finished_by_hash(experiment)
 

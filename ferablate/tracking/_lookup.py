@@ -51,9 +51,8 @@ class SweepRuns:
     trials: list[Trial]
     by_identity: dict[str, list[StoredRun]]
     note: str = ""  # one line: runs of these trials under other settings (or "")
-    notes: list[str] = field(
-        default_factory=list
-    )  # every line to tell (data taken from the store, note)
+    # every line to tell (data taken from the store, note)
+    notes: list[str] = field(default_factory=list)
 
     def runs_of(self, trial: Trial) -> list[StoredRun]:
         return self.by_identity.get(trial.config_hash, [])
@@ -145,9 +144,8 @@ class _StoreFingerprint:
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)  # true/false/null and lists as --set reads them (YAML)
+    # true/false/null and lists as --set reads them (YAML)
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _other_settings_note(
@@ -155,9 +153,7 @@ def _other_settings_note(
 ) -> str:
     """One line naming the settings the sweep's trials ran with other than the current ones."""
     by_name = {trial.name: trial for trial in trials}
-    by_variant: dict[str, Trial] = {}
-    for each in trials:
-        by_variant.setdefault(each.variant, each)
+    by_variant = {trial.variant: trial for trial in reversed(trials)}  # its first trial
     mine: dict[str, dict[str, Any]] = {}
     seen: Counter[tuple[tuple[str, str], ...]] = Counter()
     for run in others:

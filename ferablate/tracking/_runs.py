@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-__all__ = ["RunStore", "StoredRun", "StoredTrial", "config_from_run"]
+__all__ = ["RunStore", "StoredRun", "StoredTrial", "config_from_run", "newest_by_identity"]
 
 _TRIALS = f"tags.`{TAG.ROLE}` = 'trial'"
 _FINISHED = "attributes.status = 'FINISHED'"
@@ -113,6 +113,15 @@ class StoredTrial(StoredRun):
                 _fold_name(f) for f in folds if f.data.tags.get(TAG.FOLD_STATUS) == "collapsed"
             ),
         )
+
+
+def newest_by_identity(runs: Iterable[StoredRun]) -> dict[str, StoredRun]:
+    """trial identity -> the first of ``runs`` (newest first) with it; no unknown ("") one."""
+    newest: dict[str, StoredRun] = {}
+    for run in runs:
+        newest.setdefault(run.identity, run)
+    newest.pop("", None)
+    return newest
 
 
 def _fields(run: Run) -> dict[str, Any]:
@@ -204,11 +213,7 @@ class RunStore:
 
     def finished_by_hash(self, experiment: str) -> dict[str, StoredRun]:
         """trial identity -> newest FINISHED trial run (what a re-run skips)."""
-        newest: dict[str, StoredRun] = {}
-        for run in self.trial_runs(experiment, finished=True):
-            newest.setdefault(run.identity, run)
-        newest.pop("", None)
-        return newest
+        return newest_by_identity(self.trial_runs(experiment, finished=True))
 
     def newest_finished(
         self, experiment: str, *, config_hash: str | None = None, variant: str | None = None

@@ -28,6 +28,8 @@ JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? AND t.value = 'trial'
 WHERE r.experiment_id = ? AND r.status = 'FINISHED' AND r.lifecycle_stage = 'active'
 ORDER BY r.start_time DESC
 """
+# The names the selected columns have on an MLflow ``RunInfo``, in the query's order.
+_RUN_INFO = ("run_id", "run_name", "status", "start_time", "end_time", "experiment_id")
 
 
 def finished_trials_sqlite(path: Path, experiment: str) -> list[StoredRun] | None:
@@ -58,13 +60,5 @@ def finished_trials_sqlite(path: Path, experiment: str) -> list[StoredRun] | Non
 
 def _as_run(row: tuple[Any, ...], tags: dict[str, str], metrics: dict[str, float]) -> Any:
     """The attributes of an MLflow ``Run`` that ``StoredRun.from_mlflow`` reads."""
-    run_id, name, status, start_time, end_time, experiment_id = row
-    info = SimpleNamespace(
-        run_id=run_id,
-        run_name=name,
-        status=status,
-        start_time=start_time,
-        end_time=end_time,
-        experiment_id=experiment_id,
-    )
+    info = SimpleNamespace(**dict(zip(_RUN_INFO, row, strict=True)))
     return SimpleNamespace(info=info, data=SimpleNamespace(tags=tags, metrics=metrics))

@@ -164,7 +164,7 @@ def resolve_tracking_uri(
     without ``create`` (read-only commands) a database file that already exists, unless
     ``missing_ok`` (a look-up that treats a missing store as empty and creates nothing).
     """
-    uri = requested_tracking_uri(explicit)
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     scheme = urlparse(uri).scheme.split("+", 1)[0]
     if scheme in ("", "file"):
         raise TrackingError(
@@ -280,11 +280,6 @@ def _check_integrity(path: str, inode: int, device: int) -> None:
         f"the MLflow store {path} is damaged ({problems[0]}); restore it from a backup, or "
         f"recover what is readable with: sqlite3 {path} .recover | sqlite3 recovered.db"
     )
-
-
-def requested_tracking_uri(explicit: str | None = None) -> str:
-    """``explicit``, else ``$MLFLOW_TRACKING_URI``, else the default; not checked."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def _check_writable(folder: Path, uri: str) -> None:

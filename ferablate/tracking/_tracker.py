@@ -24,7 +24,7 @@ from ferablate import __version__
 from ferablate._errors import StoreFullError, TrackingError
 from ferablate._logging import get_logger
 from ferablate._outcome import TrialEnding, TrialOutcome, outcome_of
-from ferablate.config import IDENTITY_VERSION, Trial, TrialConfig, flatten_config
+from ferablate.config import IDENTITY_VERSION, Trial, flatten_config
 from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo, TrialResult, epoch_mean
 from ferablate.tracking._artifacts import write_final_artifacts, write_trial_artifacts
 from ferablate.tracking._claims import (
@@ -36,7 +36,7 @@ from ferablate.tracking._claims import (
     wins_claim,
 )
 from ferablate.tracking._identity import identity_of
-from ferablate.tracking._runs import StoredRun
+from ferablate.tracking._runs import StoredRun, newest_by_identity
 from ferablate.tracking._store import (
     TAG,
     git_commit,
@@ -75,12 +75,8 @@ class TrialTracker:
 
     def finished_trials(self) -> dict[str, StoredRun]:
         """trial identity -> newest FINISHED trial run (what a re-run skips)."""
-        finished: dict[str, StoredRun] = {}
-        for run in self.search(f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'FINISHED'"):
-            stored = StoredRun.from_mlflow(run)
-            finished.setdefault(stored.identity, stored)
-        finished.pop("", None)
-        return finished
+        where = f"tags.`{TAG.ROLE}` = 'trial' and attributes.status = 'FINISHED'"
+        return newest_by_identity(StoredRun.from_mlflow(run) for run in self.search(where))
 
     def close_stale_runs(self) -> int:
         """Mark RUNNING trial runs whose owner is gone (a dead local pid, or a heartbeat older
@@ -165,43 +161,20 @@ class TrialTracker:
     def start(
         self, trial: Trial, *, data_hash: str, extra_tags: Mapping[str, str] | None = None
     ) -> TrialRun:
-        """:meth:`start_trial` for an expanded sweep trial (its name, variant, index, identity:
-        the trial's own, else computed from ``data_hash`` and this machine)."""
-        return self.start_trial(
-            name=trial.name,
-            config=trial.config,
-            config_hash=trial.identity,
-            variant=trial.variant,
-            index=trial.index,
-            data_hash=data_hash,
-            extra_tags=extra_tags,
-        )
+        """Create the parent run of ``trial`` (status RUNNING) with params and identity tags.
 
-    def start_trial(
-        self,
-        *,
-        name: str,
-        config: TrialConfig,
-        config_hash: str | None = None,
-        variant: str,
-        index: int,
-        data_hash: str,
-        extra_tags: Mapping[str, str] | None = None,
-    ) -> TrialRun:
-        """Create the parent run of a trial (status RUNNING) with params and identity tags.
-
-        ``config_hash`` is the trial's identity; None: computed from ``config``, ``data_hash``
-        (the faces it trains on) and this machine's precision.
+        Its identity is the trial's own, else computed from ``data_hash`` (the faces it trains
+        on) and this machine's precision.
         """
-        if config_hash is None:
-            config_hash = identity_of(config, data_hash)
+        config = trial.config
+        identity = identity_of(config, data_hash) if trial.identity is None else trial.identity
         tags = {
             TAG.ROLE: "trial",
             TAG.SWEEP: self.experiment,
-            TAG.VARIANT: variant,
-            TAG.TRIAL: name,
-            TAG.TRIAL_INDEX: str(index),
-            TAG.CONFIG_HASH: config_hash,
+            TAG.VARIANT: trial.variant,
+            TAG.TRIAL: trial.name,
+            TAG.TRIAL_INDEX: str(trial.index),
+            TAG.CONFIG_HASH: identity,
             TAG.IDENTITY: str(IDENTITY_VERSION),
             TAG.CONFIG: config.model_dump_json(),
             TAG.DATA_HASH: data_hash,
@@ -212,10 +185,10 @@ class TrialTracker:
             TAG.HEARTBEAT: f"{time.time():.0f}",
             **(extra_tags or {}),
         }
-        run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
+        run = self.client.create_run(self.experiment_id, tags=tags, run_name=trial.name)
         self.heartbeat.hold(run.info.run_id)
         params = [(key, _param_value(value)) for key, value in flatten_config(config).items()]
-        trial_run = TrialRun(self, run.info.run_id, name)
+        trial_run = TrialRun(self, run.info.run_id, trial.name)
         try:
             _log_params(self.client, run.info.run_id, params)
         except BaseException as exc:  # e.g. a full disk: never leave the run RUNNING
@@ -243,12 +216,6 @@ class _FoldRun:
     run_id: str
 
 
-def fold_tag(engine_name: str) -> str:
-    """The ``ferablate.fold`` tag of an engine fold name: ``fold-3`` -> ``3`` (the tag of
-    trials before repeats existed), ``r1-f3`` unchanged; ``stats.fold_grid`` reads both."""
-    return engine_name.removeprefix("fold-")
-
-
 class TrialRun(TrialCallback):
     """The MLflow side of one running trial; pass it to ``run_trial`` as a callback.
 
@@ -271,12 +238,15 @@ class TrialRun(TrialCallback):
         self.client.set_tag(self.run_id, TAG.PRECISION, info.precision)
         names = [spec.name for spec in info.fold_specs] or [f"fold-{i}" for i in range(info.folds)]
         for fold, name in enumerate(names):
+            # The ferablate.fold tag: fold-3 -> 3 (the tag of trials before repeats existed),
+            # r1-f3 unchanged; stats.fold_grid reads both.
+            tag = name.removeprefix("fold-")
             run = self.client.create_run(
                 self.tracker.experiment_id,
                 run_name=f"{self.name}/{name}",  # "<trial>/fold-0", or "<trial>/r1-f0" (repeats)
-                tags={TAG.PARENT: self.run_id, TAG.ROLE: "fold", TAG.FOLD: fold_tag(name)},
+                tags={TAG.PARENT: self.run_id, TAG.ROLE: "fold", TAG.FOLD: tag},
             )
-            self._fold_runs.append(_FoldRun(fold, fold_tag(name), run.info.run_id))
+            self._fold_runs.append(_FoldRun(fold, tag, run.info.run_id))
 
     def on_epoch_end(self, epoch: int, metrics: Sequence[EpochMetrics]) -> None:
         stamp = now_ms()
@@ -294,10 +264,6 @@ class TrialRun(TrialCallback):
 
     def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
-
-    def log_result_artifacts(self, result: TrialResult) -> None:
-        """Fold weights (state dicts), validation predictions and the config, in one upload."""
-        self._upload(lambda root: write_trial_artifacts(root, result))
 
     def log_final_artifacts(
         self,
@@ -354,7 +320,8 @@ class TrialRun(TrialCallback):
         step = len(result.folds[0].history)
         self.log_metrics({**summary, **result.publictest_summary()}, step=step)
         self._log_fold_results(result, step)
-        self.log_result_artifacts(result)
+        # fold weights (state dicts), validation predictions and the config, in one upload
+        self._upload(lambda root: write_trial_artifacts(root, result))
         self.end(TrialOutcome.FINISHED)
 
     def end(self, outcome: TrialOutcome, reason: str = "") -> None:

@@ -42,13 +42,8 @@ def loss_curves_figure(
             for values in per_fold:
                 ax.plot(epochs, values, color=colour, alpha=0.3, linewidth=0.6)
             if len(histories) > 1:
-                ax.plot(
-                    epochs,
-                    per_fold.mean(axis=0),
-                    color=colour,
-                    linewidth=1.8,
-                    label=f"{name} (mean of {len(histories)} folds)",
-                )
+                ax.plot(epochs, per_fold.mean(axis=0), color=colour, linewidth=1.8,
+                        label=f"{name} (mean of {len(histories)} folds)")  # fmt: skip
                 if best_fold is not None:
                     ax.plot(epochs, per_fold[best_fold], color=colour, linewidth=0.9, linestyle=":",
                             label=f"{name} (best fold {best_fold})")  # fmt: skip

@@ -119,16 +119,13 @@ def weights_figure(model: nn.Module, block: int = 0) -> Figure:
                              f"First conv layer ({conv_name}): {first.shape[0]} kernels, {k}x{k}")  # fmt: skip
         fig.colorbar(stem, ax=top, label="weight", aspect=8)
         branch_images = []
-        for index, (letter, conv_b, mosaic) in enumerate(
-            zip("abcd", branch_convs, mosaics, strict=True)
-        ):
-            kb = conv_b.kernel_size[0]
+        for index, (conv_b, mosaic) in enumerate(zip(branch_convs, mosaics, strict=True)):
+            kb, letter = conv_b.kernel_size[0], "abcd"[index]
             title = (
                 f"branch {letter}: {kb}x{kb}\n({conv_b.out_channels} out x {conv_b.in_channels} in)"
             )
-            branch_images.append(
-                _draw_kernels(fig.add_subplot(grid[1, index]), mosaic, limit, title)
-            )
+            ax = fig.add_subplot(grid[1, index])
+            branch_images.append(_draw_kernels(ax, mosaic, limit, title))
         branch_axes = [image.axes for image in branch_images]
         fig.colorbar(branch_images[-1], ax=branch_axes, shrink=0.8, label="weight (shared by a-d)")
         fig.suptitle(
@@ -178,36 +175,27 @@ def activations_figure(
     model: nn.Module, face: np.ndarray, layer: str | None = None, caption: str = ""
 ) -> Figure:
     """The face and the feature maps of ``layer`` (default: first conv block's activation), one tile per filter."""
+    face = np.asarray(face)
     layer = layer or default_activation_layer(model)
     maps = feature_maps(model, face, layer)  # (C, h, w)
-    channels = maps.shape[0]
+    channels, tile_h, tile_w = maps.shape
     columns = min(channels, 8 if channels <= 16 else 16)
     rows = math.ceil(channels / columns)
-    mosaic = tile_images(maps, columns=columns, gap=max(1, maps.shape[-1] // 24))
+    gap = max(1, tile_w // 24)
+    mosaic = tile_images(maps, columns=columns, gap=gap)
     low, high = float(np.nanmin(mosaic)), float(np.nanmax(mosaic))
+    high = high if high > low else low + 1e-6  # a constant map still needs a colour range
     with figure_style():
         # Face panel as tall as the mosaic; the height follows from the tiles' aspect.
         fig = new_figure(PAGE_WIDTH, 0.4 + (PAGE_WIDTH - 1.1) * rows / (rows + columns))
         reserve_right(fig)
         grid = fig.add_gridspec(1, 2, width_ratios=[rows, columns])
         ax_face = fig.add_subplot(grid[0, 0])
-        ax_face.imshow(
-            np.asarray(face),
-            cmap="gray",
-            vmin=0,
-            vmax=255 if np.asarray(face).dtype == np.uint8 else 1,
-        )
+        ax_face.imshow(face, cmap="gray", vmin=0, vmax=255 if face.dtype == np.uint8 else 1)
         ax_face.set_title(caption or "input face")
         ax_face.axis("off")
         ax = fig.add_subplot(grid[0, 1])
-        image = ax.imshow(
-            mosaic,
-            cmap=gray_with_gaps(HEAT_CMAP),
-            vmin=low,
-            vmax=high if high > low else low + 1e-6,
-        )
-        tile_h, tile_w = maps.shape[1], maps.shape[2]
-        gap = max(1, tile_w // 24)
+        image = ax.imshow(mosaic, cmap=gray_with_gaps(HEAT_CMAP), vmin=low, vmax=high)
         for index in range(channels):  # filter numbers, 1-based, in each tile's corner
             r, c = divmod(index, columns)
             ax.text(c * (tile_w + gap) + 0.8, r * (tile_h + gap) + 0.8, str(index + 1), color="white",

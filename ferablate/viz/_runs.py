@@ -8,31 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ferablate._errors import ConfigError
 from ferablate.config import DataConfig
+from ferablate.data import FaceData, load_data
 from ferablate.tracking import TAG, RunArtifacts, RunStore
 from ferablate.viz._trial import TrialFigureInputs, trial_figures, write_figures
 
-if TYPE_CHECKING:
-    from ferablate.data import FaceData
-
 __all__ = ["draw_run_figures", "inputs_from_run"]
-
-
-def _default_loader(config: DataConfig) -> FaceData:
-    from ferablate.data import load_data
-
-    return load_data(config)
 
 
 def inputs_from_run(
     store: RunStore | Any,
     run_id: str,
-    load_faces: Callable[[DataConfig], FaceData] = _default_loader,
+    load_faces: Callable[[DataConfig], FaceData] = load_data,
 ) -> TrialFigureInputs:
     """Figure inputs of a FINISHED trial or final run, from its artifacts and its data config.
 

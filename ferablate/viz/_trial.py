@@ -169,9 +169,7 @@ def trial_figures(
                 class_names=inputs.class_names,
             )
         elif model is None:
-            raise AssertionError(
-                "unreachable: the model is built for weights/activations/occlusion"
-            )
+            raise AssertionError("unreachable: the model is built for these figures")
         elif name == "weights":
             figures[name] = weights_figure(model)
         elif len(faces) == 0:
