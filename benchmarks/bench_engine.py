@@ -189,8 +189,7 @@ def engine_untracked(config: TrialConfig, faces: FaceData) -> dict[str, Any]:
 
 def engine_tracked(config: TrialConfig, faces: FaceData, store: Path) -> dict[str, Any]:
     from ferablate.runner import DataCache, QuietObserver, Trainer
-    from ferablate.tracking import Claim
-    from ferablate.tracking import TrialTracker
+    from ferablate.tracking import Claim, TrialTracker
 
     setup = time.perf_counter()
     tracker = TrialTracker("benchmark", f"sqlite:///{store / 'mlflow.db'}")
