@@ -107,8 +107,8 @@ def _memory(device: str) -> int:
 
 def _size(count: int) -> str:
     value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:,.1f} TB"
