@@ -50,8 +50,7 @@ def check_trial(
     """
     prefix = f"{where}: " if where else ""
     check_device(config.train.device, where=where)
-    shape = feature_map_problem(config.model)
-    if shape is not None:
+    if (shape := feature_map_problem(config.model)) is not None:
         key, message = shape
         raise ConfigError(f"{prefix}key '{key}': {message}")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES)
