@@ -14,7 +14,6 @@ from ferablate.engine._folds import (
 )
 from ferablate.engine._metrics import (
     COLLAPSE_LOSS_FRACTION,
-    METRIC_NAMES,
     FoldStatus,
     confusion,
     fold_metrics,
@@ -41,7 +40,6 @@ from ferablate.engine._trainer import (
 
 __all__ = [
     "COLLAPSE_LOSS_FRACTION",
-    "METRIC_NAMES",
     "AugmentConfig",
     "EpochMetrics",
     "FoldPlan",

@@ -23,9 +23,7 @@ class AugmentConfig:
     zoom: tuple[float, float] = (0.9, 1.15)  # scale factor range (>1 zooms in)
     shift: float = 0.08  # max translation as a fraction of the half-width (~2 px): random crop
     brightness: float = 0.1  # max added brightness on [0, 1] intensities
-    contrast_p: float = (
-        0.5  # probability of a contrast stretch (min-max to [0, 1], random strength)
-    )
+    contrast_p: float = 0.5  # chance of a contrast stretch (min-max to [0, 1], random strength)
 
 
 def augment_batch(
@@ -57,8 +55,7 @@ def augment_batch(
 
     out += uniform(-config.brightness, config.brightness).view(n, 1, 1, 1)  # brightness
 
-    low, high = torch.aminmax(out.view(n, -1), dim=1)  # (N,) each
-    low, high = low.view(n, 1, 1, 1), high.view(n, 1, 1, 1)
+    low, high = (m.view(n, 1, 1, 1) for m in torch.aminmax(out.view(n, -1), dim=1))
     stretched = (out - low) / (high - low).clamp_min(1e-3)  # contrast stretch to the full range
     strength = uniform(0.0, 1.0) * bernoulli(config.contrast_p)
     out = torch.lerp(out, stretched, strength.view(n, 1, 1, 1))

@@ -30,10 +30,8 @@ def select_precision(
 
     ``cpu_bf16`` overrides the CPU flag probe (for tests).
     """
-    if requested in ("fp32", "bf16"):
-        return "bf16" if requested == "bf16" else "fp32"
-    if requested != "auto":
+    if requested not in ("auto", "fp32", "bf16"):
         raise ConfigError(f"train.precision must be auto, fp32 or bf16, got '{requested}'")
-    if device.type == "cuda":
+    if requested == "auto" and device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return resolved_precision(requested, "cpu", cpu_bf16=cpu_bf16)
+    return resolved_precision(requested, device.type, cpu_bf16=cpu_bf16)

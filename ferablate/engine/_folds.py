@@ -102,10 +102,8 @@ def report_balanced_pool(
     generator = torch.Generator().manual_seed(seed)
     augmented = []
     for start in range(0, len(copies), chunk):
-        batch = (
-            torch.from_numpy(images[copies[start : start + chunk]]).float().div_(255).unsqueeze(1)
-        )
-        out = augment_batch(batch, generator).squeeze(1).mul_(255).round_()
+        batch = torch.from_numpy(images[copies[start : start + chunk]]).float().div_(255)
+        out = augment_batch(batch.unsqueeze(1), generator).squeeze(1).mul_(255).round_()
         augmented.append(out.to(torch.uint8).numpy())
     if not augmented:
         return images, labels

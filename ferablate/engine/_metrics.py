@@ -7,22 +7,18 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from ferablate.config import NUM_CLASSES
 
 __all__ = [
     "COLLAPSE_LOSS_FRACTION",
-    "METRIC_NAMES",
     "FoldStatus",
     "confusion",
     "fold_metrics",
     "fold_status",
     "mean_std",
 ]
-
-# The report's three scores; precision and recall are macro averages over the 7 classes.
-METRIC_NAMES = ("val_accuracy", "val_precision", "val_recall")
 
 # A fold whose final-epoch training loss stays above this fraction of ln 7 (the loss of a
 # uniform guess over 7 classes, 1.946) never left chance: 0.97 * ln 7 = 1.888. Learning folds
@@ -36,14 +32,13 @@ FoldStatus = Literal["ok", "collapsed"]
 def fold_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Accuracy, macro precision and macro recall of one fold's validation predictions."""
     present = np.unique(y_true).tolist()  # macro over the classes that occur in this fold
+    precision, recall, _, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=present, average="macro", zero_division=0
+    )
     return {
         "val_accuracy": float(accuracy_score(y_true, y_pred)),
-        "val_precision": float(
-            precision_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
-        ),
-        "val_recall": float(
-            recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
-        ),
+        "val_precision": float(precision),
+        "val_recall": float(recall),
     }
 
 
@@ -53,11 +48,9 @@ def fold_status(train_loss: float, y_true: np.ndarray, y_pred: np.ndarray) -> Fo
     Collapsed: the final-epoch training loss is above ``COLLAPSE_LOSS_FRACTION * ln 7``, or
     the fold predicts one class for every validation face although they hold several classes.
     """
-    if train_loss > COLLAPSE_LOSS_FRACTION * math.log(NUM_CLASSES):
-        return "collapsed"
-    if len(np.unique(y_pred)) == 1 and len(np.unique(y_true)) > 1:
-        return "collapsed"
-    return "ok"
+    at_chance = train_loss > COLLAPSE_LOSS_FRACTION * math.log(NUM_CLASSES)
+    one_class = len(np.unique(y_pred)) == 1 and len(np.unique(y_true)) > 1
+    return "collapsed" if at_chance or one_class else "ok"
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -50,8 +50,7 @@ def check_trial(
     """
     prefix = f"{where}: " if where else ""
     check_device(config.train.device, where=where)
-    shape = feature_map_problem(config.model)
-    if shape is not None:
+    if (shape := feature_map_problem(config.model)) is not None:
         key, message = shape
         raise ConfigError(f"{prefix}key '{key}': {message}")
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES)
@@ -107,8 +106,8 @@ def _memory(device: str) -> int:
 
 def _size(count: int) -> str:
     value = float(count)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
             return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
+    return f"{value:,.1f} TB"

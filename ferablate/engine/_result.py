@@ -72,9 +72,8 @@ class TrialResult:
     precision: str
     seconds: float  # wall time of training + validation
     faces_trained: int  # training faces seen over all folds and epochs
-    plan: FoldPlan | None = (
-        None  # the folds' faces: fold.val_indices index plan.images / plan.labels
-    )
+    # the folds' faces: fold.val_indices index plan.images / plan.labels
+    plan: FoldPlan | None = None
 
     @property
     def faces_per_second(self) -> float:
@@ -93,9 +92,7 @@ class TrialResult:
         """Mean over fold models of each PublicTest score (``publictest_accuracy_mean``, ...);
         empty unless the trial ran with ``train.score_publictest``."""
         scores = [fold.publictest for fold in self.folds if fold.publictest is not None]
-        if not scores:
-            return {}
-        return {k: v for k, v in mean_std(scores).items() if k.endswith("_mean")}
+        return {k: v for k, v in mean_std(scores).items() if k.endswith("_mean")} if scores else {}
 
     @property
     def best_fold(self) -> int:

@@ -150,10 +150,7 @@ def _build_group(config: TrialConfig, folds: tuple[int, ...], device: torch.devi
         torch.manual_seed(seed_for(config.train.seed, fold))
         states.append(create_model(config.model).state_dict())
     model = create_model(config.model, folds=len(folds))
-    if len(folds) > 1:
-        model.load_state_dict(pack_fold_states(states))
-    else:
-        model.load_state_dict(states[0])
+    model.load_state_dict(pack_fold_states(states))  # one fold: its own state, copied
     model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = _Adam(model, config.train.lr)
     generator = torch.Generator(device=device).manual_seed(
@@ -166,8 +163,7 @@ def _epoch_order(
     plan: FoldPlan, group: _FoldGroup, seed: int, epoch: int, batch: int
 ) -> np.ndarray:
     """(steps, batch, k) pool indices: each fold's shuffled faces, padded to the longest fold."""
-    sizes = [len(plan.train_indices[f]) for f in group.folds]
-    steps = math.ceil(max(sizes) / batch)
+    steps = math.ceil(max(len(plan.train_indices[f]) for f in group.folds) / batch)
     columns = []
     for fold in group.folds:
         rng = np.random.default_rng([seed_for(seed, fold), epoch])
@@ -201,9 +197,8 @@ def _training_batches(
 
 
 def _per_fold_logits(logits: torch.Tensor, k: int) -> torch.Tensor:
-    return logits.view(
-        logits.shape[0], k, NUM_CLASSES
-    ).float()  # (B, k, 7); plain models give (B, 7)
+    """(B, k, 7) float logits of a packed model's (B, k, 7) or a plain one's (B, 7)."""
+    return logits.view(logits.shape[0], k, NUM_CLASSES).float()
 
 
 def _optimisation_step(
@@ -330,9 +325,8 @@ def _evaluate(ctx: _Context, group: _FoldGroup, indices: Sequence[np.ndarray]) -
     group.model.eval()
     sizes = [len(own) for own in indices]
     longest = max(sizes)
-    padded = np.stack(
-        [np.resize(own, longest) for own in indices], axis=1
-    )  # (M, k): short folds repeat their own faces; the repeats are cut off below
+    # (M, k): short folds repeat their own faces; the repeats are cut off below
+    padded = np.stack([np.resize(own, longest) for own in indices], axis=1)
     index = torch.from_numpy(padded).to(ctx.device)
     predictions, losses = [], []
     for start in range(0, longest, ctx.eval_batch):
@@ -405,16 +399,13 @@ def run_trial(
     tables show as "no fit in memory"), :class:`DivergedError` when a fold's loss becomes
     non-finite. Exceptions raised by callbacks (e.g. a pruning signal) propagate unchanged.
     """
-    images, labels = training
     train = config.train
     if train.score_publictest and (publictest is None or len(publictest[1]) == 0):
         raise DataError(
             "train.score_publictest=true but the data has no PublicTest faces; "
             "use a FER2013 CSV or set train.score_publictest=false"
         )
-    plan = plan_folds(
-        images, labels, train.folds, config.data.balance, train.split_seed, train.repeats
-    )
+    plan = plan_folds(*training, train.folds, config.data.balance, train.split_seed, train.repeats)
     if train.score_publictest:
         plan = dataclasses.replace(plan, publictest=publictest)
     return train_plan(config, plan, callbacks)
@@ -456,10 +447,8 @@ def train_plan(
     try:
         with _cudnn_autotuned(config.train.device):
             return _train_plan(config, plan, callbacks)
-    except (OutOfMemoryError, TrialError):
-        raise
-    except Exception as exc:
-        if is_out_of_memory(exc):
+    except Exception as exc:  # a TrialError (OutOfMemoryError included) passes unchanged
+        if is_out_of_memory(exc) and not isinstance(exc, TrialError):
             raise OutOfMemoryError(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
         raise
 
@@ -467,11 +456,8 @@ def train_plan(
 @contextlib.contextmanager
 def _cudnn_autotuned(requested: str) -> Iterator[None]:
     """cuDNN picks the fastest kernels for the trial's fixed shapes (restored afterwards)."""
-    if requested == "cpu" or not torch.cuda.is_available():
-        yield
-        return
     before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = before or (requested != "cpu" and torch.cuda.is_available())
     try:
         yield
     finally:
@@ -521,23 +507,18 @@ def _prepare(config: TrialConfig, plan: FoldPlan, callbacks: Sequence[TrialCallb
         math.ceil(max(len(plan.train_indices[f]) for f in g.folds) / train.batch_size)
         for g in groups
     )
+    steps = sum(steps_per_group)
+    _log.debug("trial: %d folds on %s (%s), %d steps/epoch", plan.folds, device, precision, steps)
     info = TrialInfo(
         folds=plan.folds,
         epochs=train.epochs,
-        steps_per_epoch=sum(steps_per_group),
+        steps_per_epoch=steps,
         train_sizes=[len(t) for t in plan.train_indices],
         device=str(device),
         precision=precision,
         packed=train.pack_folds,
         fold_specs=plan.specs,
         repeats=plan.repeats,
-    )
-    _log.debug(
-        "trial: %d folds on %s (%s), %d steps/epoch",
-        plan.folds,
-        device,
-        precision,
-        info.steps_per_epoch,
     )
     return _Context(
         config=config,
@@ -599,11 +580,8 @@ def _first_epoch_advice(ctx: _Context, fold: int) -> str:
     where = _first_non_finite(ctx, group.folds)
     bf16 = ctx.precision == "bf16"
     if where is None:
-        if bf16:
-            return (
-                f"{_LR_ADVICE}; in bf16 it may also be a numerical fault: try train.precision=fp32"
-            )
-        return _LR_ADVICE
+        maybe_bf16 = "; in bf16 it may also be a numerical fault: try train.precision=fp32"
+        return _LR_ADVICE + (maybe_bf16 if bf16 else "")
     fix = "try train.precision=fp32" if bf16 and "(Dropout)" not in where else "check model.dropout"
     return (
         f"one step from the initial weights already gives a non-finite {where}: "
@@ -620,17 +598,14 @@ def _first_non_finite(ctx: _Context, folds: tuple[int, ...]) -> str | None:
     order = _epoch_order(ctx.plan, group, train.seed, 1, train.batch_size)[:1]
     x, y = next(_training_batches(order, ctx.pool, ctx.pool_labels, group, train.augment))
     outputs: list[str] = []
+    leaves = {m: n for n, m in group.model.named_modules() if n and not any(m.children())}
 
-    def check(name: str) -> Callable[[nn.Module, object, object], None]:
-        def hook(module: nn.Module, inputs: object, output: object) -> None:
-            tensor = output if isinstance(output, torch.Tensor) else None
-            if not outputs and tensor is not None and not bool(torch.isfinite(tensor).all()):
-                outputs.append(f"output of {name} ({type(module).__name__})")
+    def hook(module: nn.Module, inputs: object, output: object) -> None:
+        if outputs or not isinstance(output, torch.Tensor) or bool(torch.isfinite(output).all()):
+            return  # only the first non-finite output counts
+        outputs.append(f"output of {leaves[module]} ({type(module).__name__})")
 
-        return hook
-
-    leaves = [(n, m) for n, m in group.model.named_modules() if n and not any(m.children())]
-    handles = [module.register_forward_hook(check(name)) for name, module in leaves]
+    handles = [module.register_forward_hook(hook) for module in leaves]
     try:
         _optimisation_step(group, x, y, ctx.device, ctx.precision)  # its Adam state is thrown away
     finally:

@@ -76,14 +76,8 @@ class InceptionBlock(nn.Module):
 def build_inception(config: InceptionConfig, folds: int = 1) -> FerNet:
     """The inception CNN ``config`` describes, ``folds`` copies packed into one module."""
     norm, act = config.batch_norm, config.activation
-    layers: list[nn.Module] = [
-        *conv_block(
-            conv2d(1, config.stem_channels, config.stem_kernel, folds=folds),
-            batch_norm=norm,
-            activation=act,
-        ),
-        nn.MaxPool2d(2),
-    ]
+    stem = conv2d(1, config.stem_channels, config.stem_kernel, folds=folds)
+    layers: list[nn.Module] = [*conv_block(stem, batch_norm=norm, activation=act), nn.MaxPool2d(2)]
     channels, size = config.stem_channels, INPUT_SIZE // 2  # the stem always pools 48 -> 24
     for index, block in enumerate(config.blocks):
         layers.append(InceptionBlock(channels, block, folds=folds, batch_norm=norm, activation=act))

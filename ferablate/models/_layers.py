@@ -38,7 +38,6 @@ __all__ = [
     "assemble_net",
     "conv2d",
     "conv_block",
-    "dense_head",
     "fold_cat",
     "make_activation",
     "pool_and_dropout",
@@ -58,9 +57,7 @@ class FoldLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, folds: int) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.folds = folds
+        self.in_features, self.out_features, self.folds = in_features, out_features, folds
         self.weight = nn.Parameter(torch.empty(folds * out_features, in_features))
         self.bias = nn.Parameter(torch.empty(folds * out_features))
         self.reset_parameters()
@@ -473,42 +470,22 @@ def pool_and_dropout(
     return tail, size
 
 
-def dense_head(
-    in_features: int,
-    widths: Sequence[int],
-    *,
-    folds: int,
-    activation: str,
-    dropout: float,
-    dense_dropout: bool,
-) -> nn.Sequential:
-    """Flatten, then (linear, activation, [dropout]) per hidden width, then the 7-way linear."""
-    layers: list[nn.Module] = [nn.Flatten() if folds == 1 else FoldFlatten(folds)]
-    for width in widths:
-        layers += [_linear(in_features, width, folds), make_activation(activation)]
-        if dense_dropout and dropout > 0:
-            layers.append(Dropout(dropout))
-        in_features = width
-    layers.append(_linear(in_features, NUM_CLASSES, folds))
-    return nn.Sequential(*layers)
-
-
 def assemble_net(
     features: list[nn.Module],
     in_features: int,
     config: SequentialConfig | InceptionConfig,
     folds: int,
 ) -> FerNet:
-    """``features`` then the config's dense head over their ``in_features`` flattened values."""
-    classifier = dense_head(
-        in_features,
-        config.dense,
-        folds=folds,
-        activation=config.activation,
-        dropout=config.dropout,
-        dense_dropout=config.dense_dropout,
-    )
-    return FerNet(nn.Sequential(*features), classifier, folds)
+    """``features`` then the config's dense head over their ``in_features`` flattened values:
+    flatten, (linear, activation, [dropout]) per hidden width, then the 7-way linear."""
+    head: list[nn.Module] = [nn.Flatten() if folds == 1 else FoldFlatten(folds)]
+    for width in config.dense:
+        head += [_linear(in_features, width, folds), make_activation(config.activation)]
+        if config.dense_dropout and config.dropout > 0:
+            head.append(Dropout(config.dropout))
+        in_features = width
+    head.append(_linear(in_features, NUM_CLASSES, folds))
+    return FerNet(nn.Sequential(*features), nn.Sequential(*head), folds)
 
 
 def _linear(in_features: int, out_features: int, folds: int) -> nn.Module:

@@ -23,10 +23,8 @@ def pack_fold_states(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor
     keys = list(states[0])
     for fold, state in enumerate(states[1:], start=1):
         if set(state) != set(keys):
-            missing = sorted(set(keys) ^ set(state))
-            raise ValueError(
-                f"fold {fold}'s state dict has other keys than fold 0's: {missing[:5]}"
-            )
+            differing = sorted(set(keys) ^ set(state))[:5]
+            raise ValueError(f"fold {fold}'s state dict has other keys than fold 0's: {differing}")
     packed: dict[str, Tensor] = {}
     for key in keys:
         tensors = [state[key] for state in states]
@@ -40,11 +38,8 @@ def unpack_fold_state(packed: Mapping[str, Tensor], fold: int, folds: int) -> di
         raise ValueError(f"fold {fold} is out of range for {folds} folds")
     state: dict[str, Tensor] = {}
     for key, tensor in packed.items():
-        if tensor.dim() == 0:
-            state[key] = tensor.clone()
-            continue
-        if tensor.shape[0] % folds:
+        if tensor.dim() > 0 and tensor.shape[0] % folds:
             raise ValueError(f"'{key}' has {tensor.shape[0]} rows, not a multiple of {folds} folds")
         # clone: the result must not alias a live model's parameters
-        state[key] = tensor.chunk(folds, dim=0)[fold].clone()
+        state[key] = (tensor.chunk(folds, dim=0)[fold] if tensor.dim() > 0 else tensor).clone()
     return state

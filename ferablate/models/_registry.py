@@ -83,13 +83,11 @@ def create_model(config: ModelConfig | str, *, folds: int = 1, **overrides: Any)
     if folds < 1:
         raise ConfigError(f"folds must be at least 1, got {folds}")
     resolved = resolve_model_config(config, overrides)
-    try:
-        builder = _BUILDERS[resolved.family]
-    except KeyError:
+    if resolved.family not in _BUILDERS:
         raise ConfigError(
             f"no builder for model family '{resolved.family}' (registered: {', '.join(list_models())})"
-        ) from None
-    return builder(resolved, folds)
+        )
+    return _BUILDERS[resolved.family](resolved, folds)
 
 
 def count_parameters(model: nn.Module) -> int:
