@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ferablate.config import Trial
     from ferablate.engine import EpochMetrics, TrialCallback, TrialInfo
+    from ferablate.runner._observer import StudyReady
     from ferablate.tracking import TrialReport
 
 __all__ = ["JobFigures", "JobObserver", "available_cores", "cap_jobs", "core_share", "run_jobs"]
@@ -116,13 +117,16 @@ class JobObserver:
     def on_trial_stage(self, trial: Trial, stage: str) -> None:
         self.events.put("stage", trial, stage)
 
+    # A report travels without its TrialResult: the parent needs none of it, and its tensors
+    # would go through torch's shared-memory passing, which keeps this process from exiting.
     def on_trial_end(self, outcome: TrialReport, position: int, total: int) -> None:
         self.events.put("end", position, replace(outcome, result=None), total)
 
-    def __getattr__(self, name: str) -> Callable[..., None]:  # StudyObserver's other hooks
-        if not name.startswith("on_"):
-            raise AttributeError(name)
-        return lambda *args: self.events.put("hook", name, args)
+    def on_study_ready(self, ready: StudyReady) -> None:
+        self.events.put("hook", "on_study_ready", (ready,))
+
+    def on_worked(self, worked: TrialReport) -> None:
+        self.events.put("hook", "on_worked", (replace(worked, result=None),))
 
 
 class JobWork(Protocol):
