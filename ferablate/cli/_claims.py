@@ -40,16 +40,8 @@ def claims(
     from ferablate.stats import StatOptions
     from ferablate.tables import check_sweep_claims, render_claims
 
+    options = StatOptions(test.value, rope, adjust=adjust.value)
+    tabulate = partial(check_sweep_claims, options=options, tracking_uri=tracking_uri)
     emit_sweep_result(
-        sweep,
-        overrides,
-        partial(
-            check_sweep_claims,
-            options=StatOptions(test.value, rope, adjust=adjust.value),
-            tracking_uri=tracking_uri,
-        ),
-        render_claims,
-        fmt=fmt,
-        out=out,
-        standalone=standalone,
+        sweep, overrides, tabulate, render_claims, fmt=fmt, out=out, standalone=standalone
     )

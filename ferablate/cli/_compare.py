@@ -54,18 +54,10 @@ def compare(
     from ferablate.stats import StatOptions
     from ferablate.tables import compare_sweep, render_sweep_comparison
 
-    emit_sweep_result(
-        sweep,
-        overrides,
-        partial(
-            compare_sweep,
-            baseline=baseline,
-            metric=metric.value,
-            options=StatOptions(test.value, rope, adjust=adjust.value),
-            tracking_uri=tracking_uri,
-        ),
-        render_sweep_comparison,
-        fmt=fmt,
-        out=out,
-        standalone=standalone,
-    )
+    options = StatOptions(test.value, rope, adjust=adjust.value)
+    tabulate = partial(
+        compare_sweep, baseline=baseline, metric=metric.value, options=options,
+        tracking_uri=tracking_uri,
+    )  # fmt: skip
+    render = render_sweep_comparison
+    emit_sweep_result(sweep, overrides, tabulate, render, fmt=fmt, out=out, standalone=standalone)

@@ -120,8 +120,6 @@ def table(
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Render a sweep's results as the report's ablation table (newest FINISHED run per trial)."""
-    from ferablate._errors import ConfigError
-
     if (sweep is None) == (experiment is None):
         raise ConfigError(
             "ferablate table: give a sweep file or --experiment NAME (one of the two)"

@@ -31,8 +31,6 @@ from ferablate.config import Sweep, expand_sweep, experiment_name
 from ferablate.tables import TableFormat
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ferablate.tables import TableRow
     from ferablate.tracking import RunStore, StoredRun
 
@@ -76,17 +74,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "sweep"
 
 
-def _not_run_frame(piece: str, reason: str) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame({"piece": [piece], "status": [f"{NOT_RUN}: {reason}"]})
-
-
 def _not_run(piece: str, reason: str, label: str) -> tuple[str, str]:
     """A visible one-row table in place of a piece that cannot be shown: LaTeX, Markdown."""
+    import pandas as pd
+
     from ferablate.tables import render_frame_latex, render_frame_markdown
 
-    frame = _not_run_frame(piece, reason)
+    frame = pd.DataFrame({"piece": [piece], "status": [f"{NOT_RUN}: {reason}"]})
     caption = f"{piece}: {NOT_RUN}"
     latex = render_frame_latex(frame, caption=caption, label=label)
     return latex, f"**{caption}**\n\n{render_frame_markdown(frame)}"
@@ -407,13 +401,9 @@ def _compile(out: Path) -> tuple[Path | None, str]:
     for _ in range(2):  # the second pass settles longtable widths
         try:
             done = subprocess.run(
-                command,
-                cwd=out,
-                capture_output=True,
-                text=True,
-                timeout=_PDFLATEX_TIMEOUT_S,
+                command, cwd=out, capture_output=True, text=True, timeout=_PDFLATEX_TIMEOUT_S,
                 check=False,
-            )
+            )  # fmt: skip
         except subprocess.TimeoutExpired:
             return None, f"pdflatex ran over {_PDFLATEX_TIMEOUT_S} s: no PDF"
         if done.returncode != 0:

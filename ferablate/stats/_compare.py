@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -175,6 +175,16 @@ def _summary(
     return summary, f"unpaired: {reason}", _ratio(base_grid, baseline)
 
 
+def _row(
+    variant: str, baseline: str, metric: str, test: str, rope: float, alpha: float
+) -> Callable[..., Comparison]:
+    """:class:`Comparison` with the fields every row of ``test`` carries; the rest to fill in."""
+    return functools.partial(
+        Comparison, variant=variant, baseline=baseline, metric=metric, test=test,
+        level=1.0 - alpha, rope=rope if STAT_TESTS[test].posterior else None,
+    )  # fmt: skip
+
+
 def compare(
     baseline: TrialScores,
     variant: TrialScores,
@@ -194,21 +204,12 @@ def compare(
     its p-value): :func:`compare_all` and :func:`adjust_family` adjust over many rows.
     """
     _check_options(test, rope, alpha)
-    level = 1.0 - alpha
     base = _fold_scores(baseline, metric)
     if isinstance(base, str):
         raise _baseline_error(baseline.variant, base)
     other = _fold_scores(variant, metric)
     collapsed = _collapsed_note(baseline, variant)
-    row = functools.partial(
-        Comparison,
-        variant=variant.variant,
-        baseline=baseline.variant,
-        metric=metric,
-        test=test,
-        level=level,
-        rope=rope if STAT_TESTS[test].posterior else None,
-    )
+    row = _row(variant.variant, baseline.variant, metric, test, rope, alpha)
     if isinstance(other, str):
         note = "; ".join(filter(None, [other, collapsed]))
         return row(n=0, paired=False, verdict="no evidence", note=note)
@@ -218,7 +219,7 @@ def compare(
         notes.append(
             "identical scores" if summary.mean == 0.0 else "zero variance: constant difference"
         )
-    result = STAT_TESTS[test].run(summary, rope, level)
+    result = STAT_TESTS[test].run(summary, rope, 1.0 - alpha)
     return row(
         n=summary.n,
         delta=summary.mean,
@@ -241,13 +242,17 @@ def _verdict(result: StatResult, mean: float, alpha: float) -> Verdict:
     """better / worse when p < alpha (a p-value test), else when a posterior probability
     reaches :data:`BAYES_DECISION` (equivalent too)."""
     if result.p_value is not None:
-        if result.p_value < alpha and mean != 0.0:
-            return "better" if mean > 0 else "worse"
-        return "no evidence"
+        return _p_verdict(result.p_value, mean, alpha)
     chances: tuple[tuple[Verdict, float | None], ...] = (
         ("better", result.p_better), ("worse", result.p_worse), ("equivalent", result.p_equivalent),
     )  # fmt: skip
     return next((name for name, p in chances if (p or 0.0) >= BAYES_DECISION), "no evidence")
+
+
+def _p_verdict(p_value: float, mean: float | None, alpha: float) -> Verdict:
+    if p_value < alpha and mean:
+        return "better" if mean > 0 else "worse"
+    return "no evidence"
 
 
 def adjust_family(
@@ -255,18 +260,15 @@ def adjust_family(
 ) -> list[Comparison]:
     """``comparisons`` with ``p_adjusted`` over the family of their corrected-t p-values and
     the verdicts re-read from it (bayes rows are left as they are: per-row probabilities)."""
-    check_adjustment(adjust)
     adjusted = adjust_p_values([row.p_value for row in comparisons], adjust)
-    rows = []
-    for row, p_adjusted in zip(comparisons, adjusted, strict=True):
-        if row.p_value is None or p_adjusted is None:  # a posterior test's row: per row
-            rows.append(row)
-            continue
-        verdict: Verdict = "no evidence"
-        if p_adjusted < alpha and row.delta:
-            verdict = "better" if row.delta > 0 else "worse"
-        rows.append(dataclasses.replace(row, p_adjusted=p_adjusted, adjust=adjust, verdict=verdict))
-    return rows
+    return [
+        row  # a posterior test's row: per row
+        if row.p_value is None or p is None
+        else dataclasses.replace(
+            row, p_adjusted=p, adjust=adjust, verdict=_p_verdict(p, row.delta, alpha)
+        )
+        for row, p in zip(comparisons, adjusted, strict=True)
+    ]
 
 
 def compare_all(
@@ -316,13 +318,9 @@ def compare_all(
             continue
         problem = _fold_scores(by_name[reference], metric)
         if isinstance(problem, str):
-            rows.append(
-                Comparison(
-                    variant=trial.variant, baseline=reference, metric=metric, n=0, paired=False,
-                    verdict="no evidence", note=f"parent {reference!r}: {problem}", test=test,
-                    level=1.0 - alpha, rope=rope if STAT_TESTS[test].posterior else None,
-                )
-            )  # fmt: skip
+            row = _row(trial.variant, reference, metric, test, rope, alpha)
+            note = f"parent {reference!r}: {problem}"
+            rows.append(row(n=0, paired=False, verdict="no evidence", note=note))
             continue
         rows.append(
             compare(by_name[reference], trial, metric=metric, test=test, rope=rope, alpha=alpha)

@@ -73,15 +73,10 @@ def paired_summary(
     if np.all(np.abs(differences) <= _TIE):
         mean = 0.0
     return DifferenceSummary(
-        mean=mean,
-        var=_corrected_mean_variance(differences, ratio),
-        df=float(len(differences) - 1),
-        n=len(differences),
-        paired=True,
-        baseline=base,
-        variant=var_scores,
-        repeats=repeats,
-    )
+        mean=mean, var=_corrected_mean_variance(differences, ratio),
+        df=float(len(differences) - 1), n=len(differences), paired=True, baseline=base,
+        variant=var_scores, repeats=repeats,
+    )  # fmt: skip
 
 
 def unpaired_summary(
@@ -103,12 +98,7 @@ def unpaired_summary(
         df = float(len(base) + len(var_scores) - 2)
     mean = float(np.mean(var_scores) - np.mean(base))
     return DifferenceSummary(
-        mean=0.0 if abs(mean) <= _TIE else mean,
-        var=total,
-        df=float(df),
-        n=min(len(base), len(var_scores)),
-        paired=False,
-        baseline=base,
-        variant=var_scores,
+        mean=0.0 if abs(mean) <= _TIE else mean, var=total, df=float(df),
+        n=min(len(base), len(var_scores)), paired=False, baseline=base, variant=var_scores,
         repeats=1,
-    )
+    )  # fmt: skip

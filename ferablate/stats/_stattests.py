@@ -106,14 +106,8 @@ def _posterior(summary: DifferenceSummary, rope: float) -> Any:
             summary.baseline, summary.variant, rope=rope, runs=summary.repeats
         )
     # No pairing: baycomp's posterior object built on the Welch-style summary.
-    return Posterior(
-        summary.mean,
-        summary.var,
-        summary.df,
-        rope,
-        float(np.mean(summary.baseline)),
-        float(np.mean(summary.variant)),
-    )
+    means = float(np.mean(summary.baseline)), float(np.mean(summary.variant))
+    return Posterior(summary.mean, summary.var, summary.df, rope, *means)
 
 
 @register_stat_test(
@@ -141,9 +135,6 @@ def bayes_test(summary: DifferenceSummary, rope: float, level: float) -> StatRes
             level, posterior.df, loc=posterior.mean, scale=math.sqrt(posterior.var)
         )
     return StatResult(
-        p_worse=p_worse,
-        p_equivalent=p_equivalent,
-        p_better=p_better,
-        ci_low=float(low),
+        p_worse=p_worse, p_equivalent=p_equivalent, p_better=p_better, ci_low=float(low),
         ci_high=float(high),
-    )
+    )  # fmt: skip

@@ -17,6 +17,7 @@ from ferablate._outcome import TrialOutcome
 from ferablate.config import TrialConfig, flatten_config
 from ferablate.tables._cells import ArchitectureCells, architecture_cells
 from ferablate.tables._provenance import (
+    _MISSING,
     OTHER_ORIGIN_MARK,
     RowOrigin,
     data_words,
@@ -162,16 +163,9 @@ def metric_cells(row: TableRow, std: bool = False) -> tuple[str, str, str]:
         cells = []
         for stem in _METRICS:
             mean = row.metrics.get(f"{stem}_mean")
-            if mean is None:
-                cells.append("—")
-                continue
-            cell = f"{mean:.2f}"
-            if std:
-                cell += f" ± {row.metrics.get(f'{stem}_std', 0.0):.2f}"
-            cells.append(cell)
-        if row.collapsed:
-            cells[0] += COLLAPSED_MARK
-        return cells[0], cells[1], cells[2]
+            spread = f" ± {row.metrics.get(f'{stem}_std', 0.0):.2f}" if std else ""
+            cells.append("—" if mean is None else f"{mean:.2f}{spread}")
+        return cells[0] + COLLAPSED_MARK * bool(row.collapsed), cells[1], cells[2]
     text = _STATUS_TEXT[row.status]
     if row.status == "missing":
         return text, text, text
@@ -200,9 +194,6 @@ def reference_config(
                 silent.add(key)
             reference[key] = values[0]
     return reference, frozenset(silent)
-
-
-_MISSING = object()
 
 
 def _columns(family: str, cells: Sequence[ArchitectureCells]) -> list[str]:
@@ -238,8 +229,9 @@ def build_tables(
 ) -> list[AblationTable]:
     """The report-layout tables of ``rows`` (one per model family, rows in the given order).
 
-    ``title`` starts the caption; ``name`` (default: ``title``) makes the label; ``base`` is the config notes are made
-    against (see :func:`reference_config`); ``std`` adds ``± std`` over folds.
+    ``title`` starts the caption; ``name`` (default: ``title``) makes the label; ``base`` is the
+    config notes are made against (see :func:`reference_config`); ``std`` adds ``± std`` over
+    folds.
     """
     import pandas as pd  # deferred: the CLI imports this module on demand only
 
@@ -269,10 +261,8 @@ def build_tables(
             record = dict.fromkeys(columns, "")
             record.update(zip(layer_columns, cell.layers, strict=False))
             record.update(zip(dense_columns, cell.dense, strict=False))
-            record["dropout"] = cell.dropout
-            record["act."] = cell.activation + (
-                f" {OTHER_ORIGIN_MARK}" if row.name in others else ""
-            )
+            mark = f" {OTHER_ORIGIN_MARK}" if row.name in others else ""
+            record |= {"dropout": cell.dropout, "act.": cell.activation + mark}
             record.update(zip(METRIC_COLUMNS, metric_cells(row, std), strict=True))
             records.append(record)
         frame = pd.DataFrame.from_records(records, columns=columns)
@@ -292,11 +282,7 @@ def build_tables(
                 statuses=tuple(row.status for row in members),
                 footer=" ".join([*provenance_sentences(origins, base_of_family), *marks]),
                 latex_caption=f"{caption}. {words}." if words else caption,
-                notes=(
-                    *provenance_notes(origins, base_of_family),
-                    *marks,
-                    *_cell_notes(frame),
-                ),
+                notes=(*provenance_notes(origins, base_of_family), *marks, *_cell_notes(frame)),
             )
         )
     return tables

@@ -125,20 +125,10 @@ class SweepClaims:
 # -- verdicts ----------------------------------------------------------------------------------
 
 
-def _significant(row: Comparison, alpha: float) -> int:
-    """+1 / −1 when the row is significantly better / worse, else 0."""
-    if row.delta is None or row.delta == 0.0:
-        return 0
-    if STAT_TESTS[row.test].posterior:
-        if row.p_better is not None and row.p_better >= BAYES_DECISION:
-            return 1
-        if row.p_worse is not None and row.p_worse >= BAYES_DECISION:
-            return -1
-        return 0
-    p = row.p_adjusted if row.p_adjusted is not None else row.p_value
-    if p is None or p >= alpha:
-        return 0
-    return 1 if row.delta > 0 else -1
+def _significant(row: Comparison) -> int:
+    """+1 / −1 when the row is significantly better / worse, else 0: its verdict (read from the
+    family-adjusted p or the posterior probabilities by ``stats``) unless Δ is zero."""
+    return {"better": 1, "worse": -1}.get(row.verdict, 0) if row.delta else 0
 
 
 def _power_words(row: Comparison) -> str:
@@ -168,7 +158,7 @@ def _verdict(claim: Claim, row: Comparison, rope: float, alpha: float) -> tuple[
     """The verdict of ``claim`` on its comparison (see the module docstring) and its reason."""
     if row.n == 0 or row.delta is None or row.ci_low is None or row.ci_high is None:
         return "not shown", row.note or "no results"
-    sign = _significant(row, alpha)
+    sign = _significant(row)
     bayes = STAT_TESTS[row.test].posterior  # read the posterior probabilities
     if claim.expect in ("better", "worse"):
         wanted = 1 if claim.expect == "better" else -1
@@ -319,20 +309,19 @@ def _display_frame(rows: Sequence[ClaimRow]) -> pd.DataFrame:
     records = []
     for entry in rows:
         row = entry.comparison
-        record = {
-            "claim": entry.claim.says,
-            "variant": entry.claim.variant,
-            "versus": entry.claim.versus,
-            "expect": entry.claim.expect,
-            **effect_cells(row, posterior),
-        }
         notes = [entry.reason] + ([] if row.paired or row.n == 0 else [row.note])
-        record |= {
-            "MDE": _unsigned(row.mde),
-            "verdict": entry.verdict,
-            "reason": "; ".join(filter(None, notes)),
-        }
-        records.append(record)
+        records.append(
+            {
+                "claim": entry.claim.says,
+                "variant": entry.claim.variant,
+                "versus": entry.claim.versus,
+                "expect": entry.claim.expect,
+                **effect_cells(row, posterior),
+                "MDE": _unsigned(row.mde),
+                "verdict": entry.verdict,
+                "reason": "; ".join(filter(None, notes)),
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 

@@ -36,7 +36,6 @@ __all__ = [
     "family_sentence",
     "mde_sentence",
     "posterior_rows",
-    "power_note",
     "records_frame",
     "render_comparisons",
 ]
@@ -76,7 +75,7 @@ def _unsigned(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def power_note(row: Comparison) -> str:
+def _power_note(row: Comparison) -> str:
     """What more would show |Δ|: ``repeats needed: 4`` or ``more data needed`` (or "")."""
     if row.repeats_needed is None or row.delta is None:
         return ""
@@ -110,31 +109,23 @@ def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
 
     posterior = posterior_rows(comparisons)
     lineage = len({row.baseline for row in comparisons}) > 1
-    records = []
-    for row in comparisons:
-        record = {"variant": row.variant}
-        if lineage:
-            record["vs"] = row.baseline
-        record |= effect_cells(row, posterior)
-        note = "; ".join(filter(None, [row.note, power_note(row)]))
-        record.update(
-            {
-                "MDE": _unsigned(row.mde),
-                "paired": "yes" if row.paired else "no",
-                "verdict": row.verdict,
-                "note": note,
-            }
-        )
-        records.append(record)
+    records = [
+        {
+            "variant": row.variant,
+            **({"vs": row.baseline} if lineage else {}),
+            **effect_cells(row, posterior),
+            "MDE": _unsigned(row.mde),
+            "paired": "yes" if row.paired else "no",
+            "verdict": row.verdict,
+            "note": "; ".join(filter(None, [row.note, _power_note(row)])),
+        }
+        for row in comparisons
+    ]
     columns = ["variant", *(["vs"] if lineage else []), "n", "Δ", "interval"]
     columns += ["P(worse)", "P(equiv.)", "P(better)"] if posterior else ["p", "p adj."]
     return pd.DataFrame.from_records(
         records, columns=[*columns, "MDE", "paired", "verdict", "note"]
     )
-
-
-def _metric_words(metric: str) -> str:
-    return _METRIC_WORDS.get(metric, metric)
 
 
 def _how_tested(comparisons: Sequence[Comparison]) -> str:
@@ -146,13 +137,6 @@ def _how_tested(comparisons: Sequence[Comparison]) -> str:
         return how
     span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return f"{how} over {span} paired folds"
-
-
-def _reference_words(comparisons: Sequence[Comparison]) -> str:
-    references = list(dict.fromkeys(row.baseline for row in comparisons))
-    if len(references) == 1:
-        return references[0]
-    return "its parent (column vs)"
 
 
 def family_sentence(comparisons: Sequence[Comparison]) -> str:
@@ -183,7 +167,9 @@ def comparison_caption(comparisons: Sequence[Comparison]) -> str:
     if not comparisons:
         return "No variants to compare"
     first = comparisons[0]
-    what = f"{_metric_words(first.metric)}: Δ = variant − {_reference_words(comparisons)}"
+    lineage = len({row.baseline for row in comparisons}) > 1
+    reference = "its parent (column vs)" if lineage else first.baseline
+    what = f"{_METRIC_WORDS.get(first.metric, first.metric)}: Δ = variant − {reference}"
     caption = f"{what}, {_how_tested(comparisons)}"
     if STAT_TESTS[first.test].posterior:
         caption += f"; P(equiv.): Δ within ±{first.rope:g}, the region of practical equivalence"
@@ -252,7 +238,7 @@ def delta_caption(comparisons: Sequence[Comparison]) -> str:
     lineage = len({row.baseline for row in comparisons}) > 1
     reference = "the row's parent (column parent)" if lineage else first.baseline
     sentence = (
-        f"Δ: difference in mean {_metric_words(first.metric)} to {reference}, "
+        f"Δ: difference in mean {_METRIC_WORDS.get(first.metric, first.metric)} to {reference}, "
         f"{_how_tested(comparisons)}; {EXCLUDES_ZERO_MARK} marks intervals that exclude zero"
     )
     if any(not row.paired and row.delta is not None for row in comparisons):
@@ -271,26 +257,21 @@ def add_delta_column(table: AblationTable, comparisons: Sequence[Comparison]) ->
         return table
     baseline = comparisons[0].baseline
     by_name = {row.variant: row for row in comparisons}
+    deltas = [_delta_cell(by_name[name]) if name in by_name else "" for name in table.names]
     frame = table.frame.copy()
-    if len({row.baseline for row in comparisons}) > 1:  # each row against its parent
+    lineage = len({row.baseline for row in comparisons}) > 1
+    if lineage:  # each row against its parent
         frame["parent"] = [
             by_name[name].baseline if name in by_name else "" for name in table.names
         ]
-        frame["Δ vs parent"] = [
-            _delta_cell(by_name[name]) if name in by_name else "" for name in table.names
+        frame["Δ vs parent"] = deltas
+    else:
+        frame[f"Δ vs {baseline}"] = [
+            "baseline" if name == baseline else delta
+            for name, delta in zip(table.names, deltas, strict=True)
         ]
-        return dataclasses.replace(
-            table, frame=frame, caption=f"{table.caption}. {delta_caption(comparisons)}"
-        )
-    cells = [
-        "baseline" if name == baseline else (_delta_cell(by_name[name]) if name in by_name else "")
-        for name in table.names
-    ]
-    frame[f"Δ vs {baseline}"] = cells
     sentence = delta_caption(comparisons)
+    notes = table.notes if lineage else (*table.notes, sentence)
     return dataclasses.replace(
-        table,
-        frame=frame,
-        caption=f"{table.caption}. {sentence}",
-        notes=(*table.notes, sentence),
+        table, frame=frame, caption=f"{table.caption}. {sentence}", notes=notes
     )

@@ -74,8 +74,14 @@ def _faces(origins: Sequence[RowOrigin]) -> str:
     return " / ".join(dict.fromkeys(faces(origin) for origin in origins))
 
 
-def _majority(values: Sequence[str]) -> str:
-    return Counter(values).most_common(1)[0][0]
+def _usual(origins: Sequence[RowOrigin]) -> tuple[str, str]:
+    """The data hash and the commit most rows share (the others get a footnote)."""
+    data_hash = Counter(origin.data_hash for origin in origins).most_common(1)[0][0]
+    return data_hash, Counter(origin.git_commit for origin in origins).most_common(1)[0][0]
+
+
+def _precisions(origins: Sequence[RowOrigin]) -> str:
+    return _values(origins, lambda o: o.precision or o.config.train.precision)
 
 
 def code_sentence(commit: str) -> str:
@@ -107,16 +113,14 @@ def provenance_sentences(
     """
     if not origins:
         return []
-    data_hash = _majority([origin.data_hash for origin in origins])
-    commit = _majority([origin.git_commit for origin in origins])  # the others: footnoted
+    data_hash, commit = _usual(origins)
     source, digest = _values(origins, lambda o: o.config.data.source), short_hash(data_hash)
     # a synthetic data hash already starts with its source ("synthetic-v1-0-210")
     data = (
         f"Data: {digest if digest.startswith(source) else f'{source} {digest}'}, "
         f"{_faces(origins)}, balance {_values(origins, lambda o: o.config.data.balance)}"
     )
-    protocol = f"{_protocol(origins)}, {_values(origins, lambda o: o.precision or o.config.train.precision)}"
-    sentences = [f"{data}; {protocol}; {code_sentence(commit)}."]
+    sentences = [f"{data}; {_protocol(origins)}, {_precisions(origins)}; {code_sentence(commit)}."]
     shared = _shared_overrides(base, [origin.config for origin in origins])
     if shared:
         pairs = ", ".join(f"{key}={format_number(value)}" for key, value in sorted(shared.items()))
@@ -161,8 +165,7 @@ def data_words(origins: Sequence[RowOrigin]) -> str:
     balance = " / ".join(
         dict.fromkeys(_BALANCE_WORDS[origin.config.data.balance] for origin in origins)
     )
-    precision = _values(origins, lambda o: o.precision or o.config.train.precision)
-    return f"{data}; {balance}; {_protocol(origins)}; {precision}"
+    return f"{data}; {balance}; {_protocol(origins)}; {_precisions(origins)}"
 
 
 def _protocol(origins: Sequence[RowOrigin]) -> str:
@@ -182,8 +185,7 @@ def provenance_notes(origins: Sequence[RowOrigin], base: TrialConfig | None = No
     :func:`provenance_sentences`)."""
     if not origins:
         return []
-    data_hash = _majority([origin.data_hash for origin in origins])
-    commit = _majority([origin.git_commit for origin in origins])
+    data_hash, commit = _usual(origins)
     first = f"Data {short_hash(data_hash)}; {code_sentence(commit)}."
     return [first, *provenance_sentences(origins, base)[1:]]
 
@@ -211,8 +213,7 @@ def other_origin(origins: Sequence[RowOrigin]) -> dict[str, list[str]]:
     """Rows trained by another commit or on other data than most rows: name -> what differs."""
     if not origins:
         return {}
-    data_hash = _majority([origin.data_hash for origin in origins])
-    commit = _majority([origin.git_commit for origin in origins])
+    data_hash, commit = _usual(origins)
     others: dict[str, list[str]] = {}
     for origin in origins:
         parts = [f"code {short_hash(origin.git_commit)}"] if origin.git_commit != commit else []

@@ -2,15 +2,14 @@
 
 Every table (ablation, comparison, claims, layers) is handed over as :class:`TableDoc` s and
 rendered by the one renderer :data:`RENDERERS` holds for its :class:`TableFormat`: a new format
-is a member of the enum and a function registered with :func:`register_renderer`. LaTeX goes through pandas' ``Styler.to_latex`` (``hrules=True`` gives booktabs rules) on
-cells escaped here first, so every table and caption compiles untouched; ``standalone``
-wraps the tables in a minimal ``article`` document.
+is a member of the enum and a function registered with :func:`register_renderer`. LaTeX goes
+through pandas' ``Styler.to_latex`` (``hrules=True`` gives booktabs rules) on cells escaped here
+first, so every table and caption compiles untouched; ``standalone`` wraps the tables in a
+minimal ``article`` document.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +29,7 @@ __all__ = [
     "TableFormat",
     "escape_latex",
     "latex_document",
-    "layer_table_frame",
     "register_renderer",
-    "render_frame_csv",
     "render_frame_latex",
     "render_frame_markdown",
     "render_frame_text",
@@ -148,10 +145,6 @@ def _escaped(frame: pd.DataFrame) -> pd.DataFrame:
     return escaped
 
 
-def _notes_latex(notes: Sequence[str]) -> str:
-    return "".join(f"\\item {escape_latex(note)}\n" for note in notes)
-
-
 def _column_format(
     frame: pd.DataFrame, column_format: str | None, wrap: Mapping[str, float]
 ) -> str:
@@ -193,18 +186,17 @@ def render_frame_latex(
     styler = _escaped(frame).style.hide(axis="index")
     weights = {} if longtable or wrap is None else wrap
     wrapped = any(column in weights for column in frame.columns)
-    options: dict[str, object] = {
-        "hrules": True,
-        "column_format": _column_format(frame, column_format, weights),
-    }
+    letters = _column_format(frame, column_format, weights)
     if longtable:
-        options.update(environment="longtable", caption=escape_latex(caption), label=label)
-        body = styler.to_latex(**options)
+        body = styler.to_latex(
+            hrules=True, column_format=letters, environment="longtable",
+            caption=escape_latex(caption), label=label,
+        )  # fmt: skip
         if notes:
             items = " ".join(escape_latex(note) for note in notes)
             body += f"{{\\footnotesize\\noindent {items}\\par}}\n"
         return body
-    tabular = styler.to_latex(**options)
+    tabular = styler.to_latex(hrules=True, column_format=letters)
     if wrapped:
         tabular = tabular.replace(r"\begin{tabular}{", r"\begin{tabularx}{\linewidth}{", 1)
         tabular = tabular.replace(r"\end{tabular}", r"\end{tabularx}")
@@ -221,7 +213,7 @@ def render_frame_latex(
         lines += [
             r"\begin{tablenotes}[flushleft]",
             r"\footnotesize\raggedright",  # a narrow table's long run ids: no stretched spaces
-            _notes_latex(notes).rstrip("\n"),
+            *(f"\\item {escape_latex(note)}" for note in notes),
             r"\end{tablenotes}",
         ]
     lines += [r"\end{threeparttable}", r"\end{table}", ""]
@@ -259,27 +251,6 @@ def render_frame_markdown(frame: pd.DataFrame, right: Sequence[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def render_frame_csv(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    return buffer.getvalue()
-
-
-def layer_table_frame(table: LayerTable) -> pd.DataFrame:
-    """The Figure 7 layout: ``Layer (type)``, ``Output Shape``, ``Param #`` (str cells)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "Layer (type)": [row.name for row in table.rows],
-            "Output Shape": [
-                "[" + ", ".join(str(d) for d in row.output_shape) + "]" for row in table.rows
-            ],
-            "Param #": [f"{row.params:,}" for row in table.rows],
-        }
-    )
-
-
 def render_layer_table(
     table: LayerTable,
     fmt: str,
@@ -291,8 +262,17 @@ def render_layer_table(
 ) -> str:
     """A model's layer table (Figure 7) as ``fmt`` (text, ``latex``, ``markdown`` or ``csv``);
     the totals and ``footer`` (provenance) go under the table. LaTeX: a float kept on one page
-    up to :data:`LAYER_FLOAT_ROWS` rows, a longtable across pages beyond."""
-    frame = layer_table_frame(table)
+    up to :data:`LAYER_FLOAT_ROWS` rows, a longtable across pages beyond. The columns are the
+    Figure 7 layout: ``Layer (type)``, ``Output Shape``, ``Param #``."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "Layer (type)": [row.name for row in table.rows],
+            "Output Shape": [f"[{', '.join(map(str, row.output_shape))}]" for row in table.rows],
+            "Param #": [f"{row.params:,}" for row in table.rows],
+        }
+    )
     totals = (
         f"Total params: {table.total_params:,}; trainable params: {table.trainable_params:,}; "
         f"non-trainable params: {table.total_params - table.trainable_params:,}"
@@ -370,6 +350,5 @@ def _render_csv(docs: Sequence[TableDoc], standalone: bool) -> str:
     import pandas as pd
 
     frames = [doc.frame if doc.records is None else doc.records for doc in docs]
-    return render_frame_csv(
-        pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
-    )
+    frame = pd.concat(frames, ignore_index=True).fillna("") if frames else pd.DataFrame()
+    return frame.to_csv(index=False, lineterminator="\n")

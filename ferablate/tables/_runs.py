@@ -36,13 +36,8 @@ _log = get_logger(__name__)
 def row_from_runs(
     name: str, runs: Sequence[StoredRun], fallback: TrialConfig | None = None
 ) -> TableRow:
-    """The row of trial ``name`` from its runs (newest first).
-
-    The newest FINISHED run gives the metrics; without one, the newest run decides: RUNNING
-    reads ``running``, one tagged ``ferablate.failure=oom`` reads ``no fit in memory``
-    (``pruned`` / ``killed``: ``pruned`` / ``interrupted``), any other ending ``failed``. No run
-    at all: ``missing`` with ``fallback``'s config.
-    """
+    """The row of trial ``name`` from its runs (newest first): the run and status
+    :func:`choose_run` picks; no run at all: ``missing`` with ``fallback``'s config."""
     chosen, status = choose_run(runs)
     if chosen is None:
         if fallback is None:
@@ -52,16 +47,10 @@ def row_from_runs(
     metrics = dict(chosen.metrics) if status == "finished" else {}
     collapsed = chosen.tags.get(TAG.COLLAPSED_FOLDS, "")
     return TableRow(
-        name,
-        config,
-        status,
-        metrics,
-        chosen.run_id,
-        data_hash=chosen.data_hash,
-        git_commit=chosen.git_commit,
-        precision=chosen.tags.get(TAG.PRECISION, ""),
+        name, config, status, metrics, chosen.run_id, data_hash=chosen.data_hash,
+        git_commit=chosen.git_commit, precision=chosen.tags.get(TAG.PRECISION, ""),
         collapsed=tuple(filter(None, collapsed.split(","))),
-    )
+    )  # fmt: skip
 
 
 def _config_of(run: StoredRun, fallback: TrialConfig | None) -> TrialConfig:
@@ -75,14 +64,6 @@ def _config_of(run: StoredRun, fallback: TrialConfig | None) -> TrialConfig:
             ) from None
         _log.warning("run %s: unreadable config tag, showing the sweep's config", run.run_id)
         return fallback
-
-
-def _trial_runs(store: RunStore, experiment: str) -> dict[str, list[StoredRun]]:
-    """Trial runs (newest first) grouped by trial name."""
-    grouped: dict[str, list[StoredRun]] = {}
-    for run in store.trial_runs(experiment):
-        grouped.setdefault(run.name, []).append(run)
-    return grouped
 
 
 def sweep_rows(
@@ -116,7 +97,9 @@ def experiment_rows(experiment: str, tracking_uri: str | None = None) -> list[Ta
     """One row per trial tracked in ``experiment``, ordered by its ``trial_index`` tag."""
     store = RunStore(tracking_uri)
     store.require_experiment(experiment)
-    runs = _trial_runs(store, experiment)
+    runs: dict[str, list[StoredRun]] = {}  # trial name -> its runs, newest first
+    for run in store.trial_runs(experiment):
+        runs.setdefault(run.name, []).append(run)
     if not runs:
         raise TrackingError(f"experiment '{experiment}' in {store.uri} has no trial runs yet")
 

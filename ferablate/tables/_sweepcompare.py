@@ -1,10 +1,10 @@
 """``ferablate compare``: a sweep's trials against a baseline, from the fold runs in MLflow.
 
 Each expanded trial (under the ``--set`` overrides) is matched to the newest FINISHED run with
-its identity (``tracking.match_sweep``) in the sweep's experiment (``config.experiment_name``); its fold runs give the
-last-epoch score of every fold, its resolved config and data hash the split key
-(``stats.split_key``), the fold runs' ``n_train_distinct`` / ``n_val_distinct`` params the
-Nadeau–Bengio ratio. A trial without a finished run becomes a row that says why (failed,
+its identity (``tracking.match_sweep``) in the sweep's experiment (``config.experiment_name``);
+its fold runs give the last-epoch score of every fold, its resolved config and data hash the
+split key (``stats.split_key``), the fold runs' ``n_train_distinct`` / ``n_val_distinct`` params
+the Nadeau–Bengio ratio. A trial without a finished run becomes a row that says why (failed,
 diverged, running, missing), never an error; only an unusable baseline is one.
 """
 
@@ -17,15 +17,9 @@ from typing import Any, cast
 
 from ferablate._errors import ConfigError
 from ferablate._logging import get_logger
-from ferablate.config import (
-    Sweep,
-    Trial,
-    expand_sweep,
-    experiment_name,
-    parent_trials,
-)
+from ferablate.config import Sweep, Trial, expand_sweep, experiment_name, parent_trials
 from ferablate.stats import Comparison, StatOptions, TrialScores, compare_all, split_key
-from ferablate.tables._build import _slug, choose_run
+from ferablate.tables._build import _METRICS, _slug, choose_run
 from ferablate.tables._compare import comparison_caption, comparison_doc
 from ferablate.tables._provenance import RowOrigin, sweep_footer
 from ferablate.tables._render import render_tables
@@ -40,8 +34,6 @@ __all__ = [
 ]
 
 _log = get_logger(__name__)
-
-_METRICS = ("val_accuracy", "val_precision", "val_recall")
 
 
 @dataclass(frozen=True)
@@ -111,15 +103,8 @@ def _scores(
             scores.append(TrialScores(trial.name, {}, None, status=status))
             continue
         scores.append(trial_scores(trial.name, run))
-        origins.append(
-            RowOrigin(
-                trial.name,
-                run.config,
-                run.data_hash,
-                run.git_commit,
-                run.tags.get(TAG.PRECISION, ""),
-            )
-        )
+        precision = run.tags.get(TAG.PRECISION, "")
+        origins.append(RowOrigin(trial.name, run.config, run.data_hash, run.git_commit, precision))
     return scores, origins, matched.notes
 
 
@@ -166,15 +151,9 @@ def compare_sweep(
         for line in notes:
             _log.warning("%s", line)
     comparisons = compare_all(
-        scores,
-        chosen,
-        parents=parent_trials(sweep, trials),
-        metric=metric,
-        test=options.test,
-        rope=options.rope,
-        alpha=options.alpha,
-        adjust=options.adjust,
-    )
+        scores, chosen, parents=parent_trials(sweep, trials), metric=metric, test=options.test,
+        rope=options.rope, alpha=options.alpha, adjust=options.adjust,
+    )  # fmt: skip
     return SweepComparison(
         name=sweep.name,
         comparisons=comparisons,
