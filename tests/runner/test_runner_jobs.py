@@ -164,3 +164,25 @@ def test_a_job_hands_on_figures_while_it_trains_and_draws_its_final_trials_itsel
     assert drawn == ["run-b"]  # nothing left to train: drawn in the job, on its own cores
     sent = [message for message in list(events.queue) if message[0] in ("figures", "stage")]
     assert sent == [("figures", 1, first, 1, "run-a"), ("stage", 1, second, "figures")]
+
+
+def test_a_job_sends_every_report_without_its_trial_result() -> None:
+    # A TrialResult's tensors would travel through torch's shared-memory passing, which kept a
+    # `worker --jobs` job from exiting (the parent then took it for dead).
+    import queue
+
+    from ferablate import TrialOutcome
+    from ferablate.config import expand_sweep
+    from ferablate.runner import _jobs
+    from ferablate.tracking import TrialReport
+
+    events: queue.Queue[tuple[object, ...]] = queue.Queue()
+    observer = _jobs.JobObserver(_jobs._Events(events, 0))  # type: ignore[arg-type]
+    report = TrialReport(expand_sweep(FOUR)[0], TrialOutcome.FINISHED, result=object(), number=3)  # type: ignore[arg-type]
+    observer.on_trial_end(report, 1, 4)
+    observer.on_worked(report)
+    sent = [events.get_nowait(), events.get_nowait()]
+    assert sent[0][:3] == ("end", 0, 1) and sent[1][:3] == ("hook", 0, "on_worked")
+    carried = [sent[0][3], sent[1][3][0]]  # type: ignore[index]
+    assert [(r.result, r.number) for r in carried] == [(None, 3), (None, 3)]
+    assert report.result is not None  # the job's own report is left as it was
