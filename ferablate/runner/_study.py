@@ -136,7 +136,8 @@ def _work_here(
     stored = _stored_result(tracker, spec.experiment)
     queue = StudyQueue(study, storage, spec, stored, options.max_trials, options.timeout)
     trainer = Trainer(tracker, DataCache(), observer)
-    return work_queue(queue, trainer, observer, figures, options.poll)
+    poll = min(options.poll, options.heartbeat)  # a re-queued trial is seen within one beat
+    return work_queue(queue, trainer, observer, figures, poll)
 
 
 def _stored_result(tracker: TrialTracker, experiment: str) -> Callable[[Trial], TrialReport | None]:
