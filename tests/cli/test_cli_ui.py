@@ -175,9 +175,12 @@ def test_server_answers_within_10_s_and_sigint_leaves_no_process(tmp_path: Path)
     _, experiment_id = _store_with_trials(tmp_path)
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # Ctrl-C as a terminal delivers it: a suite started from a background shell has SIGINT
+    # ignored, and a child would inherit that and never hear the signal this test sends.
     parent = subprocess.Popen(
         [sys.executable, "-m", "ferablate", "ui", "ui-sweep", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert parent.stdout is not None
