@@ -27,7 +27,14 @@ from ferablate.config import (
 from ferablate.runner._loop import DataCache, OnResult, Trainer, work_queue
 from ferablate.runner._observer import QuietObserver, SweepObserver
 from ferablate.runner._options import RunOptions
-from ferablate.tracking import TAG, TrialReport, finished_hashes, identify_trials, is_legacy_run
+from ferablate.tracking import (
+    TAG,
+    StoreQueue,
+    TrialReport,
+    finished_hashes,
+    identify_trials,
+    is_legacy_run,
+)
 
 if TYPE_CHECKING:
     from ferablate.runner._figures import FigureSink
@@ -135,14 +142,14 @@ class SweepPlan:
 
     def queue(
         self, tracker: TrialTracker, pending: Sequence[tuple[int, Trial]], data: DataCache
-    ) -> Any:
-        """The sweep's pending trials as a queue on the store (``tracking.StoreQueue``)."""
-        from ferablate.tracking._queue import StoreQueue
+    ) -> StoreQueue:
+        """The sweep's pending trials as a queue on the store."""
+
+        def data_hash(trial: Trial) -> str:
+            return data(trial.config.data).content_hash
 
         since = (self.started if self.options.rerun else 0, self.started)
-        tags = {TAG.SWEEP: self.sweep}
-        data_hash = lambda trial: data(trial.config.data).content_hash  # noqa: E731
-        return StoreQueue(tracker, pending, self.total, data_hash, tags, since)
+        return StoreQueue(tracker, pending, self.total, data_hash, {TAG.SWEEP: self.sweep}, since)
 
 
 def preflight(pending: Sequence[tuple[int, Trial]], data: DataCache) -> None:
